@@ -1,0 +1,120 @@
+/*
+ * gguf.h - GGUF v2/v3 reader (zero-copy over mmap) and writer.
+ *
+ * The reader validates every count, string length, array size, tensor shape,
+ * type and offset against the file size before use; a truncated or hostile file
+ * yields an error message, never a crash, hang or huge allocation. Metadata
+ * strings and tensor data point into the mapping and live as long as the
+ * gguf_file. Not for: interpreting model hyperparameters (see model.h).
+ */
+#ifndef AISTACK_ENGINE_GGUF_H
+#define AISTACK_ENGINE_GGUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+enum gguf_vtype {
+    GGUF_VT_UINT8 = 0,
+    GGUF_VT_INT8 = 1,
+    GGUF_VT_UINT16 = 2,
+    GGUF_VT_INT16 = 3,
+    GGUF_VT_UINT32 = 4,
+    GGUF_VT_INT32 = 5,
+    GGUF_VT_FLOAT32 = 6,
+    GGUF_VT_BOOL = 7,
+    GGUF_VT_STRING = 8,
+    GGUF_VT_ARRAY = 9,
+    GGUF_VT_UINT64 = 10,
+    GGUF_VT_INT64 = 11,
+    GGUF_VT_FLOAT64 = 12,
+};
+
+#define GGUF_MAX_DIMS 4
+
+/* One metadata key/value, borrowed from the mapping. */
+struct gguf_kv {
+    struct str key;
+    uint32_t type;      /* enum gguf_vtype */
+    uint32_t arr_type;  /* element type when type == GGUF_VT_ARRAY */
+    uint64_t arr_len;   /* element count when type == GGUF_VT_ARRAY */
+    const uint8_t *val; /* raw little-endian value (for arrays: first element) */
+    uint64_t val_size;  /* bytes of the raw value */
+};
+
+struct gguf_tensor {
+    struct str name;
+    uint32_t n_dims;
+    uint64_t ne[GGUF_MAX_DIMS]; /* ne[0] is the contiguous (row) dimension; unused dims are 1 */
+    uint32_t type;              /* enum ggml_type */
+    uint64_t offset;            /* relative to the data section */
+    uint64_t size;              /* bytes */
+    const void *data;           /* into the mapping */
+};
+
+struct gguf_file {
+    uint32_t version;
+    uint64_t n_kv;
+    struct gguf_kv *kv;
+    uint64_t n_tensors;
+    struct gguf_tensor *tensors;
+    uint32_t alignment;
+    const uint8_t *map; /* whole file */
+    size_t map_size;
+    size_t data_offset; /* start of the tensor data section */
+};
+
+/*
+ * Opens and validates path. Returns NULL and writes a message to err (size
+ * errlen) on failure.
+ */
+struct gguf_file *gguf_open(const char *path, char *err, size_t errlen);
+/* Parses an in-memory image (not copied, must outlive the result). For tests/fuzzing. */
+struct gguf_file *gguf_open_memory(const void *data, size_t size, char *err, size_t errlen);
+/* Unmaps and frees. Accepts NULL. */
+void gguf_close(struct gguf_file *f);
+
+/* Lookups: NULL / -1 when absent. */
+const struct gguf_kv *gguf_find_kv(const struct gguf_file *f, const char *key);
+const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name);
+
+/* Typed getters: 0 on success, AS_ENOENT if absent, AS_EINVAL if the type does not fit. */
+int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out);  /* any int type */
+int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out);
+int gguf_get_f32(const struct gguf_file *f, const char *key, float *out);     /* f32/f64 */
+int gguf_get_bool(const struct gguf_file *f, const char *key, int *out);
+int gguf_get_str(const struct gguf_file *f, const char *key, struct str *out);
+/* Array access: element i of a string array / numeric array. Bounds-checked. */
+int gguf_arr_str(const struct gguf_kv *kv, uint64_t i, struct str *out);
+int gguf_arr_i32(const struct gguf_kv *kv, uint64_t i, int32_t *out);
+int gguf_arr_f32(const struct gguf_kv *kv, uint64_t i, float *out);
+
+/* ---- writer ---------------------------------------------------------------- */
+struct gguf_writer;
+
+struct gguf_writer *gguf_writer_new(void);
+void gguf_writer_free(struct gguf_writer *w);
+int gguf_writer_set_u32(struct gguf_writer *w, const char *key, uint32_t v);
+int gguf_writer_set_i32(struct gguf_writer *w, const char *key, int32_t v);
+int gguf_writer_set_u64(struct gguf_writer *w, const char *key, uint64_t v);
+int gguf_writer_set_f32(struct gguf_writer *w, const char *key, float v);
+int gguf_writer_set_bool(struct gguf_writer *w, const char *key, int v);
+int gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v);
+/* Arrays: values are copied. */
+int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *const *v,
+                            uint64_t n);
+int gguf_writer_set_arr_i32(struct gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
+int gguf_writer_set_arr_f32(struct gguf_writer *w, const char *key, const float *v, uint64_t n);
+/* Copies another file's kv (for converters/quantizers). */
+int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
+/*
+ * Adds a tensor; data (ggml_row_size(type, ne[0]) * ne[1] * ... bytes) is
+ * borrowed until gguf_writer_write() returns.
+ */
+int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type,
+                           uint32_t n_dims, const uint64_t *ne, const void *data);
+/* Writes GGUF v3 atomically: path.tmp, fsync, rename. 0 or AS_E*. */
+int gguf_writer_write(struct gguf_writer *w, const char *path);
+
+#endif
