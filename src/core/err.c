@@ -5,18 +5,30 @@
 const char *as_strerror(int err)
 {
     switch (err) {
-    case AS_OK: return "success";
-    case AS_ENOMEM: return "out of memory";
-    case AS_EINVAL: return "invalid argument";
-    case AS_EIO: return "i/o error";
-    case AS_ENOENT: return "not found";
-    case AS_ERANGE: return "out of range";
-    case AS_ETIMEDOUT: return "timed out";
-    case AS_EAGAIN: return "try again";
-    case AS_ECLOSED: return "closed";
-    case AS_EUNSUP: return "unsupported";
-    case AS_EFORMAT: return "bad format";
-    case AS_EPERM: return "permission denied";
+    case AS_OK:
+        return "success";
+    case AS_ENOMEM:
+        return "out of memory";
+    case AS_EINVAL:
+        return "invalid argument";
+    case AS_EIO:
+        return "i/o error";
+    case AS_ENOENT:
+        return "not found";
+    case AS_ERANGE:
+        return "out of range";
+    case AS_ETIMEDOUT:
+        return "timed out";
+    case AS_EAGAIN:
+        return "try again";
+    case AS_ECLOSED:
+        return "closed";
+    case AS_EUNSUP:
+        return "unsupported";
+    case AS_EFORMAT:
+        return "bad format";
+    case AS_EPERM:
+        return "permission denied";
     }
     return "unknown error";
 }
@@ -24,14 +36,22 @@ const char *as_strerror(int err)
 const char *as_error_type_for_status(int status)
 {
     switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 408: return "timeout_error";
-    case 409: return "conflict_error";
-    case 413: return "invalid_request_error";
-    case 429: return "rate_limit_error";
-    case 503: return "service_unavailable_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 408:
+        return "timeout_error";
+    case 409:
+        return "conflict_error";
+    case 413:
+        return "invalid_request_error";
+    case 429:
+        return "rate_limit_error";
+    case 503:
+        return "service_unavailable_error";
     }
     if (status >= 500)
         return "server_error";

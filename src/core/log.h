@@ -25,8 +25,8 @@ void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(msg, ...) log_msg(LOG_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) log_msg(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_msg(LOG_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_msg(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_msg(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)
 
 /* One line per HTTP request (level info). */
@@ -35,9 +35,9 @@ struct log_request {
     const char *method;
     const char *path;
     int status;
-    uint64_t bytes;      /* response body bytes sent */
+    uint64_t bytes; /* response body bytes sent */
     double duration_ms;
-    const char *remote;  /* peer address, may be NULL */
+    const char *remote; /* peer address, may be NULL */
 };
 void log_request(const struct log_request *r);
 

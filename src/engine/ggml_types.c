@@ -2,7 +2,7 @@
 #include "engine/ggml_types.h"
 
 #define QK4_0 32
-#define QK_K 256
+#define QK_K  256
 
 static const struct ggml_type_info types[GGML_TYPE_COUNT] = {
     [GGML_TYPE_F32] = {"f32", 1, 4},

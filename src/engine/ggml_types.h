@@ -37,7 +37,7 @@ enum ggml_type {
 
 /* Static facts about a type. blck_size 0 means "unknown/unsupported type". */
 struct ggml_type_info {
-    const char *name;  /* "f32", "q4_K", ... as ggml names them */
+    const char *name;   /* "f32", "q4_K", ... as ggml names them */
     uint32_t blck_size; /* elements per block */
     uint32_t type_size; /* bytes per block */
 };

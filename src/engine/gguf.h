@@ -80,9 +80,9 @@ const struct gguf_kv *gguf_find_kv(const struct gguf_file *f, const char *key);
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name);
 
 /* Typed getters: 0 on success, AS_ENOENT if absent, AS_EINVAL if the type does not fit. */
-int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out);  /* any int type */
+int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out); /* any int type */
 int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out);
-int gguf_get_f32(const struct gguf_file *f, const char *key, float *out);     /* f32/f64 */
+int gguf_get_f32(const struct gguf_file *f, const char *key, float *out); /* f32/f64 */
 int gguf_get_bool(const struct gguf_file *f, const char *key, int *out);
 int gguf_get_str(const struct gguf_file *f, const char *key, struct str *out);
 /* Array access: element i of a string array / numeric array. Bounds-checked. */
@@ -112,8 +112,8 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
  * Adds a tensor; data (ggml_row_size(type, ne[0]) * ne[1] * ... bytes) is
  * borrowed until gguf_writer_write() returns.
  */
-int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type,
-                           uint32_t n_dims, const uint64_t *ne, const void *data);
+int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                           const uint64_t *ne, const void *data);
 /* Writes GGUF v3 atomically: path.tmp, fsync, rename. 0 or AS_E*. */
 int gguf_writer_write(struct gguf_writer *w, const char *path);
 

@@ -12,28 +12,28 @@
 
 #include "engine/fp16.h"
 
-#define QK4_0 32
-#define QK4_1 32
-#define QK5_0 32
-#define QK5_1 32
-#define QK8_0 32
-#define QK8_1 32
-#define QK_K 256
+#define QK4_0        32
+#define QK4_1        32
+#define QK5_0        32
+#define QK5_1        32
+#define QK8_0        32
+#define QK8_1        32
+#define QK_K         256
 #define K_SCALE_SIZE 12
 
 typedef struct {
-    ggml_fp16_t d;          /* scale */
-    uint8_t qs[QK4_0 / 2];  /* nibbles: low nibble = element j, high = element j + 16 */
+    ggml_fp16_t d;         /* scale */
+    uint8_t qs[QK4_0 / 2]; /* nibbles: low nibble = element j, high = element j + 16 */
 } block_q4_0;
 
 typedef struct {
-    ggml_fp16_t d, m;       /* scale, min */
+    ggml_fp16_t d, m; /* scale, min */
     uint8_t qs[QK4_1 / 2];
 } block_q4_1;
 
 typedef struct {
     ggml_fp16_t d;
-    uint8_t qh[4];          /* 5th bit of each of the 32 elements */
+    uint8_t qh[4]; /* 5th bit of each of the 32 elements */
     uint8_t qs[QK5_0 / 2];
 } block_q5_0;
 
@@ -49,7 +49,7 @@ typedef struct {
 } block_q8_0;
 
 typedef struct {
-    ggml_fp16_t d, s;       /* scale, d * sum(qs) */
+    ggml_fp16_t d, s; /* scale, d * sum(qs) */
     int8_t qs[QK8_1];
 } block_q8_1;
 
@@ -60,9 +60,9 @@ typedef struct {
 } block_q2_K;
 
 typedef struct {
-    uint8_t hmask[QK_K / 8];   /* high bit */
-    uint8_t qs[QK_K / 4];      /* low 2 bits */
-    uint8_t scales[12];        /* 16 6-bit scales */
+    uint8_t hmask[QK_K / 8]; /* high bit */
+    uint8_t qs[QK_K / 4];    /* low 2 bits */
+    uint8_t scales[12];      /* 16 6-bit scales */
     ggml_fp16_t d;
 } block_q3_K;
 
@@ -80,16 +80,16 @@ typedef struct {
 } block_q5_K;
 
 typedef struct {
-    uint8_t ql[QK_K / 2];      /* low 4 bits */
-    uint8_t qh[QK_K / 4];      /* high 2 bits */
-    int8_t scales[QK_K / 16];  /* 8-bit scales */
+    uint8_t ql[QK_K / 2];     /* low 4 bits */
+    uint8_t qh[QK_K / 4];     /* high 2 bits */
+    int8_t scales[QK_K / 16]; /* 8-bit scales */
     ggml_fp16_t d;
 } block_q6_K;
 
 typedef struct {
     float d;
     int8_t qs[QK_K];
-    int16_t bsums[QK_K / 16];  /* sums of groups of 16 quants */
+    int16_t bsums[QK_K / 16]; /* sums of groups of 16 quants */
 } block_q8_K;
 
 static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
