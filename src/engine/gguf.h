@@ -41,6 +41,12 @@ struct gguf_kv {
     uint64_t arr_len;   /* element count when type == GGUF_VT_ARRAY */
     const uint8_t *val; /* raw little-endian value (for arrays: first element) */
     uint64_t val_size;  /* bytes of the raw value */
+    /*
+     * For arrays of strings: arr_len + 1 byte offsets of each element's
+     * length prefix relative to val (last = val_size), so element access is
+     * O(1). Owned by the gguf_file; NULL otherwise.
+     */
+    const uint64_t *arr_offs;
 };
 
 struct gguf_tensor {
@@ -75,7 +81,12 @@ struct gguf_file *gguf_open_memory(const void *data, size_t size, char *err, siz
 /* Unmaps and frees. Accepts NULL. */
 void gguf_close(struct gguf_file *f);
 
-/* Lookups: NULL / -1 when absent. */
+/* Name of a metadata value type ("u32", "string", ...); "?" when unknown. */
+const char *gguf_vtype_name(uint32_t t);
+/* Bytes of one value of a fixed-size type; 0 for strings, arrays and unknown types. */
+size_t gguf_vtype_size(uint32_t t);
+
+/* Lookups by exact name through a hash index (O(1)); NULL when absent. */
 const struct gguf_kv *gguf_find_kv(const struct gguf_file *f, const char *key);
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *f, const char *name);
 
@@ -106,7 +117,8 @@ int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *
                             uint64_t n);
 int gguf_writer_set_arr_i32(struct gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 int gguf_writer_set_arr_f32(struct gguf_writer *w, const char *key, const float *v, uint64_t n);
-/* Copies another file's kv (for converters/quantizers). */
+/* Copies another file's kv (for converters/quantizers), nested arrays included. Any
+ * set_* on an existing key replaces its value in place (order is kept). */
 int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
 /*
  * Adds a tensor; data (ggml_row_size(type, ne[0]) * ne[1] * ... bytes) is
@@ -114,7 +126,32 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
  */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const uint64_t *ne, const void *data);
-/* Writes GGUF v3 atomically: path.tmp, fsync, rename. 0 or AS_E*. */
+/*
+ * Produces rows [row0, row0 + n_rows) of a tensor into dst (n_rows *
+ * ggml_row_size(type, ne[0]) bytes). Rows count over ne[1] * ne[2] * ne[3].
+ * Returns 0 or AS_E* (aborts the write).
+ */
+typedef int (*gguf_tensor_fill_fn)(void *ud, uint64_t row0, uint64_t n_rows, void *dst);
+/*
+ * Adds a tensor whose bytes are produced by fill() while gguf_writer_write()
+ * runs, a bounded chunk of rows (a few MB) at a time, in increasing row order,
+ * so that huge tensors are never held in memory. ud is borrowed until then.
+ */
+int gguf_writer_add_tensor_cb(struct gguf_writer *w, const char *name, uint32_t type,
+                              uint32_t n_dims, const uint64_t *ne, gguf_tensor_fill_fn fill,
+                              void *ud);
+/* Any fixed-size numeric array (u8 ... f64, bool); values are copied. */
+int gguf_writer_set_arr(struct gguf_writer *w, const char *key, uint32_t arr_type, const void *v,
+                        uint64_t n);
+/* Removes key if present (0 either way). */
+int gguf_writer_remove_kv(struct gguf_writer *w, const char *key);
+/*
+ * Writes GGUF v3 atomically: path.tmp, fsync, rename. Tensor data is aligned to
+ * general.alignment when set (u32, power of two), else 32. 0 or AS_E*; the
+ * reason is in gguf_writer_errmsg().
+ */
 int gguf_writer_write(struct gguf_writer *w, const char *path);
+/* The last error's message ("" if none). Borrowed from w. */
+const char *gguf_writer_errmsg(const struct gguf_writer *w);
 
 #endif
