@@ -87,15 +87,20 @@ size_t json_format_double(char out[JSON_DOUBLE_MAX], double v);
  */
 size_t json_utf8_complete_len(const char *s, size_t n);
 
-/* Max nesting the writer tracks. */
-#define JSON_WRITER_MAX_DEPTH 32
+/* Internal: length (1-4) of the valid UTF-8 sequence starting at s, or 0 if invalid/truncated. */
+size_t json__utf8_seq(const unsigned char *s, size_t n);
+
+/* Max nesting the writer tracks (matches the default parse depth, so parsed trees can be written).
+ */
+#define JSON_WRITER_MAX_DEPTH 64
 
 struct json_writer {
-    struct buf *b; /* borrowed output */
-    int err;       /* first error (sticky), 0 if none */
-    int depth;     /* open containers */
-    bool need_comma[JSON_WRITER_MAX_DEPTH + 1];
-    bool after_key; /* a key was written; the next call must be a value */
+    struct buf *b;                            /* borrowed output */
+    int err;                                  /* first error (sticky), 0 if none */
+    int depth;                                /* open containers */
+    bool after_key;                           /* a key was written; the next call must be a value */
+    bool top_done;                            /* the top-level value is complete */
+    uint8_t state[JSON_WRITER_MAX_DEPTH + 1]; /* per depth: 1 object, 2 needs comma */
 };
 
 /* Starts writing into b (appends; does not reset b). */
@@ -125,7 +130,7 @@ int json_bool(struct json_writer *w, bool v);
 int json_null(struct json_writer *w);
 /* Inserts n bytes of already-serialized JSON as one value (caller guarantees validity). */
 int json_raw(struct json_writer *w, const char *json, size_t n);
-/* Writes a cJSON tree as one value (via cJSON_PrintUnformatted). */
+/* Writes a cJSON tree as one value, with the same escaping and UTF-8 repair as json_str. */
 int json_cjson(struct json_writer *w, const cJSON *v);
 
 /* key + value shorthands. */
