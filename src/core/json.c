@@ -350,6 +350,32 @@ size_t json_utf8_complete_len(const char *s, size_t n)
 
 /* ---- writer ---------------------------------------------------------------- */
 
+/*
+ * Inlined appends: the common case (room left) costs a compare and a memcpy
+ * instead of a call into buf.c. buf keeps cap <= max + 1, so fitting in cap
+ * also means fitting under max.
+ */
+static inline int out_bytes(struct buf *b, const char *p, size_t n)
+{
+    if (b->data && b->cap - b->len > n) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return buf_append(b, p, n);
+}
+
+static inline int out_char(struct buf *b, char c)
+{
+    if (b->data && b->cap - b->len > 1) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return buf_append_char(b, c);
+}
+
 /* 0: copy as is; 1: ASCII needing an escape; 2: non-ASCII (validate). */
 static const unsigned char esc_class[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
@@ -362,16 +388,38 @@ static const unsigned char esc_class[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Nonzero if some byte of x is < 0x20, '"', '\\' or >= 0x80 (may flag extra bytes after one). */
+static inline uint64_t swar_special(uint64_t x)
+{
+    uint64_t q = x ^ (ONES * '"'), bs = x ^ (ONES * '\\');
+    uint64_t lt = x - ONES * 0x20;
+    uint64_t zq = q - ONES, zb = bs - ONES;
+    return ((lt & ~x) | (zq & ~q) | (zb & ~bs) | x) & HIGHS;
+}
+
 int json_append_str(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
     /* The common case (nothing to escape) needs exactly n + 2 bytes. */
-    if (buf_reserve(b, n + 2))
+    if (!(b->data && b->cap - b->len > n + 2) && buf_reserve(b, n + 2))
         return AS_ENOMEM;
     b->data[b->len++] = '"';
     size_t run = 0, i = 0;
     while (i < n) {
+        /* Skip 8 plain ASCII bytes at a time (no control char, quote, backslash or high bit). */
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, u + i, 8);
+            if (swar_special(x))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char cls = esc_class[u[i]];
         if (cls == 0) {
             i++;
@@ -382,7 +430,7 @@ int json_append_str(struct buf *b, const char *s, size_t n)
             i += k;
             continue;
         }
-        if (buf_append(b, s + run, i - run))
+        if (out_bytes(b, s + run, i - run))
             return AS_ENOMEM;
         char e[6];
         size_t en = 2;
@@ -418,11 +466,11 @@ int json_append_str(struct buf *b, const char *s, size_t n)
                 en = 6;
             }
         }
-        if (buf_append(b, e, en))
+        if (out_bytes(b, e, en))
             return AS_ENOMEM;
         run = ++i;
     }
-    if (buf_append(b, s + run, n - run) || buf_append_char(b, '"'))
+    if (out_bytes(b, s + run, n - run) || out_char(b, '"'))
         return AS_ENOMEM;
     return 0;
 }
@@ -466,7 +514,7 @@ static inline int before_value(struct json_writer *w)
         w->after_key = false;
         return 0;
     }
-    if ((*st & ST_COMMA) && buf_append_char(w->b, ','))
+    if ((*st & ST_COMMA) && out_char(w->b, ','))
         return fail(w, AS_ENOMEM);
     *st |= ST_COMMA;
     return 0;
@@ -485,7 +533,7 @@ static int put(struct json_writer *w, const char *s, size_t n)
 {
     if (before_value(w))
         return w->err;
-    return after_value(w, buf_append(w->b, s, n));
+    return after_value(w, out_bytes(w->b, s, n));
 }
 
 static int open_container(struct json_writer *w, char c, uint8_t st)
@@ -494,7 +542,7 @@ static int open_container(struct json_writer *w, char c, uint8_t st)
         return w->err;
     if (w->depth >= JSON_WRITER_MAX_DEPTH)
         return fail(w, AS_ERANGE);
-    if (buf_append_char(w->b, c))
+    if (out_char(w->b, c))
         return fail(w, AS_ENOMEM);
     w->state[++w->depth] = st;
     return 0;
@@ -506,7 +554,7 @@ static int close_container(struct json_writer *w, char c, uint8_t obj)
         return w->err;
     if (w->depth == 0 || (w->state[w->depth] & ST_OBJ) != obj || w->after_key)
         return fail(w, AS_EINVAL);
-    if (buf_append_char(w->b, c))
+    if (out_char(w->b, c))
         return fail(w, AS_ENOMEM);
     w->depth--;
     return after_value(w, 0);
@@ -539,10 +587,10 @@ int json_keyn(struct json_writer *w, const char *k, size_t n)
     uint8_t *st = &w->state[w->depth];
     if (w->depth == 0 || !(*st & ST_OBJ) || w->after_key)
         return fail(w, AS_EINVAL);
-    if ((*st & ST_COMMA) && buf_append_char(w->b, ','))
+    if ((*st & ST_COMMA) && out_char(w->b, ','))
         return fail(w, AS_ENOMEM);
     *st |= ST_COMMA;
-    if (json_append_str(w->b, k, n) || buf_append_char(w->b, ':'))
+    if (json_append_str(w->b, k, n) || out_char(w->b, ':'))
         return fail(w, AS_ENOMEM);
     w->after_key = true;
     return 0;
