@@ -160,11 +160,13 @@ static void test_histogram_and_escaping(void **state)
 struct worker {
     struct metric_family *c, *g, *h;
     int id;
+    pthread_barrier_t *start;
 };
 
 static void *hammer(void *arg)
 {
     struct worker *w = arg;
+    pthread_barrier_wait(w->start); /* all threads hammer at once */
     /* half of the threads look the series up once, half look up every time */
     struct metric *c = metric_labels(w->c, "m", "200");
     struct metric *g = metric_nolabels(w->g);
@@ -198,8 +200,10 @@ static void test_concurrency_exact(void **state)
     struct metric_family *c = metrics_counter_new(r, "c_total", "c", L_MODEL_CODE);
     struct metric_family *g = metrics_gauge_new(r, "g", "g", NULL);
     struct metric_family *h = metrics_histogram_new(r, "h", "h", L_MODEL_CODE, bk, 3);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, NTHREADS);
     for (int i = 0; i < NTHREADS; i++) {
-        w[i] = (struct worker){c, g, h, i};
+        w[i] = (struct worker){c, g, h, i, &start};
         assert_int_equal(pthread_create(&t[i], NULL, hammer, &w[i]), 0);
     }
     /* rendering while updating must be safe */
@@ -207,6 +211,7 @@ static void test_concurrency_exact(void **state)
         free(render(r));
     for (int i = 0; i < NTHREADS; i++)
         pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start);
     double n = (double)NTHREADS * NITER;
     assert_true(metric_value(metric_labels(c, "m", "200")) == n * 1.5);
     assert_true(metric_value(metric_nolabels(g)) == n * 0.75);
