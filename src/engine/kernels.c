@@ -1,0 +1,909 @@
+/*
+ * kernels.c - kernel dispatch, the matrix-product driver, weight unpacking
+ * ("packing") shared by all ISA levels, and the scalar reference kernels.
+ *
+ * The driver quantizes activations (phase 1, rows split over threads), meets
+ * at a barrier, and multiplies (phase 2, weight rows split over threads), all
+ * inside one tp_run so a product costs a single wake-up of the pool.
+ *
+ * Not for: SIMD code (kernels_avx2.c, kernels_avx512.c).
+ */
+#include "engine/kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "engine/kernels_impl.h"
+#include "engine/quant_blocks.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static enum kern_isa kern__detect(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return KERN_ISA_SCALAR;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!(fma && osxsave && avx && f16c))
+        return KERN_ISA_SCALAR;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 0x6) != 0x6) /* OS saves XMM and YMM state */
+        return KERN_ISA_SCALAR;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return KERN_ISA_SCALAR;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!((b >> 5) & 1)) /* AVX2 */
+        return KERN_ISA_SCALAR;
+    int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    int vnni = (c >> 11) & 1;
+    if (f && dq && bw && vl && vnni && (xlo & 0xe6) == 0xe6) /* + opmask, ZMM state */
+        return KERN_ISA_AVX512;
+    return KERN_ISA_AVX2;
+#else
+    return KERN_ISA_SCALAR;
+#endif
+}
+
+static _Atomic(const struct kern__ops *) g_ops;
+static atomic_int g_best = -1;
+
+enum kern_isa kern_isa_best(void)
+{
+    int b = atomic_load(&g_best);
+    if (b < 0) {
+        b = (int)kern__detect();
+        atomic_store(&g_best, b);
+    }
+    return (enum kern_isa)b;
+}
+
+static const struct kern__ops kern__scalar_ops;
+static struct kern__ops g_tables[3];
+static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
+
+static void kern__tables_init(void)
+{
+    g_tables[KERN_ISA_SCALAR] = kern__scalar_ops;
+    g_tables[KERN_ISA_AVX2] = kern__scalar_ops;
+    kern__init_avx2(&g_tables[KERN_ISA_AVX2]);
+    g_tables[KERN_ISA_AVX512] = g_tables[KERN_ISA_AVX2];
+    kern__init_avx512(&g_tables[KERN_ISA_AVX512]);
+}
+
+static const struct kern__ops *kern__ops_for(enum kern_isa isa)
+{
+    pthread_once(&g_tables_once, kern__tables_init);
+    return &g_tables[isa];
+}
+
+static const struct kern__ops *kern__ops(void)
+{
+    const struct kern__ops *o = atomic_load_explicit(&g_ops, memory_order_acquire);
+    if (!o) {
+        o = kern__ops_for(kern_isa_best());
+        atomic_store(&g_ops, o);
+    }
+    return o;
+}
+
+enum kern_isa kern_isa_get(void)
+{
+    return kern__ops()->isa;
+}
+
+int kern_isa_set(enum kern_isa isa)
+{
+    if ((int)isa < 0 || isa > kern_isa_best())
+        return AS_EUNSUP;
+    atomic_store(&g_ops, kern__ops_for(isa));
+    return 0;
+}
+
+const char *kern_isa_name(enum kern_isa isa)
+{
+    switch (isa) {
+    case KERN_ISA_SCALAR:
+        return "scalar";
+    case KERN_ISA_AVX2:
+        return "avx2";
+    case KERN_ISA_AVX512:
+        return "avx512";
+    }
+    return "unknown";
+}
+
+/* ---- weight unpacking ---------------------------------------------------- */
+
+int kern__pack_bs(enum ggml_type t)
+{
+    switch (t) {
+    case GGML_TYPE_Q4_0:
+    case GGML_TYPE_Q4_1:
+    case GGML_TYPE_Q5_0:
+    case GGML_TYPE_Q5_1:
+    case GGML_TYPE_Q8_0:
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K:
+        return 32;
+    case GGML_TYPE_Q2_K:
+    case GGML_TYPE_Q3_K:
+    case GGML_TYPE_Q6_K:
+        return 16;
+    default:
+        return 0;
+    }
+}
+
+int kern__pack_has_min(enum ggml_type t)
+{
+    return t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q5_1 || t == GGML_TYPE_Q2_K ||
+           t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K;
+}
+
+/* The 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block. */
+static void kern__scale_min_k4(int j, const uint8_t *q, int *d, int *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Fills qs128 from q: 128 * sum over each block of bs. */
+static void kern__fill_qs128(const int8_t *q, int64_t k, int bs, int32_t *qs128)
+{
+    for (int64_t b = 0; b < k / bs; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < bs; i++)
+            s += q[b * bs + i];
+        qs128[b] = 128 * s;
+    }
+}
+
+static void kern__pack_q4_0(const block_q4_0 *x, int64_t nb, int8_t *q, float *s)
+{
+    for (int64_t i = 0; i < nb; i++, q += 32) {
+        s[i] = fp16_to_fp32(x[i].d);
+        for (int j = 0; j < 16; j++) {
+            q[j] = (int8_t)((x[i].qs[j] & 0xF) - 8);
+            q[j + 16] = (int8_t)((x[i].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+static void kern__pack_q4_1(const block_q4_1 *x, int64_t nb, int8_t *q, float *s, float *m)
+{
+    for (int64_t i = 0; i < nb; i++, q += 32) {
+        s[i] = fp16_to_fp32(x[i].d);
+        m[i] = fp16_to_fp32(x[i].m);
+        for (int j = 0; j < 16; j++) {
+            q[j] = (int8_t)(x[i].qs[j] & 0xF);
+            q[j + 16] = (int8_t)(x[i].qs[j] >> 4);
+        }
+    }
+}
+
+static void kern__pack_q5(const uint8_t *qs, const uint8_t *qhb, int off, int8_t *q)
+{
+    uint32_t qh;
+    memcpy(&qh, qhb, 4);
+    for (int j = 0; j < 16; j++) {
+        int h0 = ((qh >> j) << 4) & 0x10;
+        int h1 = (qh >> (j + 12)) & 0x10;
+        q[j] = (int8_t)(((qs[j] & 0xF) | h0) - off);
+        q[j + 16] = (int8_t)(((qs[j] >> 4) | h1) - off);
+    }
+}
+
+static void kern__pack_q4_k(const block_q4_K *x, int64_t nb, int8_t *q, float *s, float *m)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+        const uint8_t *qs = x[i].qs;
+        for (int j = 0; j < 4; j++, qs += 32, q += 64) {
+            int sc, mn;
+            kern__scale_min_k4(2 * j, x[i].scales, &sc, &mn);
+            *s++ = d * (float)sc;
+            *m++ = -dmin * (float)mn;
+            kern__scale_min_k4(2 * j + 1, x[i].scales, &sc, &mn);
+            *s++ = d * (float)sc;
+            *m++ = -dmin * (float)mn;
+            for (int l = 0; l < 32; l++) {
+                q[l] = (int8_t)(qs[l] & 0xF);
+                q[l + 32] = (int8_t)(qs[l] >> 4);
+            }
+        }
+    }
+}
+
+static void kern__pack_q5_k(const block_q5_K *x, int64_t nb, int8_t *q, float *s, float *m)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+        const uint8_t *ql = x[i].qs;
+        int u1 = 1, u2 = 2;
+        for (int j = 0; j < 4; j++, ql += 32, q += 64, u1 <<= 2, u2 <<= 2) {
+            int sc, mn;
+            kern__scale_min_k4(2 * j, x[i].scales, &sc, &mn);
+            *s++ = d * (float)sc;
+            *m++ = -dmin * (float)mn;
+            kern__scale_min_k4(2 * j + 1, x[i].scales, &sc, &mn);
+            *s++ = d * (float)sc;
+            *m++ = -dmin * (float)mn;
+            for (int l = 0; l < 32; l++) {
+                q[l] = (int8_t)((ql[l] & 0xF) + ((x[i].qh[l] & u1) ? 16 : 0));
+                q[l + 32] = (int8_t)((ql[l] >> 4) + ((x[i].qh[l] & u2) ? 16 : 0));
+            }
+        }
+    }
+}
+
+static void kern__pack_q6_k(const block_q6_K *x, int64_t nb, int8_t *q, float *s)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = fp16_to_fp32(x[i].d);
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales;
+        for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, q += 128) {
+            for (int l = 0; l < 32; l++) {
+                q[l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                q[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                q[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+            for (int j = 0; j < 8; j++)
+                *s++ = d * (float)sc[j];
+        }
+    }
+}
+
+static void kern__pack_q2_k(const block_q2_K *x, int64_t nb, int8_t *q, float *s, float *m)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+        const uint8_t *qs = x[i].qs;
+        int is = 0;
+        for (int n = 0; n < 2; n++, qs += 32) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int h = 0; h < 2; h++, q += 16) {
+                    uint8_t sc = x[i].scales[is++];
+                    *s++ = d * (float)(sc & 0xF);
+                    *m++ = -dmin * (float)(sc >> 4);
+                    for (int l = 0; l < 16; l++)
+                        q[l] = (int8_t)((qs[l + 16 * h] >> shift) & 3);
+                }
+            }
+        }
+    }
+}
+
+static void kern__pack_q3_k(const block_q3_K *x, int64_t nb, int8_t *q, float *s)
+{
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    for (int64_t i = 0; i < nb; i++) {
+        uint32_t aux[4];
+        int8_t scales[16];
+        memcpy(aux, x[i].scales, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        memcpy(scales, aux, 16);
+        float d = fp16_to_fp32(x[i].d);
+        const uint8_t *qs = x[i].qs, *hm = x[i].hmask;
+        int is = 0;
+        uint8_t mbit = 1;
+        for (int n = 0; n < 2; n++, qs += 32) {
+            for (int shift = 0; shift < 8; shift += 2, mbit <<= 1) {
+                for (int h = 0; h < 2; h++, q += 16) {
+                    *s++ = d * (float)(scales[is++] - 32);
+                    for (int l = 0; l < 16; l++) {
+                        int v = (qs[l + 16 * h] >> shift) & 3;
+                        q[l] = (int8_t)(v - ((hm[l + 16 * h] & mbit) ? 0 : 4));
+                    }
+                }
+            }
+        }
+    }
+}
+
+void kern__pack_row(enum ggml_type t, const void *row, int64_t k, int8_t *q, float *s, float *m,
+                    int32_t *qs128)
+{
+    int bs = kern__pack_bs(t);
+    int64_t nblk = k / bs;
+    if (!kern__pack_has_min(t))
+        memset(m, 0, (size_t)nblk * sizeof(float));
+    switch (t) {
+    case GGML_TYPE_Q4_0:
+        kern__pack_q4_0(row, k / 32, q, s);
+        break;
+    case GGML_TYPE_Q4_1:
+        kern__pack_q4_1(row, k / 32, q, s, m);
+        break;
+    case GGML_TYPE_Q5_0: {
+        const block_q5_0 *x = row;
+        for (int64_t i = 0; i < k / 32; i++) {
+            s[i] = fp16_to_fp32(x[i].d);
+            kern__pack_q5(x[i].qs, x[i].qh, 16, q + 32 * i);
+        }
+        break;
+    }
+    case GGML_TYPE_Q5_1: {
+        const block_q5_1 *x = row;
+        for (int64_t i = 0; i < k / 32; i++) {
+            s[i] = fp16_to_fp32(x[i].d);
+            m[i] = fp16_to_fp32(x[i].m);
+            kern__pack_q5(x[i].qs, x[i].qh, 0, q + 32 * i);
+        }
+        break;
+    }
+    case GGML_TYPE_Q8_0: {
+        const block_q8_0 *x = row;
+        for (int64_t i = 0; i < k / 32; i++) {
+            s[i] = fp16_to_fp32(x[i].d);
+            memcpy(q + 32 * i, x[i].qs, 32);
+        }
+        break;
+    }
+    case GGML_TYPE_Q2_K:
+        kern__pack_q2_k(row, k / QK_K, q, s, m);
+        break;
+    case GGML_TYPE_Q3_K:
+        kern__pack_q3_k(row, k / QK_K, q, s);
+        break;
+    case GGML_TYPE_Q4_K:
+        kern__pack_q4_k(row, k / QK_K, q, s, m);
+        break;
+    case GGML_TYPE_Q5_K:
+        kern__pack_q5_k(row, k / QK_K, q, s, m);
+        break;
+    case GGML_TYPE_Q6_K:
+        kern__pack_q6_k(row, k / QK_K, q, s);
+        break;
+    default:
+        return;
+    }
+    if (qs128)
+        kern__fill_qs128(q, k, bs, qs128);
+}
+
+/* ---- scalar kernels ------------------------------------------------------ */
+
+void kern__quantize_row_ref(const float *x, int64_t k, int8_t *q, float *d, float *ds, float *ds16)
+{
+    for (int64_t b = 0; b < k / 32; b++) {
+        const float *xb = x + 32 * b;
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++)
+            amax = fmaxf(amax, fabsf(xb[i]));
+        float dd = amax / 127.0f;
+        float id = dd > 0.0f ? 127.0f / amax : 0.0f;
+        int s0 = 0, s1 = 0;
+        for (int i = 0; i < 32; i++) {
+            int v = (int)lrintf(xb[i] * id);
+            q[32 * b + i] = (int8_t)v;
+            if (i < 16)
+                s0 += v;
+            else
+                s1 += v;
+        }
+        d[b] = dd;
+        ds[b] = dd * (float)(s0 + s1);
+        ds16[2 * b] = dd * (float)s0;
+        ds16[2 * b + 1] = dd * (float)s1;
+    }
+}
+
+static void scalar_quantize_act(const float *x, int64_t r0, int64_t r1, struct kern__act *a)
+{
+    int64_t k = a->k, nb = a->nb32;
+    for (int64_t r = r0; r < r1; r++)
+        kern__quantize_row_ref(x + r * k, k, a->qs + r * k, a->d + r * nb, a->ds + r * nb,
+                               a->ds16 + r * 2 * nb);
+}
+
+static float scalar_dot_packed(const struct kern__panel *p, const struct kern__act *a, int64_t b)
+{
+    const int8_t *aq = a->qs + b * a->k;
+    const float *ad = a->d + b * a->nb32;
+    const float *ads = p->bs == 32 ? a->ds + b * a->nb32 : a->ds16 + b * 2 * a->nb32;
+    int per = 32 / p->bs; /* weight blocks per activation block */
+    float sum = 0.0f;
+    for (int64_t j = 0; j < p->nblk; j++) {
+        int32_t isum = 0;
+        for (int i = 0; i < p->bs; i++)
+            isum += (int32_t)p->q[j * p->bs + i] * aq[j * p->bs + i];
+        sum += p->s[j] * ad[j / per] * (float)isum + p->m[j] * ads[j];
+    }
+    return sum;
+}
+
+static float scalar_load_w(enum ggml_type t, const void *row, int64_t i)
+{
+    switch (t) {
+    case GGML_TYPE_F32:
+        return ((const float *)row)[i];
+    case GGML_TYPE_F16:
+        return fp16_to_fp32(((const ggml_fp16_t *)row)[i]);
+    default:
+        return bf16_to_fp32(((const ggml_bf16_t *)row)[i]);
+    }
+}
+
+static void scalar_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
+                              int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
+                              int64_t ldy, float *scratch)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        const void *row = (const char *)W + (size_t)r * row_bytes;
+        for (int64_t i = 0; i < k; i++)
+            scratch[i] = scalar_load_w(t, row, i);
+        for (int64_t b = 0; b < B; b++) {
+            const float *xb = x + b * k;
+            double s = 0.0;
+            for (int64_t i = 0; i < k; i++)
+                s += (double)scratch[i] * xb[i];
+            y[b * ldy + r] = (float)s;
+        }
+    }
+}
+
+static void scalar_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    float sc = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * sc * (w ? w[i] : 1.0f);
+}
+
+static void scalar_softmax(float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        mx = fmaxf(mx, x[i]);
+    if (mx == -INFINITY) {
+        memset(x, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+static void scalar_swiglu(float *out, const float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+static void scalar_add(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+static void scalar_scale(float *x, float s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= s;
+}
+
+static void scalar_axpy(float *y, float a, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static float scalar_dot(const float *x, const float *y, int64_t n)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        s += x[i] * y[i];
+    return s;
+}
+
+static void scalar_f32_to_f16(ggml_fp16_t *dst, const float *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = fp32_to_fp16(src[i]);
+}
+
+static void scalar_f16_to_f32(float *dst, const ggml_fp16_t *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = fp16_to_fp32(src[i]);
+}
+
+static float scalar_dot_f16_f32(const ggml_fp16_t *a, const float *b, int64_t n)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        s += fp16_to_fp32(a[i]) * b[i];
+    return s;
+}
+
+static void scalar_axpy_f16(float *y, float s, const ggml_fp16_t *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += s * fp16_to_fp32(x[i]);
+}
+
+static const struct kern__ops kern__scalar_ops = {
+    .isa = KERN_ISA_SCALAR,
+    .quantize_act = scalar_quantize_act,
+    .dot_packed = scalar_dot_packed,
+    .panel_gemm = NULL,
+    .gemm_float = scalar_gemm_float,
+    .rmsnorm = scalar_rmsnorm,
+    .softmax = scalar_softmax,
+    .swiglu = scalar_swiglu,
+    .add = scalar_add,
+    .scale = scalar_scale,
+    .axpy = scalar_axpy,
+    .dot = scalar_dot,
+    .f32_to_f16 = scalar_f32_to_f16,
+    .f16_to_f32 = scalar_f16_to_f32,
+    .dot_f16_f32 = scalar_dot_f16_f32,
+    .axpy_f16 = scalar_axpy_f16,
+};
+
+/* ---- context and matrix-product driver ----------------------------------- */
+
+/* Rows per weight panel in interleaved mode. */
+#define KERN_PANEL 16
+/* Smallest batch that uses the interleaved mode (when the ISA has it). */
+#define KERN_IL_MIN_B 4
+
+struct kern_ctx {
+    struct tp_pool *tp;
+    int nth;
+    void *act_mem;
+    size_t act_cap;
+    void *thr_mem; /* nth slices of thr_each bytes */
+    size_t thr_each;
+};
+
+struct kern_ctx *kern_ctx_new(struct tp_pool *tp)
+{
+    struct kern_ctx *kc = calloc(1, sizeof(*kc));
+    if (!kc)
+        return NULL;
+    kc->tp = tp;
+    kc->nth = tp_n_threads(tp);
+    return kc;
+}
+
+void kern_ctx_free(struct kern_ctx *kc)
+{
+    if (!kc)
+        return;
+    free(kc->act_mem);
+    free(kc->thr_mem);
+    free(kc);
+}
+
+struct tp_pool *kern_ctx_pool(const struct kern_ctx *kc)
+{
+    return kc ? kc->tp : NULL;
+}
+
+static size_t kern__round64(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}
+
+/* Bytes of activation scratch for B rows of k (rows rounded up to the interleave). */
+static size_t kern__act_bytes(int64_t B, int64_t k)
+{
+    size_t rows = (size_t)((B + KERN_IL - 1) / KERN_IL * KERN_IL);
+    size_t nb = (size_t)k / 32;
+    return kern__round64(rows * (size_t)k) + 3 * kern__round64(rows * nb * 2 * sizeof(float));
+}
+
+/* Per-thread scratch: a panel of packed rows, or a few float rows. */
+static size_t kern__thr_bytes(int64_t k)
+{
+    size_t kk = (size_t)k;
+    size_t panel = kern__round64(KERN_PANEL * kk) + 3 * kern__round64(KERN_PANEL * kk / 16 * 4);
+    size_t fl = 4 * kk * sizeof(float);
+    return kern__round64(panel > fl ? panel : fl);
+}
+
+static int kern__grow(void **mem, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    void *p = aligned_alloc(64, kern__round64(need));
+    if (!p)
+        return AS_ENOMEM;
+    free(*mem);
+    *mem = p;
+    *cap = need;
+    return 0;
+}
+
+int kern_ctx_reserve(struct kern_ctx *kc, int64_t max_b, int64_t max_k)
+{
+    if (!kc || max_b < 0 || max_k < 0 || max_k > (1LL << 30) || max_b > (1LL << 24))
+        return AS_EINVAL;
+    int rc = kern__grow(&kc->act_mem, &kc->act_cap, kern__act_bytes(max_b, max_k));
+    if (rc)
+        return rc;
+    size_t each = kern__thr_bytes(max_k);
+    if (each > kc->thr_each) {
+        size_t cap = 0;
+        void *p = NULL;
+        rc = kern__grow(&p, &cap, each * (size_t)kc->nth);
+        if (rc)
+            return rc;
+        free(kc->thr_mem);
+        kc->thr_mem = p;
+        kc->thr_each = each;
+    }
+    return 0;
+}
+
+int kern_type_supported(enum ggml_type t)
+{
+    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16 || kern__pack_bs(t) > 0;
+}
+
+struct kern__job {
+    const struct kern__ops *ops;
+    struct kern_ctx *kc;
+    enum ggml_type t;
+    const void *W;
+    size_t row_bytes;
+    int64_t n, k, B;
+    const float *x;
+    float *y;
+    struct kern__act act;
+};
+
+static void *kern__thr_scratch(struct kern_ctx *kc, int ith)
+{
+    return (char *)kc->thr_mem + (size_t)ith * kc->thr_each;
+}
+
+/* Carves a panel of up to KERN_PANEL rows out of the thread's scratch. */
+static void kern__panel_init(struct kern__panel *p, void *mem, enum ggml_type t, int64_t k)
+{
+    int bs = kern__pack_bs(t);
+    size_t qbytes = kern__round64((size_t)KERN_PANEL * (size_t)k);
+    size_t fbytes = kern__round64((size_t)KERN_PANEL * (size_t)k / 16 * 4);
+    char *c = mem;
+    p->k = k;
+    p->bs = bs;
+    p->nblk = k / bs;
+    p->has_min = kern__pack_has_min(t);
+    p->q = (int8_t *)c;
+    p->s = (float *)(c + qbytes);
+    p->m = (float *)(c + qbytes + fbytes);
+    p->qs128 = (int32_t *)(c + qbytes + 2 * fbytes);
+    p->nr = 0;
+}
+
+static void kern__pack_panel(struct kern__panel *p, const struct kern__job *j, int64_t r0, int nr)
+{
+    p->nr = nr;
+    for (int r = 0; r < nr; r++)
+        kern__pack_row(j->t, (const char *)j->W + (size_t)(r0 + r) * j->row_bytes, j->k,
+                       (int8_t *)p->q + (size_t)r * (size_t)j->k, (float *)p->s + r * p->nblk,
+                       (float *)p->m + r * p->nblk, (int32_t *)p->qs128 + r * p->nblk);
+}
+
+static void kern__job_run(void *arg, int ith, int nth)
+{
+    struct kern__job *j = arg;
+    const struct kern__ops *ops = j->ops;
+    long long s, e;
+
+    if (j->t == GGML_TYPE_F32 || j->t == GGML_TYPE_F16 || j->t == GGML_TYPE_BF16) {
+        tp_split(j->n, ith, nth, &s, &e);
+        if (s < e)
+            ops->gemm_float(j->t, j->W, j->row_bytes, j->k, s, e, j->x, j->B, j->y, j->n,
+                            kern__thr_scratch(j->kc, ith));
+        return;
+    }
+
+    /* phase 1: quantize activations */
+    if (j->act.layout == KERN_ACT_IL8) {
+        int64_t groups = (j->B + KERN_IL - 1) / KERN_IL;
+        tp_split(groups, ith, nth, &s, &e);
+        s *= KERN_IL;
+        e = e * KERN_IL < j->B ? e * KERN_IL : j->B;
+        if (s < e)
+            ops->quantize_act(j->x, s, e, &j->act);
+    } else {
+        tp_split(j->B, ith, nth, &s, &e);
+        if (s < e)
+            ops->quantize_act(j->x, s, e, &j->act);
+    }
+    tp_barrier(j->kc->tp);
+
+    /* phase 2: multiply, weight rows split over threads */
+    if (j->act.layout == KERN_ACT_IL8) {
+        struct kern__panel p;
+        kern__panel_init(&p, kern__thr_scratch(j->kc, ith), j->t, j->k);
+        int64_t panels = (j->n + KERN_PANEL - 1) / KERN_PANEL;
+        tp_split(panels, ith, nth, &s, &e);
+        for (int64_t pi = s; pi < e; pi++) {
+            int64_t r0 = pi * KERN_PANEL;
+            int nr = (int)(j->n - r0 < KERN_PANEL ? j->n - r0 : KERN_PANEL);
+            kern__pack_panel(&p, j, r0, nr);
+            ops->panel_gemm(&p, &j->act, j->y + r0, j->n);
+        }
+        return;
+    }
+    kern__gemv_fn gemv = ops->gemv[j->t];
+    if (gemv) {
+        /* split in units of 4 rows so SIMD kernels can tile rows */
+        int64_t units = (j->n + 3) / 4;
+        tp_split(units, ith, nth, &s, &e);
+        s *= 4;
+        e = e * 4 < j->n ? e * 4 : j->n;
+        if (s < e)
+            gemv(j->W, j->row_bytes, j->k, s, e, &j->act, 0, j->B, j->y, j->n);
+        return;
+    }
+    struct kern__panel p;
+    kern__panel_init(&p, kern__thr_scratch(j->kc, ith), j->t, j->k);
+    tp_split(j->n, ith, nth, &s, &e);
+    for (int64_t r = s; r < e; r++) {
+        kern__pack_panel(&p, j, r, 1);
+        for (int64_t b = 0; b < j->B; b++)
+            j->y[b * j->n + r] = ops->dot_packed(&p, &j->act, b);
+    }
+}
+
+int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows, int64_t k,
+                const float *x, int64_t B, float *y)
+{
+    if (!kc || n_rows < 0 || k <= 0 || B < 0 || (n_rows > 0 && B > 0 && (!W || !x || !y)))
+        return AS_EINVAL;
+    if (!kern_type_supported(wtype))
+        return AS_EUNSUP;
+    const struct ggml_type_info *ti = ggml_type_get((uint32_t)wtype);
+    if (!ti || k % ti->blck_size != 0)
+        return AS_EINVAL;
+    if (n_rows == 0 || B == 0)
+        return 0;
+    int rc = kern_ctx_reserve(kc, B, k);
+    if (rc)
+        return rc;
+
+    struct kern__job j = {
+        .ops = kern__ops(),
+        .kc = kc,
+        .t = wtype,
+        .W = W,
+        .row_bytes = ggml_row_size(wtype, (uint64_t)k),
+        .n = n_rows,
+        .k = k,
+        .B = B,
+        .x = x,
+        .y = y,
+    };
+    if (wtype != GGML_TYPE_F32 && wtype != GGML_TYPE_F16 && wtype != GGML_TYPE_BF16) {
+        struct kern__act *a = &j.act;
+        size_t rows = (size_t)((B + KERN_IL - 1) / KERN_IL * KERN_IL);
+        size_t nb = (size_t)k / 32;
+        char *c = kc->act_mem;
+        a->B = B;
+        a->k = k;
+        a->nb32 = k / 32;
+        a->layout = (j.ops->panel_gemm && B >= KERN_IL_MIN_B) ? KERN_ACT_IL8 : KERN_ACT_PLAIN;
+        a->qs = (int8_t *)c;
+        c += kern__round64(rows * (size_t)k);
+        a->d = (float *)c;
+        c += kern__round64(rows * nb * 2 * sizeof(float));
+        a->ds = (float *)c;
+        c += kern__round64(rows * nb * 2 * sizeof(float));
+        a->ds16 = (float *)c;
+    }
+    tp_run(kc->tp, kern__job_run, &j);
+    return 0;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+    kern__ops()->rmsnorm(out, x, w, n, eps);
+}
+
+void kern_softmax(float *x, int64_t n)
+{
+    kern__ops()->softmax(x, n);
+}
+
+void kern_swiglu(float *out, const float *gate, const float *up, int64_t n)
+{
+    kern__ops()->swiglu(out, gate, up, n);
+}
+
+void kern_add(float *y, const float *x, int64_t n)
+{
+    kern__ops()->add(y, x, n);
+}
+
+void kern_scale(float *x, float s, int64_t n)
+{
+    kern__ops()->scale(x, s, n);
+}
+
+void kern_axpy(float *y, float a, const float *x, int64_t n)
+{
+    kern__ops()->axpy(y, a, x, n);
+}
+
+float kern_dot(const float *x, const float *y, int64_t n)
+{
+    return kern__ops()->dot(x, y, n);
+}
+
+void kern_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cos_t,
+               const float *sin_t, int neox)
+{
+    int half = n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * (size_t)head_dim;
+        if (neox) {
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * cos_t[i] - b * sin_t[i];
+                v[i + half] = a * sin_t[i] + b * cos_t[i];
+            }
+        } else {
+            for (int i = 0; i < half; i++) {
+                float a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i] = a * cos_t[i] - b * sin_t[i];
+                v[2 * i + 1] = a * sin_t[i] + b * cos_t[i];
+            }
+        }
+    }
+}
+
+void kern_f32_to_f16(ggml_fp16_t *dst, const float *src, int64_t n)
+{
+    kern__ops()->f32_to_f16(dst, src, n);
+}
+
+void kern_f16_to_f32(float *dst, const ggml_fp16_t *src, int64_t n)
+{
+    kern__ops()->f16_to_f32(dst, src, n);
+}
+
+float kern_dot_f16_f32(const ggml_fp16_t *a, const float *b, int64_t n)
+{
+    return kern__ops()->dot_f16_f32(a, b, n);
+}
+
+void kern_axpy_f16(float *y, float s, const ggml_fp16_t *x, int64_t n)
+{
+    kern__ops()->axpy_f16(y, s, x, n);
+}

@@ -1,0 +1,115 @@
+/*
+ * kernels.h - the engine's compute kernels: matrix products over GGUF weight
+ * types and the vectorised element-wise helpers a transformer forward needs.
+ *
+ * Every kernel has a scalar implementation and, where the CPU has them,
+ * AVX2+FMA and AVX-512 (F/BW/VL/DQ/VNNI) ones, picked once at run time from
+ * the CPU's flags (kern_isa_set() can force a lower level for tests/benches).
+ *
+ * Matrix products: y = x * W^T, with W stored as GGUF rows (n_rows rows of k
+ * elements of the weight type, row-major, contiguous) and x, y float. For the
+ * quantized types the activations are quantized on the fly to 8 bits per
+ * 32-element block (float scale), once per call into the context's scratch.
+ * A batch of B activation rows is processed in one pass over the weights.
+ *
+ * Not for: attention over the KV cache as a whole, sampling, tensor layouts
+ * other than row-major contiguous. Reference (scalar, exact) quantization lives
+ * in quant.h; this module only needs to agree with it within stated tolerances.
+ */
+#ifndef AISTACK_ENGINE_KERNELS_H
+#define AISTACK_ENGINE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/fp16.h"
+#include "engine/ggml_types.h"
+#include "engine/threadpool.h"
+
+/* Instruction-set levels, ordered. */
+enum kern_isa {
+    KERN_ISA_SCALAR = 0,
+    KERN_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    KERN_ISA_AVX512 = 2, /* + AVX-512 F/BW/VL/DQ/VNNI */
+};
+
+/* The best level this CPU supports (cached after the first call). */
+enum kern_isa kern_isa_best(void);
+/* The level in use (initially kern_isa_best()). */
+enum kern_isa kern_isa_get(void);
+/*
+ * Forces the level used by all kernels from now on (process-wide; call while
+ * no kernel runs). Returns 0, or AS_EUNSUP if the CPU lacks that level.
+ */
+int kern_isa_set(enum kern_isa isa);
+/* "scalar", "avx2", "avx512". */
+const char *kern_isa_name(enum kern_isa isa);
+
+/*
+ * A kernel context: the thread pool to use and the scratch memory for
+ * activation quantization and weight-panel unpacking. Scratch grows to the
+ * largest shape seen (or reserved) and is then reused: no allocation per call.
+ * One context per thread that issues kernel calls.
+ */
+struct kern_ctx;
+
+/* New context using pool tp (borrowed; may be NULL for single-threaded). NULL on OOM. */
+struct kern_ctx *kern_ctx_new(struct tp_pool *tp);
+/* Frees the context (not the pool). Accepts NULL. */
+void kern_ctx_free(struct kern_ctx *kc);
+/* The pool the context uses (may be NULL). */
+struct tp_pool *kern_ctx_pool(const struct kern_ctx *kc);
+/* Pre-allocates scratch for products with up to max_b rows of up to max_k elements. 0 or AS_ENOMEM.
+ */
+int kern_ctx_reserve(struct kern_ctx *kc, int64_t max_b, int64_t max_k);
+
+/* True if kern_matmul supports weight type t (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+ * Q2_K..Q6_K). */
+int kern_type_supported(enum ggml_type t);
+
+/*
+ * y (B, n_rows) = x (B, k) * W^T, W = n_rows rows of k elements of type wtype.
+ * k must be a multiple of the type's block size (32, or 256 for K-quants).
+ * x and y must not overlap. Work is split over the context's pool.
+ * Returns 0, AS_EUNSUP for an unsupported type, AS_EINVAL for bad sizes,
+ * AS_ENOMEM if scratch could not grow.
+ */
+int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows, int64_t k,
+                const float *x, int64_t B, float *y);
+
+/* --- element-wise helpers (single-threaded; call them per row/slice) --- */
+
+/* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; w may be NULL (no weight). out may equal x. */
+void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+/* In-place softmax of x[0..n) (max-subtracted; -INFINITY entries give 0). n >= 1. */
+void kern_softmax(float *x, int64_t n);
+/* out[i] = silu(gate[i]) * up[i] (SwiGLU); out may equal gate or up. */
+void kern_swiglu(float *out, const float *gate, const float *up, int64_t n);
+/* y[i] += x[i] */
+void kern_add(float *y, const float *x, int64_t n);
+/* x[i] *= s */
+void kern_scale(float *x, float s, int64_t n);
+/* y[i] += a * x[i] */
+void kern_axpy(float *y, float a, const float *x, int64_t n);
+/* sum x[i] * y[i] */
+float kern_dot(const float *x, const float *y, int64_t n);
+
+/*
+ * Rotary embedding applied in place to n_heads heads of head_dim floats
+ * (head h at x + h * head_dim). cos_t/sin_t hold n_rot/2 values for this
+ * position (theta_i = pos * freq_i). Only the first n_rot dims of a head rotate.
+ * neox = 0: pairs (2i, 2i+1) (llama); neox = 1: pairs (i, i + n_rot/2) (qwen2/NeoX).
+ */
+void kern_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cos_t,
+               const float *sin_t, int neox);
+
+/* dst[i] = fp16(src[i]) (round to nearest even) */
+void kern_f32_to_f16(ggml_fp16_t *dst, const float *src, int64_t n);
+/* dst[i] = float(src[i]) */
+void kern_f16_to_f32(float *dst, const ggml_fp16_t *src, int64_t n);
+/* sum float(a[i]) * b[i] (attention scores over an F16 K cache) */
+float kern_dot_f16_f32(const ggml_fp16_t *a, const float *b, int64_t n);
+/* y[i] += s * float(x[i]) (attention output over an F16 V cache) */
+void kern_axpy_f16(float *y, float s, const ggml_fp16_t *x, int64_t n);
+
+#endif

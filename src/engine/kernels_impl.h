@@ -1,0 +1,123 @@
+/*
+ * kernels_impl.h - internal contract between the kernel driver (kernels.c)
+ * and its per-ISA implementations (kernels_avx2.c, kernels_avx512.c).
+ *
+ * Not a public header: model code uses kernels.h only.
+ *
+ * Quantized products run in one of two modes:
+ *  - plain (small batches): activations are signed int8 rows + per-32 float
+ *    scales; weight rows are either handled by a type-specific direct kernel
+ *    or unpacked one row at a time ("packed row", below) and dotted.
+ *  - interleaved (larger batches, AVX-512 VNNI): activations are stored as
+ *    unsigned (q + 128) with 8 rows interleaved per 4-byte step, so that one
+ *    vpdpbusd on a 256-bit register advances 8 batch rows against a broadcast
+ *    4-byte piece of one weight row; weights are unpacked panel by panel.
+ *
+ * Packed row: a weight row unpacked to int8 q[k], with per-block (16 or 32
+ * elements, see kern__pack_bs) float scale s and bias m such that
+ * w[i] = s[blk] * q[i] + m[blk], and qs128[blk] = 128 * sum(q over blk)
+ * (the correction for unsigned activations).
+ */
+#ifndef AISTACK_ENGINE_KERNELS_IMPL_H
+#define AISTACK_ENGINE_KERNELS_IMPL_H
+
+#include <stdint.h>
+
+#include "engine/ggml_types.h"
+#include "engine/kernels.h"
+
+/* Activation rows interleaved per group in the interleaved layout. */
+#define KERN_IL 8
+
+enum kern__layout {
+    KERN_ACT_PLAIN = 0,
+    KERN_ACT_IL8 = 1,
+};
+
+/* Quantized activations: B rows of k elements, per-32 scales. */
+struct kern__act {
+    int64_t B, k;
+    int64_t nb32; /* k / 32 */
+    int layout;
+    /*
+     * plain: qs (B, k) signed; d, ds (B, nb32); ds16 (B, 2 * nb32)
+     * il8:   qs (G, k / 4, 8, 4) as uint8 q + 128, G = ceil(B / 8), pad rows 0;
+     *        d, ds (G, nb32, 8); ds16 (G, 2 * nb32, 8)
+     */
+    int8_t *qs;
+    float *d;    /* block scale */
+    float *ds;   /* d * sum(q) over the 32-block */
+    float *ds16; /* d * sum(q) over each 16-element half */
+};
+
+/* A panel of nr packed weight rows (row r: q + r * k, block arrays + r * nblk). */
+struct kern__panel {
+    int nr;
+    int64_t k;
+    int bs;               /* 16 or 32 */
+    int64_t nblk;         /* k / bs */
+    int has_min;          /* m is meaningful (else all zero) */
+    const int8_t *q;      /* (nr, k) */
+    const float *s;       /* (nr, nblk) */
+    const float *m;       /* (nr, nblk) */
+    const int32_t *qs128; /* (nr, nblk) */
+};
+
+/*
+ * Direct product for a quantized type against plain activations:
+ * y[b * ldy + r] for r in [r0, r1), b in [b0, b1). W points at row 0.
+ */
+typedef void (*kern__gemv_fn)(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                              const struct kern__act *a, int64_t b0, int64_t b1, float *y,
+                              int64_t ldy);
+
+/* Per-ISA operations. NULL entries fall back to the generic packed path. */
+struct kern__ops {
+    enum kern_isa isa;
+    /* Quantizes rows [r0, r1) of x (row stride k) into a (layout a->layout). */
+    void (*quantize_act)(const float *x, int64_t r0, int64_t r1, struct kern__act *a);
+    /* Packed row (r = 0 of p) dotted with plain activation row b. */
+    float (*dot_packed)(const struct kern__panel *p, const struct kern__act *a, int64_t b);
+    /* Panel times all interleaved activation groups: y[b * ldy + r], r < p->nr, b < B. NULL: no il8
+     * mode. */
+    void (*panel_gemm)(const struct kern__panel *p, const struct kern__act *a, float *y,
+                       int64_t ldy);
+    kern__gemv_fn gemv[GGML_TYPE_COUNT];
+    /* Float weights (F32/F16/BF16): rows [r0, r1) for all B rows of x. */
+    void (*gemm_float)(enum ggml_type t, const void *W, size_t row_bytes, int64_t k, int64_t r0,
+                       int64_t r1, const float *x, int64_t B, float *y, int64_t ldy,
+                       float *scratch);
+    /* helpers, same contracts as in kernels.h */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
+    void (*softmax)(float *x, int64_t n);
+    void (*swiglu)(float *out, const float *gate, const float *up, int64_t n);
+    void (*add)(float *y, const float *x, int64_t n);
+    void (*scale)(float *x, float s, int64_t n);
+    void (*axpy)(float *y, float a, const float *x, int64_t n);
+    float (*dot)(const float *x, const float *y, int64_t n);
+    void (*f32_to_f16)(ggml_fp16_t *dst, const float *src, int64_t n);
+    void (*f16_to_f32)(float *dst, const ggml_fp16_t *src, int64_t n);
+    float (*dot_f16_f32)(const ggml_fp16_t *a, const float *b, int64_t n);
+    void (*axpy_f16)(float *y, float s, const ggml_fp16_t *x, int64_t n);
+};
+
+/* Block size of the packed form of type t (16 or 32), 0 if t is not a quantized type we pack. */
+int kern__pack_bs(enum ggml_type t);
+/* Whether packed t has a nonzero bias m. */
+int kern__pack_has_min(enum ggml_type t);
+/* Unpacks one row of k elements of type t into q (k), s, m, qs128 (k / bs each). */
+void kern__pack_row(enum ggml_type t, const void *row, int64_t k, int8_t *q, float *s, float *m,
+                    int32_t *qs128);
+
+/* Scalar activation quantization of one row: q (k), d, ds (k/32), ds16 (k/16). */
+void kern__quantize_row_ref(const float *x, int64_t k, int8_t *q, float *d, float *ds, float *ds16);
+
+/*
+ * Per-ISA tables are layered: the AVX2 table starts as a copy of the scalar
+ * one and kern__init_avx2() overrides what it implements; the AVX-512 table
+ * starts from the AVX2 one. Each init sets o->isa.
+ */
+void kern__init_avx2(struct kern__ops *o);
+void kern__init_avx512(struct kern__ops *o);
+
+#endif

@@ -1,0 +1,512 @@
+/*
+ * test_kernels.c - kern_matmul for every weight type and ISA level against
+ * an independent scalar reference, and the element-wise helpers.
+ *
+ * References: dequantization written here from the GGUF block definitions
+ * (independent of kernels.c's unpacking), plus kern__quantize_row_ref for the
+ * activation side. Tolerances:
+ *  - "exact": with the activations quantized the same way, the kernel's sum
+ *    differs from a double-precision sum of w[i] * xq[i] only by float
+ *    rounding of the per-block scaling and accumulation: |err| <= 2e-5 * sum|w*xq|.
+ *  - "float": against w . x in double, the extra error is the activation
+ *    quantization, bounded by sum |w[i]| * d_blk / 2 (rounding to nearest).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "engine/kernels.h"
+#include "engine/kernels_impl.h"
+#include "engine/quant_blocks.h"
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t rnd_u32(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 11);
+}
+
+static float rnd_f(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(rnd_u32() & 0xffffff) / 16777216.0f;
+}
+
+/* ---- reference dequantization (from the block definitions) ---------------- */
+
+static void ref_dequant_block(enum ggml_type t, const void *blk, float *y)
+{
+    switch (t) {
+    case GGML_TYPE_Q4_0: {
+        const block_q4_0 *x = blk;
+        float d = fp16_to_fp32(x->d);
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * ((x->qs[j] & 15) - 8);
+            y[j + 16] = d * ((x->qs[j] >> 4) - 8);
+        }
+        break;
+    }
+    case GGML_TYPE_Q4_1: {
+        const block_q4_1 *x = blk;
+        float d = fp16_to_fp32(x->d), m = fp16_to_fp32(x->m);
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (x->qs[j] & 15) + m;
+            y[j + 16] = d * (x->qs[j] >> 4) + m;
+        }
+        break;
+    }
+    case GGML_TYPE_Q5_0:
+    case GGML_TYPE_Q5_1: {
+        const uint8_t *qs, *qhp;
+        float d, m = 0.0f;
+        int off = 0;
+        if (t == GGML_TYPE_Q5_0) {
+            const block_q5_0 *x = blk;
+            d = fp16_to_fp32(x->d);
+            qs = x->qs;
+            qhp = x->qh;
+            off = 16;
+        } else {
+            const block_q5_1 *x = blk;
+            d = fp16_to_fp32(x->d);
+            m = fp16_to_fp32(x->m);
+            qs = x->qs;
+            qhp = x->qh;
+        }
+        uint32_t qh = (uint32_t)qhp[0] | (uint32_t)qhp[1] << 8 | (uint32_t)qhp[2] << 16 |
+                      (uint32_t)qhp[3] << 24;
+        for (int j = 0; j < 32; j++) {
+            int nib = j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4);
+            int hb = (qh >> j) & 1;
+            y[j] = d * ((nib | hb << 4) - off) + m;
+        }
+        break;
+    }
+    case GGML_TYPE_Q8_0: {
+        const block_q8_0 *x = blk;
+        for (int j = 0; j < 32; j++)
+            y[j] = fp16_to_fp32(x->d) * x->qs[j];
+        break;
+    }
+    case GGML_TYPE_Q2_K: {
+        const block_q2_K *x = blk;
+        float d = fp16_to_fp32(x->d), dm = fp16_to_fp32(x->dmin);
+        for (int i = 0; i < 256; i++) {
+            int half = i / 128, r = i % 128, shift = (r / 32) * 2, l = r % 32;
+            int sc = x->scales[i / 16];
+            int q = (x->qs[half * 32 + l] >> shift) & 3;
+            y[i] = d * (sc & 15) * q - dm * (sc >> 4);
+        }
+        break;
+    }
+    case GGML_TYPE_Q3_K: {
+        const block_q3_K *x = blk;
+        float d = fp16_to_fp32(x->d);
+        for (int i = 0; i < 256; i++) {
+            int is = i / 16;
+            /* 6-bit scale: low 4 bits from scales[0..7] nibbles, high 2 from scales[8..11] */
+            int lo = is < 8 ? (x->scales[is] & 15) : (x->scales[is - 8] >> 4);
+            int hi = (x->scales[8 + is % 4] >> (2 * (is / 4))) & 3;
+            int sc = (lo | hi << 4) - 32;
+            int half = i / 128, r = i % 128, shift = (r / 32) * 2, l = r % 32;
+            int q = (x->qs[half * 32 + l] >> shift) & 3;
+            int h = (x->hmask[l] >> (half * 4 + r / 32)) & 1;
+            y[i] = d * sc * (q - (h ? 0 : 4));
+        }
+        break;
+    }
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K: {
+        const uint8_t *sc12, *qs, *qh = NULL;
+        float d, dm;
+        if (t == GGML_TYPE_Q4_K) {
+            const block_q4_K *x = blk;
+            d = fp16_to_fp32(x->d);
+            dm = fp16_to_fp32(x->dmin);
+            sc12 = x->scales;
+            qs = x->qs;
+        } else {
+            const block_q5_K *x = blk;
+            d = fp16_to_fp32(x->d);
+            dm = fp16_to_fp32(x->dmin);
+            sc12 = x->scales;
+            qs = x->qs;
+            qh = x->qh;
+        }
+        for (int i = 0; i < 256; i++) {
+            int is = i / 32, sc, mn;
+            if (is < 4) {
+                sc = sc12[is] & 63;
+                mn = sc12[is + 4] & 63;
+            } else {
+                sc = (sc12[is + 4] & 15) | (sc12[is - 4] >> 6) << 4;
+                mn = (sc12[is + 4] >> 4) | (sc12[is] >> 6) << 4;
+            }
+            int l = i % 32, pair = i / 64;
+            int q = (is & 1) ? (qs[pair * 32 + l] >> 4) : (qs[pair * 32 + l] & 15);
+            if (qh)
+                q += ((qh[l] >> is) & 1) << 4;
+            y[i] = d * sc * q - dm * mn;
+        }
+        break;
+    }
+    case GGML_TYPE_Q6_K: {
+        const block_q6_K *x = blk;
+        float d = fp16_to_fp32(x->d);
+        for (int i = 0; i < 256; i++) {
+            int half = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
+            int lowbyte = x->ql[half * 64 + (quarter & 1) * 32 + l];
+            int low = quarter < 2 ? (lowbyte & 15) : (lowbyte >> 4);
+            int high = (x->qh[half * 32 + l] >> (2 * quarter)) & 3;
+            int q = (low | high << 4) - 32;
+            y[i] = d * x->scales[i / 16] * q;
+        }
+        break;
+    }
+    default:
+        fail_msg("no reference for type %d", t);
+    }
+}
+
+static void ref_dequant_row(enum ggml_type t, const void *row, int64_t k, float *y)
+{
+    const struct ggml_type_info *ti = ggml_type_get(t);
+    for (int64_t i = 0; i < k; i++) {
+        if (t == GGML_TYPE_F32)
+            y[i] = ((const float *)row)[i];
+        else if (t == GGML_TYPE_F16)
+            y[i] = fp16_to_fp32(((const ggml_fp16_t *)row)[i]);
+        else if (t == GGML_TYPE_BF16)
+            y[i] = bf16_to_fp32(((const ggml_bf16_t *)row)[i]);
+    }
+    if (t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16)
+        return;
+    for (int64_t b = 0; b < k / ti->blck_size; b++)
+        ref_dequant_block(t, (const char *)row + b * ti->type_size, y + b * ti->blck_size);
+}
+
+/* Random weights: random bits, then sane fp16 scales. */
+static void *make_weights(enum ggml_type t, int64_t n, int64_t k)
+{
+    const struct ggml_type_info *ti = ggml_type_get(t);
+    size_t rb = ggml_row_size(t, (uint64_t)k);
+    uint8_t *w = malloc(rb * (size_t)n);
+    assert_non_null(w);
+    for (size_t i = 0; i < rb * (size_t)n; i++)
+        w[i] = (uint8_t)rnd_u32();
+    int64_t nblk = n * (k / ti->blck_size);
+    for (int64_t b = 0; b < nblk; b++) {
+        void *blk = w + b * ti->type_size;
+        ggml_fp16_t d = fp32_to_fp16(rnd_f(0.002f, 0.02f));
+        ggml_fp16_t m = fp32_to_fp16(rnd_f(-0.05f, 0.05f));
+        switch (t) {
+        case GGML_TYPE_F32:
+            ((float *)w)[b] = rnd_f(-1.0f, 1.0f);
+            break;
+        case GGML_TYPE_F16:
+            ((ggml_fp16_t *)w)[b] = fp32_to_fp16(rnd_f(-1.0f, 1.0f));
+            break;
+        case GGML_TYPE_BF16:
+            ((ggml_bf16_t *)w)[b] = fp32_to_bf16(rnd_f(-1.0f, 1.0f));
+            break;
+        case GGML_TYPE_Q4_0:
+            ((block_q4_0 *)blk)->d = d;
+            break;
+        case GGML_TYPE_Q4_1:
+            ((block_q4_1 *)blk)->d = d;
+            ((block_q4_1 *)blk)->m = m;
+            break;
+        case GGML_TYPE_Q5_0:
+            ((block_q5_0 *)blk)->d = d;
+            break;
+        case GGML_TYPE_Q5_1:
+            ((block_q5_1 *)blk)->d = d;
+            ((block_q5_1 *)blk)->m = m;
+            break;
+        case GGML_TYPE_Q8_0:
+            ((block_q8_0 *)blk)->d = d;
+            break;
+        case GGML_TYPE_Q2_K:
+            ((block_q2_K *)blk)->d = d;
+            ((block_q2_K *)blk)->dmin = d;
+            break;
+        case GGML_TYPE_Q3_K:
+            ((block_q3_K *)blk)->d = d;
+            break;
+        case GGML_TYPE_Q4_K:
+            ((block_q4_K *)blk)->d = d;
+            ((block_q4_K *)blk)->dmin = d;
+            break;
+        case GGML_TYPE_Q5_K:
+            ((block_q5_K *)blk)->d = d;
+            ((block_q5_K *)blk)->dmin = d;
+            break;
+        case GGML_TYPE_Q6_K:
+            ((block_q6_K *)blk)->d = d;
+            break;
+        default:
+            break;
+        }
+    }
+    return w;
+}
+
+static const enum ggml_type all_types[] = {
+    GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
+    GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,
+    GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K,
+};
+
+static int is_float_type(enum ggml_type t)
+{
+    return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16;
+}
+
+/* Checks one product shape for type t under the current ISA and pool. */
+static void check_matmul(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64_t k, int64_t B)
+{
+    void *W = make_weights(t, n, k);
+    size_t rb = ggml_row_size(t, (uint64_t)k);
+    float *x = malloc(sizeof(float) * (size_t)(B * k));
+    float *xq = malloc(sizeof(float) * (size_t)(B * k));
+    float *dblk = malloc(sizeof(float) * (size_t)(B * k / 32));
+    float *y = malloc(sizeof(float) * (size_t)(B * n));
+    float *wr = malloc(sizeof(float) * (size_t)k);
+    int8_t *q = malloc((size_t)k);
+    float *ds = malloc(sizeof(float) * (size_t)k);
+    assert_true(x && xq && dblk && y && wr && q && ds);
+    for (int64_t i = 0; i < B * k; i++)
+        x[i] = rnd_f(-1.0f, 1.0f) * (i % 7 == 0 ? 4.0f : 1.0f);
+    for (int64_t b = 0; b < B; b++) {
+        kern__quantize_row_ref(x + b * k, k, q, dblk + b * (k / 32), ds, ds + k / 32);
+        for (int64_t i = 0; i < k; i++)
+            xq[b * k + i] = q[i] * dblk[b * (k / 32) + i / 32];
+    }
+    for (int64_t i = 0; i < B * n; i++)
+        y[i] = NAN;
+
+    assert_int_equal(kern_matmul(kc, t, W, n, k, x, B, y), 0);
+
+    for (int64_t r = 0; r < n; r++) {
+        ref_dequant_row(t, (const char *)W + (size_t)r * rb, k, wr);
+        for (int64_t b = 0; b < B; b++) {
+            double exact = 0, mag = 0, fl = 0, bound = 0;
+            for (int64_t i = 0; i < k; i++) {
+                exact += (double)wr[i] * xq[b * k + i];
+                mag += fabs((double)wr[i] * xq[b * k + i]) + fabs((double)wr[i] * x[b * k + i]);
+                fl += (double)wr[i] * x[b * k + i];
+                bound += fabs((double)wr[i]) * dblk[b * (k / 32) + i / 32] * 0.5;
+            }
+            double got = y[b * n + r];
+            if (is_float_type(t)) {
+                if (fabs(got - fl) > 1e-5 * mag + 1e-6)
+                    fail_msg("%s %s n=%lld k=%lld B=%lld row %lld b %lld: got %.7g want %.7g",
+                             ggml_type_get(t)->name, kern_isa_name(kern_isa_get()), (long long)n,
+                             (long long)k, (long long)B, (long long)r, (long long)b, got, fl);
+                continue;
+            }
+            if (!(fabs(got - exact) <= 2e-5 * mag + 1e-6))
+                fail_msg("%s %s n=%lld k=%lld B=%lld row %lld b %lld: got %.7g want %.7g (mag %g)",
+                         ggml_type_get(t)->name, kern_isa_name(kern_isa_get()), (long long)n,
+                         (long long)k, (long long)B, (long long)r, (long long)b, got, exact, mag);
+            assert_true(fabs(got - fl) <= bound * 1.001 + 2e-5 * mag + 1e-6);
+        }
+    }
+    free(W);
+    free(x);
+    free(xq);
+    free(dblk);
+    free(y);
+    free(wr);
+    free(q);
+    free(ds);
+}
+
+static void test_matmul_all(void **state)
+{
+    (void)state;
+    static const int64_t batches[] = {1, 3, 4, 8, 17};
+    for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
+        assert_int_equal(kern_isa_set((enum kern_isa)isa), 0);
+        for (int nth = 1; nth <= 2; nth++) {
+            struct tp_pool *tp = tp_new(nth);
+            assert_non_null(tp);
+            struct kern_ctx *kc = kern_ctx_new(tp);
+            assert_non_null(kc);
+            for (size_t ti = 0; ti < sizeof(all_types) / sizeof(all_types[0]); ti++) {
+                enum ggml_type t = all_types[ti];
+                int64_t k = ggml_type_get(t)->blck_size == 256 ? 512 : 320;
+                for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++)
+                    check_matmul(kc, t, 37, k, batches[bi]);
+                check_matmul(kc, t, 1, k, 2);
+            }
+            kern_ctx_free(kc);
+            tp_free(tp);
+        }
+    }
+    assert_int_equal(kern_isa_set(kern_isa_best()), 0);
+}
+
+/* A larger shape (panels, many blocks, uneven thread split) on the best ISA. */
+static void test_matmul_large(void **state)
+{
+    (void)state;
+    struct tp_pool *tp = tp_new(2);
+    struct kern_ctx *kc = kern_ctx_new(tp);
+    assert_non_null(kc);
+    check_matmul(kc, GGML_TYPE_Q4_0, 67, 2048, 33);
+    check_matmul(kc, GGML_TYPE_Q8_0, 67, 2048, 9);
+    check_matmul(kc, GGML_TYPE_Q4_K, 35, 2048, 12);
+    check_matmul(kc, GGML_TYPE_Q6_K, 35, 1024, 1);
+    check_matmul(kc, GGML_TYPE_F16, 35, 1040, 7);
+    kern_ctx_free(kc);
+    tp_free(tp);
+}
+
+static void test_matmul_errors(void **state)
+{
+    (void)state;
+    struct kern_ctx *kc = kern_ctx_new(NULL);
+    float x[64] = {0}, y[4];
+    uint8_t w[256] = {0};
+    assert_int_equal(kern_matmul(kc, GGML_TYPE_Q4_0, w, 1, 48, x, 1, y), AS_EINVAL);
+    assert_int_equal(kern_matmul(kc, GGML_TYPE_Q4_K, w, 1, 64, x, 1, y), AS_EINVAL);
+    assert_int_equal(kern_matmul(kc, GGML_TYPE_Q8_1, w, 1, 32, x, 1, y), AS_EUNSUP);
+    assert_int_equal(kern_matmul(kc, GGML_TYPE_I32, w, 1, 32, x, 1, y), AS_EUNSUP);
+    assert_int_equal(kern_matmul(NULL, GGML_TYPE_F32, w, 1, 32, x, 1, y), AS_EINVAL);
+    assert_int_equal(kern_matmul(kc, GGML_TYPE_F32, w, 0, 32, x, 1, y), 0);
+    assert_int_equal(kern_isa_set((enum kern_isa)7), AS_EUNSUP);
+    kern_ctx_free(kc);
+    kern_ctx_free(NULL);
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void test_helpers(void **state)
+{
+    (void)state;
+    enum { N = 203 };
+    float a[N], b[N], c[N], o[N], r[N];
+    ggml_fp16_t h[N];
+    for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
+        assert_int_equal(kern_isa_set((enum kern_isa)isa), 0);
+        for (int i = 0; i < N; i++) {
+            a[i] = rnd_f(-3, 3);
+            b[i] = rnd_f(-3, 3);
+            c[i] = rnd_f(0.5f, 1.5f);
+        }
+        /* rmsnorm */
+        double ss = 0;
+        for (int i = 0; i < N; i++)
+            ss += (double)a[i] * a[i];
+        double inv = 1.0 / sqrt(ss / N + 1e-5);
+        kern_rmsnorm(o, a, c, N, 1e-5f);
+        for (int i = 0; i < N; i++)
+            assert_float_equal(o[i], a[i] * inv * c[i], 1e-5 * (1 + fabs(a[i] * inv * c[i])));
+        /* softmax */
+        memcpy(o, a, sizeof(a));
+        o[5] = -INFINITY;
+        kern_softmax(o, N);
+        double mx = -1e30, sum = 0;
+        for (int i = 0; i < N; i++)
+            if (i != 5 && a[i] > mx)
+                mx = a[i];
+        for (int i = 0; i < N; i++)
+            sum += i == 5 ? 0 : exp(a[i] - mx);
+        for (int i = 0; i < N; i++) {
+            double want = i == 5 ? 0 : exp(a[i] - mx) / sum;
+            assert_float_equal(o[i], want, 1e-6 + 1e-5 * want);
+        }
+        /* swiglu */
+        kern_swiglu(o, a, b, N);
+        for (int i = 0; i < N; i++) {
+            double want = a[i] / (1 + exp(-a[i])) * b[i];
+            assert_float_equal(o[i], want, 1e-5 * (1 + fabs(want)));
+        }
+        /* add, scale, axpy, dot */
+        memcpy(o, a, sizeof(a));
+        kern_add(o, b, N);
+        for (int i = 0; i < N; i++)
+            assert_float_equal(o[i], a[i] + b[i], 1e-6);
+        kern_scale(o, 0.5f, N);
+        for (int i = 0; i < N; i++)
+            assert_float_equal(o[i], (a[i] + b[i]) * 0.5f, 1e-6);
+        memcpy(o, a, sizeof(a));
+        kern_axpy(o, 0.25f, b, N);
+        for (int i = 0; i < N; i++)
+            assert_float_equal(o[i], a[i] + 0.25f * b[i], 1e-6);
+        double dot = 0;
+        for (int i = 0; i < N; i++)
+            dot += (double)a[i] * b[i];
+        assert_float_equal(kern_dot(a, b, N), dot, 1e-4);
+        /* f16 conversions: exact against fp16.h, NaN/inf/subnormals included */
+        a[0] = 1e-7f;
+        a[1] = 70000.0f;
+        a[2] = -INFINITY;
+        a[3] = 3.0e-5f;
+        kern_f32_to_f16(h, a, N);
+        for (int i = 0; i < N; i++)
+            assert_int_equal(h[i], fp32_to_fp16(a[i]));
+        kern_f16_to_f32(r, h, N);
+        for (int i = 0; i < N; i++)
+            assert_true(r[i] == fp16_to_fp32(h[i]));
+        kern_f32_to_f16(h, b, N);
+        dot = 0;
+        for (int i = 0; i < N; i++)
+            dot += (double)fp16_to_fp32(h[i]) * c[i];
+        assert_float_equal(kern_dot_f16_f32(h, c, N), dot, 1e-4);
+        memcpy(o, c, sizeof(c));
+        kern_axpy_f16(o, -0.5f, h, N);
+        for (int i = 0; i < N; i++)
+            assert_float_equal(o[i], c[i] - 0.5f * fp16_to_fp32(h[i]), 1e-6);
+    }
+    assert_int_equal(kern_isa_set(kern_isa_best()), 0);
+}
+
+static void test_rope(void **state)
+{
+    (void)state;
+    enum { HD = 16, NH = 3, NROT = 12 };
+    float x[NH * HD], v[NH * HD], cs[NROT / 2], sn[NROT / 2];
+    for (int i = 0; i < NROT / 2; i++) {
+        double th = 7 * pow(10000.0, -2.0 * i / NROT);
+        cs[i] = (float)cos(th);
+        sn[i] = (float)sin(th);
+    }
+    for (int neox = 0; neox <= 1; neox++) {
+        for (int i = 0; i < NH * HD; i++)
+            x[i] = v[i] = rnd_f(-1, 1);
+        kern_rope(x, NH, HD, NROT, cs, sn, neox);
+        for (int h = 0; h < NH; h++) {
+            for (int i = 0; i < NROT / 2; i++) {
+                int i0 = neox ? i : 2 * i, i1 = neox ? i + NROT / 2 : 2 * i + 1;
+                float a = v[h * HD + i0], b = v[h * HD + i1];
+                assert_float_equal(x[h * HD + i0], a * cs[i] - b * sn[i], 1e-6);
+                assert_float_equal(x[h * HD + i1], a * sn[i] + b * cs[i], 1e-6);
+            }
+            for (int i = NROT; i < HD; i++) /* not rotated */
+                assert_true(x[h * HD + i] == v[h * HD + i]);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matmul_all),    cmocka_unit_test(test_matmul_large),
+        cmocka_unit_test(test_matmul_errors), cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_rope),
+    };
+    printf("best ISA: %s\n", kern_isa_name(kern_isa_best()));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
