@@ -8,6 +8,7 @@
 #include "train/tmodel.h"
 
 #include "core/err.h"
+#include "engine/threadpool.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -37,6 +38,7 @@ struct tmodel {
     int hd;         /* head dim */
     int max_tokens; /* capacity of the activation buffers */
     int n_threads;
+    struct tp_pool *tp;
     size_t n_params;
     float *params, *grads;
     struct tm_params p, gp;
@@ -52,6 +54,7 @@ struct tmodel {
     float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *du, *dh, *dlogits;
     float *rope_cos, *rope_sin; /* (max_seq, hd/2) */
     float *att_scratch;         /* (n_kv_head, max_seq) softmax-backward rows */
+    float *row_loss;            /* (N) cross-entropy per token */
 };
 
 size_t tm_param_count(const struct tm_config *c)
@@ -228,7 +231,7 @@ struct tmodel *tm_new(const struct tm_config *c, int max_tokens, int n_threads, 
     size_t T = (size_t)c->max_seq, V = (size_t)c->vocab, NH = (size_t)c->n_head;
     size_t per_layer = N * (C + 1 + C + Q + 2 * KV + NH * T + Q + C + 1 + C + 3 * F);
     size_t rest = N * (C + 1 + C + V) /* final */ + N * (2 * C + Q + 2 * KV + Q + 3 * F + V) +
-                  T * hd /* rope tables */ + (size_t)c->n_kv_head * T;
+                  T * hd /* rope tables */ + (size_t)c->n_kv_head * T + N;
     size_t total = per_layer * (size_t)c->n_layer + rest;
     m->act_mem = malloc(total * sizeof(float));
     if (!m->act_mem)
@@ -268,6 +271,7 @@ struct tmodel *tm_new(const struct tm_config *c, int max_tokens, int n_threads, 
     m->rope_cos = carve(&at, T * hd / 2);
     m->rope_sin = carve(&at, T * hd / 2);
     m->att_scratch = carve(&at, (size_t)c->n_kv_head * T);
+    m->row_loss = carve(&at, N);
     for (size_t t = 0; t < T; t++) {
         for (size_t i = 0; i < hd / 2; i++) {
             double freq = pow((double)c->rope_theta, -2.0 * (double)i / (double)hd);
@@ -276,6 +280,8 @@ struct tmodel *tm_new(const struct tm_config *c, int max_tokens, int n_threads, 
             m->rope_sin[t * hd / 2 + i] = (float)sin(ang);
         }
     }
+    if (m->n_threads > 1 && !(m->tp = tp_new(m->n_threads)))
+        goto oom;
     openblas_set_num_threads(m->n_threads);
     return m;
 oom:
@@ -295,6 +301,7 @@ void tm_free(struct tmodel *m)
     free(m->tensors);
     free(m->la);
     free(m->act_mem);
+    tp_free(m->tp);
     free(m);
 }
 
@@ -329,11 +336,28 @@ void tm_zero_grad(struct tmodel *m)
     memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
+struct par_job {
+    int n;
+    void (*fn)(void *ctx, int i);
+    void *ctx;
+};
+
+static void par_run(void *arg, int ith, int nth)
+{
+    struct par_job *j = arg;
+    long long a, b;
+    tp_split(j->n, ith, nth, &a, &b);
+    for (long long i = a; i < b; i++)
+        j->fn(j->ctx, (int)i);
+}
+
 void tm_parallel_for(struct tmodel *m, int n, void (*fn)(void *ctx, int i), void *ctx)
 {
-    (void)m;
-    for (int i = 0; i < n; i++)
-        fn(ctx, i);
+    struct par_job j = {n, fn, ctx};
+    if (!m->tp || n < 2)
+        par_run(&j, 0, 1);
+    else
+        tp_run(m->tp, par_run, &j);
 }
 
 /* ---- building blocks -------------------------------------------------------- */
@@ -359,46 +383,69 @@ static void mm_dw(const float *dy, const float *x, float *dW, int N, int in, int
                 dW, in);
 }
 
-static void rmsnorm_fwd(const float *x, const float *w, float *y, float *rstd, int N, int C,
-                        float eps)
+/* RMSNorm over rows of C, fanned out over the model's threads (one task per row). */
+struct norm_ctx {
+    const float *x, *w, *dy;
+    float *y, *rstd, *dx, *dw;
+    int N, C, accumulate;
+    float eps;
+};
+
+static void norm_fwd_row(void *vc, int n)
 {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C;
-        float *yr = y + (size_t)n * C;
-        double ss = 0;
-        for (int i = 0; i < C; i++)
-            ss += (double)xr[i] * xr[i];
-        float r = 1.0f / sqrtf((float)(ss / C) + eps);
-        rstd[n] = r;
-        for (int i = 0; i < C; i++)
-            yr[i] = xr[i] * r * w[i];
+    const struct norm_ctx *c = vc;
+    const float *xr = c->x + (size_t)n * c->C;
+    float *yr = c->y + (size_t)n * c->C;
+    double ss = 0;
+    for (int i = 0; i < c->C; i++)
+        ss += (double)xr[i] * xr[i];
+    float r = 1.0f / sqrtf((float)(ss / c->C) + c->eps);
+    c->rstd[n] = r;
+    for (int i = 0; i < c->C; i++)
+        yr[i] = xr[i] * r * c->w[i];
+}
+
+static void rmsnorm_fwd(struct tmodel *m, const float *x, const float *w, float *y, float *rstd,
+                        int N, int C, float eps)
+{
+    struct norm_ctx c = {.x = x, .w = w, .y = y, .rstd = rstd, .N = N, .C = C, .eps = eps};
+    tm_parallel_for(m, N, norm_fwd_row, &c);
+}
+
+static void norm_bwd_row(void *vc, int n)
+{
+    const struct norm_ctx *c = vc;
+    const float *xr = c->x + (size_t)n * c->C, *dyr = c->dy + (size_t)n * c->C;
+    float *dxr = c->dx + (size_t)n * c->C;
+    float r = c->rstd[n];
+    double dot = 0;
+    for (int i = 0; i < c->C; i++)
+        dot += (double)dyr[i] * c->w[i] * xr[i];
+    float k = (float)(dot / c->C) * r * r * r;
+    for (int i = 0; i < c->C; i++) {
+        float d = dyr[i] * c->w[i] * r - xr[i] * k;
+        dxr[i] = c->accumulate ? dxr[i] + d : d;
     }
 }
 
-/* dx (+)= d(rmsnorm)/dx . dy; dw += scale-free weight gradient (dy already scaled). */
-static void rmsnorm_bwd(const float *x, const float *w, const float *rstd, const float *dy,
-                        float *dx, float *dw, int N, int C, int accumulate)
+/* Weight gradient of one channel, summed over tokens in a fixed order. */
+static void norm_dw_col(void *vc, int i)
 {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C, *dyr = dy + (size_t)n * C;
-        float *dxr = dx + (size_t)n * C;
-        float r = rstd[n];
-        double dot = 0;
-        for (int i = 0; i < C; i++)
-            dot += (double)dyr[i] * w[i] * xr[i];
-        float k = (float)(dot / C) * r * r * r;
-        for (int i = 0; i < C; i++) {
-            float d = dyr[i] * w[i] * r - xr[i] * k;
-            dxr[i] = accumulate ? dxr[i] + d : d;
-        }
-    }
-    /* weight gradient, summed over tokens in a fixed order per channel */
-    for (int i = 0; i < C; i++) {
-        double s = 0;
-        for (int n = 0; n < N; n++)
-            s += (double)dy[(size_t)n * C + i] * x[(size_t)n * C + i] * rstd[n];
-        dw[i] += (float)s;
-    }
+    const struct norm_ctx *c = vc;
+    double s = 0;
+    for (int n = 0; n < c->N; n++)
+        s += (double)c->dy[(size_t)n * c->C + i] * c->x[(size_t)n * c->C + i] * c->rstd[n];
+    c->dw[i] += (float)s;
+}
+
+/* dx (+)= d(rmsnorm)/dx . dy; dw += the weight gradient. */
+static void rmsnorm_bwd(struct tmodel *m, const float *x, const float *w, const float *rstd,
+                        const float *dy, float *dx, float *dw, int N, int C, int accumulate)
+{
+    struct norm_ctx c = {.x = x, .w = w, .dy = dy, .rstd = (float *)rstd, .dx = dx, .dw = dw,
+                         .N = N, .C = C, .accumulate = accumulate};
+    tm_parallel_for(m, N, norm_bwd_row, &c);
+    tm_parallel_for(m, C, norm_dw_col, &c);
 }
 
 /* Rotates adjacent pairs of every head of x (N, nh*hd) by +/- the position's angles. */
@@ -516,6 +563,57 @@ static void att_bwd_kvhead(void *vctx, int kvh)
     }
 }
 
+/* SwiGLU: h = silu(g) * u, row by row. */
+struct glu_ctx {
+    struct layer_acts *a;
+    struct tmodel *m;
+    int F;
+};
+
+static void glu_fwd_row(void *vc, int n)
+{
+    const struct glu_ctx *c = vc;
+    size_t o = (size_t)n * c->F;
+    for (int i = 0; i < c->F; i++)
+        c->a->h[o + i] = silu(c->a->g[o + i]) * c->a->u[o + i];
+}
+
+static void glu_bwd_row(void *vc, int n)
+{
+    const struct glu_ctx *c = vc;
+    struct tmodel *m = c->m;
+    size_t o = (size_t)n * c->F;
+    for (size_t i = o; i < o + (size_t)c->F; i++) {
+        float g = c->a->g[i], sg = 1.0f / (1.0f + expf(-g));
+        m->du[i] = m->dh[i] * g * sg;
+        m->dg[i] = m->dh[i] * c->a->u[i] * sg * (1.0f + g * (1.0f - sg));
+    }
+}
+
+/* Softmax of one logits row in place, and its cross-entropy into row_loss. */
+struct ce_ctx {
+    struct tmodel *m;
+    const struct tm_batch *b;
+};
+
+static void ce_row(void *vc, int n)
+{
+    const struct ce_ctx *c = vc;
+    int V = c->m->c.vocab;
+    float *r = c->m->logits + (size_t)n * V;
+    float mx = r[0];
+    for (int i = 1; i < V; i++)
+        mx = r[i] > mx ? r[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < V; i++)
+        sum += (r[i] = expf(r[i] - mx));
+    float inv = (float)(1.0 / sum);
+    int t = c->b->targets[n];
+    c->m->row_loss[n] = t >= 0 ? -logf(r[t] * inv + 1e-30f) : 0.0f;
+    for (int i = 0; i < V; i++)
+        r[i] *= inv;
+}
+
 float tm_forward(struct tmodel *m, const struct tm_batch *b)
 {
     const struct tm_config *c = &m->c;
@@ -528,7 +626,7 @@ float tm_forward(struct tmodel *m, const struct tm_batch *b)
     for (int l = 0; l < c->n_layer; l++) {
         struct layer_acts *a = &m->la[l];
         const struct tm_layer *L = &m->p.layers[l];
-        rmsnorm_fwd(a->x_in, L->attn_norm, a->xn1, a->rstd1, N, C, c->norm_eps);
+        rmsnorm_fwd(m, a->x_in, L->attn_norm, a->xn1, a->rstd1, N, C, c->norm_eps);
         mm_xwt(a->xn1, L->wq, a->q, N, C, Q, 0);
         mm_xwt(a->xn1, L->wk, a->k, N, C, KV, 0);
         mm_xwt(a->xn1, L->wv, a->v, N, C, KV, 0);
@@ -538,36 +636,27 @@ float tm_forward(struct tmodel *m, const struct tm_batch *b)
         tm_parallel_for(m, c->n_head, att_fwd_head, &ctx);
         memcpy(a->x_mid, a->x_in, (size_t)N * C * sizeof(float));
         mm_xwt(a->ao, L->wo, a->x_mid, N, Q, C, 1.0f);
-        rmsnorm_fwd(a->x_mid, L->ffn_norm, a->xn2, a->rstd2, N, C, c->norm_eps);
+        rmsnorm_fwd(m, a->x_mid, L->ffn_norm, a->xn2, a->rstd2, N, C, c->norm_eps);
         mm_xwt(a->xn2, L->wg, a->g, N, C, F, 0);
         mm_xwt(a->xn2, L->wu, a->u, N, C, F, 0);
-        for (size_t i = 0; i < (size_t)N * F; i++)
-            a->h[i] = silu(a->g[i]) * a->u[i];
+        struct glu_ctx gc = {a, m, F};
+        tm_parallel_for(m, N, glu_fwd_row, &gc);
         x = l + 1 < c->n_layer ? m->la[l + 1].x_in : m->x_final;
         memcpy(x, a->x_mid, (size_t)N * C * sizeof(float));
         mm_xwt(a->h, L->wd, x, N, F, C, 1.0f);
     }
-    rmsnorm_fwd(m->x_final, m->p.out_norm, m->xnf, m->rstdf, N, C, c->norm_eps);
+    rmsnorm_fwd(m, m->x_final, m->p.out_norm, m->xnf, m->rstdf, N, C, c->norm_eps);
     mm_xwt(m->xnf, m->p.output, m->logits, N, C, V, 0);
     /* softmax cross-entropy; logits become probabilities */
+    struct ce_ctx cc = {m, b};
+    tm_parallel_for(m, N, ce_row, &cc);
     double loss = 0;
     int valid = 0;
     for (int n = 0; n < N; n++) {
-        float *r = m->logits + (size_t)n * V;
-        float mx = r[0];
-        for (int i = 1; i < V; i++)
-            mx = r[i] > mx ? r[i] : mx;
-        double sum = 0;
-        for (int i = 0; i < V; i++)
-            sum += (r[i] = expf(r[i] - mx));
-        float inv = (float)(1.0 / sum);
-        int t = b->targets[n];
-        if (t >= 0) {
-            loss += -(double)(logf(r[t] * inv + 1e-30f));
+        if (b->targets[n] >= 0) {
+            loss += m->row_loss[n];
             valid++;
         }
-        for (int i = 0; i < V; i++)
-            r[i] *= inv;
     }
     m->n_valid = valid;
     m->loss = valid ? (float)(loss / valid) : 0.0f;
@@ -597,7 +686,7 @@ void tm_backward(struct tmodel *m, const struct tm_batch *b, float scale)
     }
     mm_dw(m->dlogits, m->xnf, m->gp.output, N, C, V, 1.0f);
     mm_dyw(m->dlogits, m->p.output, m->dxn, N, C, V, 0);
-    rmsnorm_bwd(m->x_final, m->p.out_norm, m->rstdf, m->dxn, m->dx, m->gp.out_norm, N, C, 0);
+    rmsnorm_bwd(m, m->x_final, m->p.out_norm, m->rstdf, m->dxn, m->dx, m->gp.out_norm, N, C, 0);
     for (int l = c->n_layer - 1; l >= 0; l--) {
         struct layer_acts *a = &m->la[l];
         const struct tm_layer *L = &m->p.layers[l];
@@ -605,16 +694,13 @@ void tm_backward(struct tmodel *m, const struct tm_batch *b, float scale)
         /* ffn: x_out = x_mid + h wd^T */
         mm_dw(m->dx, a->h, G->wd, N, F, C, 1.0f);
         mm_dyw(m->dx, L->wd, m->dh, N, F, C, 0);
-        for (size_t i = 0; i < (size_t)N * F; i++) {
-            float g = a->g[i], sg = 1.0f / (1.0f + expf(-g));
-            m->du[i] = m->dh[i] * g * sg;
-            m->dg[i] = m->dh[i] * a->u[i] * sg * (1.0f + g * (1.0f - sg));
-        }
+        struct glu_ctx gc = {a, m, F};
+        tm_parallel_for(m, N, glu_bwd_row, &gc);
         mm_dw(m->dg, a->xn2, G->wg, N, C, F, 1.0f);
         mm_dw(m->du, a->xn2, G->wu, N, C, F, 1.0f);
         mm_dyw(m->dg, L->wg, m->dxn, N, C, F, 0);
         mm_dyw(m->du, L->wu, m->dxn, N, C, F, 1.0f);
-        rmsnorm_bwd(a->x_mid, L->ffn_norm, a->rstd2, m->dxn, m->dx, G->ffn_norm, N, C, 1);
+        rmsnorm_bwd(m, a->x_mid, L->ffn_norm, a->rstd2, m->dxn, m->dx, G->ffn_norm, N, C, 1);
         /* attention: x_mid = x_in + ao wo^T */
         mm_dw(m->dx, a->ao, G->wo, N, Q, C, 1.0f);
         mm_dyw(m->dx, L->wo, m->dao, N, Q, C, 0);
@@ -628,7 +714,7 @@ void tm_backward(struct tmodel *m, const struct tm_batch *b, float scale)
         mm_dyw(m->dq, L->wq, m->dxn, N, C, Q, 0);
         mm_dyw(m->dk, L->wk, m->dxn, N, C, KV, 1.0f);
         mm_dyw(m->dv, L->wv, m->dxn, N, C, KV, 1.0f);
-        rmsnorm_bwd(a->x_in, L->attn_norm, a->rstd1, m->dxn, m->dx, G->attn_norm, N, C, 1);
+        rmsnorm_bwd(m, a->x_in, L->attn_norm, a->rstd1, m->dxn, m->dx, G->attn_norm, N, C, 1);
     }
     for (int n = 0; n < N; n++) {
         float *g = m->gp.tok_emb + (size_t)b->tokens[n] * C;
