@@ -34,7 +34,7 @@ enum cfg_type {
     CFG_BOOL,     /* true/false/yes/no/on/off/1/0 */
     CFG_STRING,   /* any text */
     CFG_DURATION, /* "30s", "500ms", "2m", "1h", "1.5s", "0"; stored as milliseconds */
-    CFG_SIZE,     /* "512", "64KB", "10MB" (10^6), "1GiB" (2^30); stored as bytes */
+    CFG_SIZE,     /* "512", "64KB"/"64K" (10^3), "10MB" (10^6), "1GiB"/"1Gi" (2^30); bytes */
     CFG_STRLIST,  /* YAML sequence of scalars; env/flags: comma-separated */
     CFG_NODE,     /* any YAML subtree; file only (no env/flag) */
 };
@@ -72,9 +72,10 @@ struct cfg_node {
 };
 
 /* Parsing limits for YAML input. */
-#define CFG_MAX_FILE_BYTES (4u << 20)
-#define CFG_MAX_DEPTH      32
-#define CFG_MAX_NODES      100000
+#define CFG_MAX_FILE_BYTES  (4u << 20)
+#define CFG_MAX_DEPTH       32
+#define CFG_MAX_NODES       100000
+#define CFG_MAX_MAP_ENTRIES 4096
 
 /*
  * Parses YAML text into a tree (empty input: an empty map). On error returns
@@ -116,6 +117,12 @@ int config_load(const struct cfg_option *schema, int argc, char **argv, struct c
 /* As config_load but with an explicit environment (NULL-terminated "K=V" array) and file. */
 int config_load_ex(const struct cfg_option *schema, int argc, char **argv, char **envp,
                    const char *file, struct config **out, struct buf *msg);
+/*
+ * Defaults plus YAML text only (no environment, no flags): for tests, fuzzing
+ * and services that receive their file from elsewhere. name labels messages.
+ */
+int config_load_yaml(const struct cfg_option *schema, const char *data, size_t len,
+                     const char *name, struct config **out, struct buf *msg);
 void config_free(struct config *c);
 
 /* Appends --help text generated from the schema. */
