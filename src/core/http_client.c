@@ -29,6 +29,8 @@ struct hc_sock {
     struct hc_sock *prev, *next;
 };
 
+enum { HC_SPARE_EASY = 64 };
+
 struct http_client {
     struct loop *loop;
     CURLM *multi;
@@ -38,6 +40,8 @@ struct http_client {
     struct http_client_req *reqs; /* every request not yet done */
     struct http_client_req *todo_head, *todo_tail;
     size_t active;
+    CURL *spare[HC_SPARE_EASY]; /* reset easy handles kept for reuse (saves init/cleanup) */
+    int nspare;
     int in_curl; /* > 0 while curl may be calling back (no add/remove then) */
     int closing;
 };
@@ -262,8 +266,15 @@ static void hc_todo_unlink(struct http_client_req *r)
 
 static void hc_req_free(struct http_client_req *r)
 {
-    if (r->easy)
-        curl_easy_cleanup(r->easy);
+    struct http_client *c = r->c;
+    if (r->easy) {
+        if (c->nspare < HC_SPARE_EASY && !c->closing) {
+            curl_easy_reset(r->easy);
+            c->spare[c->nspare++] = r->easy;
+        } else {
+            curl_easy_cleanup(r->easy);
+        }
+    }
     curl_slist_free_all(r->hdrs);
     free(r->body_copy);
     buf_free(&r->hbuf);
@@ -740,6 +751,8 @@ void http_client_free(struct http_client *c)
         free(s);
     }
     curl_multi_cleanup(c->multi);
+    while (c->nspare)
+        curl_easy_cleanup(c->spare[--c->nspare]);
     free(c);
 }
 
@@ -882,7 +895,7 @@ int http_client_submit(struct http_client *c, const struct http_client_request *
     buf_init(&r->body, r->max_resp);
     r->fb_timeout_ns = (uint64_t)q->first_byte_timeout_ms * 1000000u;
     r->idle_timeout_ns = (uint64_t)q->idle_timeout_ms * 1000000u;
-    r->easy = curl_easy_init();
+    r->easy = c->nspare ? c->spare[--c->nspare] : curl_easy_init();
     if (!r->easy) {
         err = AS_ENOMEM;
         goto fail;
