@@ -442,8 +442,15 @@ static void norm_dw_col(void *vc, int i)
 static void rmsnorm_bwd(struct tmodel *m, const float *x, const float *w, const float *rstd,
                         const float *dy, float *dx, float *dw, int N, int C, int accumulate)
 {
-    struct norm_ctx c = {.x = x, .w = w, .dy = dy, .rstd = (float *)rstd, .dx = dx, .dw = dw,
-                         .N = N, .C = C, .accumulate = accumulate};
+    struct norm_ctx c = {.x = x,
+                         .w = w,
+                         .dy = dy,
+                         .rstd = (float *)rstd,
+                         .dx = dx,
+                         .dw = dw,
+                         .N = N,
+                         .C = C,
+                         .accumulate = accumulate};
     tm_parallel_for(m, N, norm_bwd_row, &c);
     tm_parallel_for(m, C, norm_dw_col, &c);
 }
