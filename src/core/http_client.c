@@ -558,29 +558,10 @@ static void hc_note_rx(struct http_client_req *r)
 
 /* ---- curl easy callbacks --------------------------------------------------------- */
 
-/* Splits the stored header lines into name/value pairs and calls on_headers. */
-static int hc_deliver_headers(struct http_client_req *r)
+ssize_t http_client__parse_headers(const char *p, size_t len, struct http_header *out, size_t cap)
 {
-    struct http_header *h = NULL;
-    size_t n = 0, cap = 0;
-    int rc = HTTP_CLIENT_CONTINUE;
-    long status = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    r->status = (int)status;
-    r->headers_done = 1;
-    if (!r->on_headers)
-        return 0;
-    const char *p = r->hbuf.data ? r->hbuf.data : "";
-    const char *end = p + r->hbuf.len;
-    for (const char *q = p; q < end; q++)
-        cap += *q == '\n';
-    if (cap) {
-        h = calloc(cap, sizeof(*h));
-        if (!h) {
-            hc_set_abort(r, HTTP_CLIENT_E_NOMEM, "out of memory parsing headers");
-            return -1;
-        }
-    }
+    const char *end = p + len;
+    size_t n = 0;
     int first = 1;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -588,25 +569,53 @@ static int hc_deliver_headers(struct http_client_req *r)
         const char *le = eol ? eol : end;
         if (le > p && le[-1] == '\r')
             le--;
-        if (first) { /* status line */
-            first = 0;
-            p = next;
-            continue;
-        }
         const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (colon && colon > p && n < cap) {
+        /* skip the status line, obsolete folded continuations and lines without a name */
+        if (!first && colon && colon > p && *p != ' ' && *p != '\t') {
             const char *v = colon + 1, *ve = le;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
                 ve--;
-            h[n].name = (struct str){p, (size_t)(colon - p)};
-            h[n].value = (struct str){v, (size_t)(ve - v)};
+            if (n == cap)
+                return -1;
+            out[n].name = (struct str){p, (size_t)(colon - p)};
+            out[n].value = (struct str){v, (size_t)(ve - v)};
             n++;
         }
+        first = 0;
         p = next;
     }
-    rc = r->on_headers(r, r->status, h, n, r->ud);
+    return (ssize_t)n;
+}
+
+/* Splits the stored header lines into name/value pairs and calls on_headers. */
+static int hc_deliver_headers(struct http_client_req *r)
+{
+    struct http_header *h = NULL;
+    size_t cap = 0;
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->status = (int)status;
+    r->headers_done = 1;
+    if (!r->on_headers)
+        return 0;
+    const char *p = r->hbuf.data ? r->hbuf.data : "";
+    for (size_t i = 0; i < r->hbuf.len; i++)
+        cap += p[i] == '\n';
+    if (cap > HTTP_CLIENT_MAX_HEADERS)
+        cap = HTTP_CLIENT_MAX_HEADERS;
+    if (cap && !(h = calloc(cap, sizeof(*h)))) {
+        hc_set_abort(r, HTTP_CLIENT_E_NOMEM, "out of memory parsing headers");
+        return -1;
+    }
+    ssize_t n = http_client__parse_headers(p, r->hbuf.len, h, cap);
+    if (n < 0) {
+        free(h);
+        hc_set_abort(r, HTTP_CLIENT_E_TOO_LARGE, "too many response headers");
+        return -1;
+    }
+    int rc = r->on_headers(r, r->status, h, (size_t)n, r->ud);
     free(h);
     if (r->abort_err)
         return -1;

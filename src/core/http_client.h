@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/buf.h"
 
@@ -127,6 +128,7 @@ enum {
     HTTP_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS = 10000,
     HTTP_CLIENT_DEFAULT_MAX_RESPONSE = 64 << 20,
     HTTP_CLIENT_MAX_HEADER_BYTES = 64 << 10, /* all response header lines together */
+    HTTP_CLIENT_MAX_HEADERS = 256,           /* response header fields */
 };
 
 /*
@@ -196,5 +198,13 @@ void http_client_resume_body(struct http_client_req *req);
 
 /* Number of requests submitted and not yet done. */
 size_t http_client_active(const struct http_client *c);
+
+/*
+ * Internal, exposed for tests and the fuzz target: splits a response head
+ * (status line, then "Name: value" lines ending in \n or \r\n) into out[0..cap).
+ * Skips the status line, folded continuation lines and lines without a name.
+ * Returns the count, or -1 if there are more than cap fields.
+ */
+ssize_t http_client__parse_headers(const char *p, size_t len, struct http_header *out, size_t cap);
 
 #endif
