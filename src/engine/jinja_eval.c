@@ -1,0 +1,1247 @@
+/*
+ * jinja_eval.c - the tree-walking evaluator of the Jinja interpreter and
+ * jinja_render().
+ *
+ * Scoping follows jinja2: a for-loop iteration and a macro call each get a
+ * fresh frame (a `set` inside them is not seen outside, nor by the next
+ * iteration), `if` does not open a scope, and namespace() objects are the
+ * way to carry state out of a loop. Undefined follows jinja2's default
+ * Undefined: printing, iterating, testing or `length` of it are fine,
+ * attribute access, arithmetic or calling it are errors.
+ * Not for: filters/tests/methods (jinja_builtins.c) or printing (jinja_value.c).
+ */
+#include "engine/jinja_internal.h"
+
+#include "core/err.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { EX_OK = 0, EX_BREAK = 1, EX_CONTINUE = 2 };
+
+#define MAX_CALL_ARGS 64
+
+int jj_fail(struct jj_ctx *c, int code, const char *fmt, ...)
+{
+    if (c->err && c->err->msg[0] == '\0') {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err->msg, sizeof(c->err->msg), fmt, ap);
+        va_end(ap);
+        c->err->line = c->line;
+        if (c->err->msg[0] == '\0')
+            snprintf(c->err->msg, sizeof(c->err->msg), "%s", as_strerror(code));
+    }
+    return code;
+}
+
+int jj_charge(struct jj_ctx *c, uint64_t n)
+{
+    c->work += n;
+    if (c->work > c->opts.max_work)
+        return jj_fail(c, AS_ERANGE, "template exceeded its work limit");
+    return 0;
+}
+
+/* ---- frames ------------------------------------------------------------------ */
+
+static struct jj_frame *frame_new(struct jj_ctx *c, struct jj_frame *parent)
+{
+    struct jj_frame *f = jj_alloc(&c->arena, sizeof(*f));
+    if (f)
+        f->parent = parent;
+    return f;
+}
+
+static int frame_set(struct jj_ctx *c, struct jj_frame *f, struct str name, struct jv v)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->names[i].len == name.len && memcmp(f->names[i].p, name.p, name.len) == 0) {
+            f->vals[i] = v;
+            return 0;
+        }
+    }
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        struct str *nn = jj_alloc(&c->arena, cap * sizeof(*nn));
+        struct jv *nv = jj_alloc(&c->arena, cap * sizeof(*nv));
+        if (!nn || !nv)
+            return JJ_OOM(c);
+        if (f->n) {
+            memcpy(nn, f->names, f->n * sizeof(*nn));
+            memcpy(nv, f->vals, f->n * sizeof(*nv));
+        }
+        f->names = nn;
+        f->vals = nv;
+        f->cap = cap;
+    }
+    f->names[f->n] = name;
+    f->vals[f->n] = v;
+    f->n++;
+    return 0;
+}
+
+static int lookup(struct jj_ctx *c, struct jj_frame *f, struct str name, struct jv *out)
+{
+    for (; f; f = f->parent)
+        for (size_t i = f->n; i-- > 0;)
+            if (f->names[i].len == name.len && memcmp(f->names[i].p, name.p, name.len) == 0) {
+                *out = f->vals[i];
+                return 0;
+            }
+    struct jv *v = c->vars ? jv_dict_get_str(c->vars, name.p, name.len) : NULL;
+    if (v) {
+        *out = *v;
+        return 0;
+    }
+    if (jj_global(name, out, c))
+        return 0;
+    *out = jv_undef(NULL);
+    out->u.s.p = name.p;
+    out->u.s.len = name.len;
+    return 0;
+}
+
+static int undefined_error(struct jj_ctx *c, struct jv u)
+{
+    if (u.u.s.p && u.u.s.len)
+        return jj_fail(c, AS_EINVAL, "'%.*s' is undefined", (int)(u.u.s.len > 60 ? 60 : u.u.s.len),
+                       u.u.s.p);
+    return jj_fail(c, AS_EINVAL, "undefined value used");
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static int emit(struct jj_ctx *c, const char *p, size_t n)
+{
+    if (c->out->len + n > c->opts.max_output)
+        return jj_fail(c, AS_ERANGE, "template output exceeds %zu bytes", c->opts.max_output);
+    if (jj_charge(c, n / 64))
+        return AS_ERANGE;
+    if (buf_append(c->out, p, n))
+        return jj_fail(c, AS_ENOMEM, "template output buffer full");
+    return 0;
+}
+
+static int emit_value(struct jj_ctx *c, struct jv v)
+{
+    if (v.kind == JV_STR)
+        return emit(c, v.u.s.p, v.u.s.len);
+    int rc = jv_write_str(c, c->out, v);
+    if (rc)
+        return rc;
+    if (c->out->len > c->opts.max_output)
+        return jj_fail(c, AS_ERANGE, "template output exceeds %zu bytes", c->opts.max_output);
+    return 0;
+}
+
+/* ---- attribute / item access -------------------------------------------------- */
+
+static int loop_attr(struct jj_ctx *c, struct jv obj, struct str name, struct jv *out)
+{
+    const struct jj_loop *l = obj.u.loop;
+    size_t n = l->items->len, i = l->index0;
+#define IS(s) (name.len == sizeof(s) - 1 && memcmp(name.p, s, name.len) == 0)
+    if (IS("index"))
+        *out = jv_int((int64_t)i + 1);
+    else if (IS("index0"))
+        *out = jv_int((int64_t)i);
+    else if (IS("revindex"))
+        *out = jv_int((int64_t)(n - i));
+    else if (IS("revindex0"))
+        *out = jv_int((int64_t)(n - i - 1));
+    else if (IS("first"))
+        *out = jv_bool(i == 0);
+    else if (IS("last"))
+        *out = jv_bool(i + 1 == n);
+    else if (IS("length"))
+        *out = jv_int((int64_t)n);
+    else if (IS("depth"))
+        *out = jv_int(1);
+    else if (IS("depth0"))
+        *out = jv_int(0);
+    else if (IS("previtem"))
+        *out = i > 0 ? l->items->items[i - 1] : jv_undef("previtem");
+    else if (IS("nextitem"))
+        *out = i + 1 < n ? l->items->items[i + 1] : jv_undef("nextitem");
+    else if (IS("cycle")) {
+        struct jv_func *fn = jj_alloc(&c->arena, sizeof(*fn));
+        if (!fn)
+            return JJ_OOM(c);
+        fn->kind = JF_CYCLE;
+        fn->self = obj;
+        out->kind = JV_FUNC;
+        out->u.fn = fn;
+    } else
+        *out = jv_undef(NULL);
+#undef IS
+    return 0;
+}
+
+int jj_getattr(struct jj_ctx *c, struct jv obj, struct str name, struct jv *out)
+{
+    struct jv *v;
+    switch (obj.kind) {
+    case JV_UNDEF:
+        return undefined_error(c, obj);
+    case JV_DICT:
+        if (jj_method(c, obj, name, out))
+            return 0;
+        v = jv_dict_get_str(obj.u.d, name.p, name.len);
+        break;
+    case JV_NS:
+        v = jv_dict_get_str(obj.u.d, name.p, name.len);
+        break;
+    case JV_STR:
+        if (jj_method(c, obj, name, out))
+            return 0;
+        v = NULL;
+        break;
+    case JV_LOOP:
+        return loop_attr(c, obj, name, out);
+    default:
+        v = NULL;
+    }
+    if (v) {
+        *out = *v;
+    } else {
+        *out = jv_undef(NULL);
+        out->u.s.p = name.p;
+        out->u.s.len = name.len;
+    }
+    return 0;
+}
+
+static int as_index(struct jv k, int64_t *i)
+{
+    if (k.kind == JV_INT || k.kind == JV_BOOL) {
+        *i = k.u.i;
+        return 1;
+    }
+    return 0;
+}
+
+int jj_getitem(struct jj_ctx *c, struct jv obj, struct jv key, struct jv *out)
+{
+    int64_t i;
+    struct jv *v;
+    switch (obj.kind) {
+    case JV_UNDEF:
+        return undefined_error(c, obj);
+    case JV_DICT:
+    case JV_NS:
+        if ((v = jv_dict_get(obj.u.d, key))) {
+            *out = *v;
+            return 0;
+        }
+        break;
+    case JV_LIST:
+        if (as_index(key, &i)) {
+            int64_t n = (int64_t)obj.u.l->len;
+            if (i < 0)
+                i += n;
+            if (i >= 0 && i < n) {
+                *out = obj.u.l->items[i];
+                return 0;
+            }
+            *out = jv_undef(NULL);
+            return 0;
+        }
+        break;
+    case JV_STR:
+        if (as_index(key, &i)) {
+            int64_t n = (int64_t)jj_utf8_len(obj.u.s.p, obj.u.s.len);
+            if (i < 0)
+                i += n;
+            if (i >= 0 && i < n) {
+                size_t off = jj_utf8_offset(obj.u.s.p, obj.u.s.len, (size_t)i), adv;
+                jj_utf8_decode(obj.u.s.p + off, obj.u.s.len - off, &adv);
+                *out = jv_str(obj.u.s.p + off, adv);
+                return 0;
+            }
+            *out = jv_undef(NULL);
+            return 0;
+        }
+        break;
+    default:
+        break;
+    }
+    /* jinja2 falls back to the attribute of that name */
+    if (key.kind == JV_STR && obj.kind != JV_NS) {
+        struct str nm = {key.u.s.p, key.u.s.len};
+        return jj_getattr(c, obj, nm, out);
+    }
+    *out = jv_undef(NULL);
+    if (key.kind == JV_STR) {
+        out->u.s.p = key.u.s.p;
+        out->u.s.len = key.u.s.len;
+    }
+    return 0;
+}
+
+/* Python slice.indices(): start/stop/step normalised for a sequence of length n. */
+static int slice_indices(struct jj_ctx *c, const struct jv *parts, int64_t n, int64_t *start,
+                         int64_t *stop, int64_t *step, int *ok)
+{
+    int64_t v[3];
+    int given[3];
+    *ok = 1;
+    for (int k = 0; k < 3; k++) {
+        given[k] = parts[k].kind != JV_NONE && parts[k].kind != JV_UNDEF;
+        if (given[k] && !as_index(parts[k], &v[k])) {
+            *ok = 0;
+            return 0;
+        }
+    }
+    *step = given[2] ? v[2] : 1;
+    if (*step == 0)
+        return jj_fail(c, AS_EINVAL, "slice step cannot be zero");
+    if (*step == INT64_MIN)
+        *step = -INT64_MAX;
+    int64_t lo = *step < 0 ? -1 : 0, hi = *step < 0 ? n - 1 : n;
+    if (!given[0]) {
+        *start = *step < 0 ? hi : lo;
+    } else {
+        *start = v[0];
+        if (*start < 0) {
+            *start = *start < -n ? lo : *start + n;
+        } else if (*start > hi) {
+            *start = hi;
+        }
+    }
+    if (!given[1]) {
+        *stop = *step < 0 ? lo : hi;
+    } else {
+        *stop = v[1];
+        if (*stop < 0) {
+            *stop = *stop < -n ? lo : *stop + n;
+        } else if (*stop > hi) {
+            *stop = hi;
+        }
+    }
+    return 0;
+}
+
+static int do_slice(struct jj_ctx *c, struct jv obj, const struct jv *parts, struct jv *out)
+{
+    int64_t start = 0, stop = 0, step = 1, n;
+    int ok, rc;
+    size_t *offs = NULL;
+    if (obj.kind == JV_UNDEF)
+        return undefined_error(c, obj);
+    if (obj.kind != JV_LIST && obj.kind != JV_STR) {
+        *out = jv_undef(NULL);
+        return 0;
+    }
+    size_t ncp = obj.kind == JV_STR ? jj_utf8_len(obj.u.s.p, obj.u.s.len) : 0;
+    n = obj.kind == JV_LIST ? (int64_t)obj.u.l->len : (int64_t)ncp;
+    if ((rc = slice_indices(c, parts, n, &start, &stop, &step, &ok)))
+        return rc;
+    if (!ok) {
+        *out = jv_undef(NULL);
+        return 0;
+    }
+    int64_t count = 0;
+    if (step > 0 && start < stop)
+        count = (stop - start - 1) / step + 1;
+    else if (step < 0 && stop < start)
+        count = (start - stop - 1) / (-step) + 1;
+    if ((rc = jj_charge(c, (uint64_t)count)))
+        return rc;
+    if (obj.kind == JV_LIST) {
+        struct jv_list *l = jv_list_new(c, (size_t)count);
+        if (!l)
+            return JJ_OOM(c);
+        for (int64_t k = 0; k < count; k++)
+            l->items[k] = obj.u.l->items[start + k * step];
+        *out = jv_list(l, obj.tuple);
+        return 0;
+    }
+    if (ncp == obj.u.s.len && step == 1) { /* ASCII fast path: no copy */
+        *out = jv_str(obj.u.s.p + start, (size_t)count);
+        return 0;
+    }
+    /* byte offset of every code point, plus the end */
+    if (!(offs = jj_alloc(&c->arena, (ncp + 1) * sizeof(size_t))))
+        return JJ_OOM(c);
+    for (size_t i = 0, k = 0; k <= ncp; k++) {
+        offs[k] = i;
+        if (i < obj.u.s.len) {
+            size_t adv;
+            jj_utf8_decode(obj.u.s.p + i, obj.u.s.len - i, &adv);
+            i += adv;
+        }
+    }
+    if (step == 1) {
+        *out = jv_str(obj.u.s.p + offs[start], offs[start + count] - offs[start]);
+        return 0;
+    }
+    char *s = jj_alloc(&c->arena, (size_t)count * 4 + 1);
+    size_t len = 0;
+    if (!s)
+        return JJ_OOM(c);
+    for (int64_t k = 0; k < count; k++) {
+        int64_t cp = start + k * step;
+        size_t w = offs[cp + 1] - offs[cp];
+        memcpy(s + len, obj.u.s.p + offs[cp], w);
+        len += w;
+    }
+    *out = jv_str(s, len);
+    return 0;
+}
+
+/* ---- arithmetic ----------------------------------------------------------------- */
+
+static int is_num(struct jv v)
+{
+    return v.kind == JV_BOOL || v.kind == JV_INT || v.kind == JV_FLOAT;
+}
+
+static double num_f(struct jv v)
+{
+    return v.kind == JV_FLOAT ? v.u.f : (double)v.u.i;
+}
+
+static int type_error(struct jj_ctx *c, const char *op, struct jv a, struct jv b)
+{
+    if (a.kind == JV_UNDEF)
+        return undefined_error(c, a);
+    if (b.kind == JV_UNDEF)
+        return undefined_error(c, b);
+    return jj_fail(c, AS_EINVAL, "unsupported operand type(s) for %s: '%s' and '%s'", op,
+                   jv_type_name(a), jv_type_name(b));
+}
+
+static int concat2(struct jj_ctx *c, struct jv a, struct jv b, struct jv *out)
+{
+    size_t n = a.u.s.len + b.u.s.len;
+    if (n > c->opts.max_output)
+        return jj_fail(c, AS_ERANGE, "string too long");
+    if (jj_charge(c, n / 64))
+        return AS_ERANGE;
+    char *s = jj_alloc(&c->arena, n + 1);
+    if (!s)
+        return JJ_OOM(c);
+    memcpy(s, a.u.s.p, a.u.s.len);
+    memcpy(s + a.u.s.len, b.u.s.p, b.u.s.len);
+    *out = jv_str(s, n);
+    return 0;
+}
+
+static int repeat(struct jj_ctx *c, struct jv seq, int64_t times, struct jv *out)
+{
+    if (times < 0)
+        times = 0;
+    size_t unit = seq.kind == JV_STR ? seq.u.s.len : seq.u.l->len;
+    if (unit && (uint64_t)times > c->opts.max_output / unit)
+        return jj_fail(c, AS_ERANGE, "sequence repetition too large");
+    size_t n = unit * (size_t)times;
+    if (jj_charge(c, seq.kind == JV_STR ? n / 64 : n))
+        return AS_ERANGE;
+    if (seq.kind == JV_STR) {
+        char *s = jj_alloc(&c->arena, n + 1);
+        if (!s)
+            return JJ_OOM(c);
+        for (int64_t k = 0; k < times; k++)
+            memcpy(s + (size_t)k * unit, seq.u.s.p, unit);
+        *out = jv_str(s, n);
+        return 0;
+    }
+    struct jv_list *l = jv_list_new(c, n);
+    if (!l)
+        return JJ_OOM(c);
+    for (int64_t k = 0; k < times; k++)
+        memcpy(l->items + (size_t)k * unit, seq.u.l->items, unit * sizeof(struct jv));
+    *out = jv_list(l, seq.tuple);
+    return 0;
+}
+
+static int binop(struct jj_ctx *c, int op, struct jv a, struct jv b, struct jv *out)
+{
+    static const char *names[] = {"", "//", "**"};
+    char opname[3] = {(char)op, 0, 0};
+    const char *on = op < 32 ? names[op < 3 ? op : 0] : opname;
+    if (op == '%' && a.kind == JV_STR)
+        return jj_py_format(c, a, b, out);
+    if (!is_num(a) || !is_num(b)) {
+        if (op == '+' && a.kind == JV_STR && b.kind == JV_STR)
+            return concat2(c, a, b, out);
+        if (op == '+' && a.kind == JV_LIST && b.kind == JV_LIST && a.tuple == b.tuple) {
+            size_t n = a.u.l->len + b.u.l->len;
+            if (jj_charge(c, n))
+                return AS_ERANGE;
+            struct jv_list *l = jv_list_new(c, n);
+            if (!l)
+                return JJ_OOM(c);
+            memcpy(l->items, a.u.l->items, a.u.l->len * sizeof(struct jv));
+            memcpy(l->items + a.u.l->len, b.u.l->items, b.u.l->len * sizeof(struct jv));
+            *out = jv_list(l, a.tuple);
+            return 0;
+        }
+        if (op == '*' && (a.kind == JV_STR || a.kind == JV_LIST) &&
+            (b.kind == JV_INT || b.kind == JV_BOOL))
+            return repeat(c, a, b.u.i, out);
+        if (op == '*' && (b.kind == JV_STR || b.kind == JV_LIST) &&
+            (a.kind == JV_INT || a.kind == JV_BOOL))
+            return repeat(c, b, a.u.i, out);
+        return type_error(c, on, a, b);
+    }
+    if (a.kind != JV_FLOAT && b.kind != JV_FLOAT && op != '/') {
+        int64_t x = a.u.i, y = b.u.i, r;
+        switch (op) {
+        case '+':
+            if (__builtin_add_overflow(x, y, &r))
+                goto overflow;
+            break;
+        case '-':
+            if (__builtin_sub_overflow(x, y, &r))
+                goto overflow;
+            break;
+        case '*':
+            if (__builtin_mul_overflow(x, y, &r))
+                goto overflow;
+            break;
+        case JOP_FLOORDIV:
+        case '%':
+            if (y == 0)
+                return jj_fail(c, AS_EINVAL, "integer division or modulo by zero");
+            if (x == INT64_MIN && y == -1)
+                goto overflow;
+            r = op == '%' ? x % y : x / y;
+            if (op == '%') {
+                if (r != 0 && ((r < 0) != (y < 0)))
+                    r += y;
+            } else if ((x % y != 0) && ((x < 0) != (y < 0))) {
+                r -= 1;
+            }
+            break;
+        case JOP_POW:
+            if (y < 0) {
+                if (x == 0)
+                    return jj_fail(c, AS_EINVAL, "0.0 cannot be raised to a negative power");
+                *out = jv_float(pow((double)x, (double)y));
+                return 0;
+            }
+            r = 1;
+            for (int64_t base = x, e = y; e > 0; e >>= 1) {
+                if ((e & 1) && __builtin_mul_overflow(r, base, &r))
+                    goto overflow;
+                if (e > 1 && __builtin_mul_overflow(base, base, &base))
+                    goto overflow;
+            }
+            break;
+        default:
+            return type_error(c, on, a, b);
+        }
+        *out = jv_int(r);
+        return 0;
+    overflow:
+        return jj_fail(c, AS_ERANGE, "integer overflow in '%s'", on);
+    }
+    double x = num_f(a), y = num_f(b), r;
+    switch (op) {
+    case '+':
+        r = x + y;
+        break;
+    case '-':
+        r = x - y;
+        break;
+    case '*':
+        r = x * y;
+        break;
+    case '/':
+        if (y == 0)
+            return jj_fail(c, AS_EINVAL, "division by zero");
+        r = x / y;
+        break;
+    case JOP_FLOORDIV:
+    case '%': {
+        if (y == 0)
+            return jj_fail(c, AS_EINVAL, "float modulo or division by zero");
+        double m = fmod(x, y);
+        double d = (x - m) / y;
+        if (m != 0 && ((y < 0) != (m < 0))) {
+            m += y;
+            d -= 1.0;
+        }
+        if (op == '%') {
+            r = m != 0 ? m : copysign(0.0, y);
+        } else {
+            double fd = floor(d);
+            if (d - fd > 0.5)
+                fd += 1.0;
+            r = d != 0 ? fd : copysign(0.0, x / y);
+        }
+        break;
+    }
+    case JOP_POW:
+        if (x == 0 && y < 0)
+            return jj_fail(c, AS_EINVAL, "0.0 cannot be raised to a negative power");
+        r = pow(x, y);
+        if (isnan(r) && !isnan(x) && !isnan(y))
+            return jj_fail(c, AS_EINVAL, "math domain error in '**'");
+        break;
+    default:
+        return type_error(c, on, a, b);
+    }
+    *out = jv_float(r);
+    return 0;
+}
+
+/* printf-style `str % args` for %s %r %d %i %f %% (what templates use). */
+int jj_py_format(struct jj_ctx *c, struct jv fmt, struct jv args, struct jv *out)
+{
+    struct buf b;
+    size_t ai = 0;
+    int rc = 0;
+    const struct jv *av = &args;
+    size_t an = 1;
+    if (args.kind == JV_LIST && args.tuple) {
+        av = args.u.l->items;
+        an = args.u.l->len;
+    }
+    buf_init(&b, c->opts.max_output);
+    for (size_t i = 0; i < fmt.u.s.len && !rc; i++) {
+        char ch = fmt.u.s.p[i];
+        if (ch != '%') {
+            rc = buf_append_char(&b, ch) ? jj_fail(c, AS_ENOMEM, "string too long") : 0;
+            continue;
+        }
+        if (++i >= fmt.u.s.len) {
+            rc = jj_fail(c, AS_EINVAL, "incomplete format");
+            break;
+        }
+        ch = fmt.u.s.p[i];
+        if (ch == '%') {
+            rc = buf_append_char(&b, '%') ? jj_fail(c, AS_ENOMEM, "string too long") : 0;
+            continue;
+        }
+        if (ai >= an) {
+            rc = jj_fail(c, AS_EINVAL, "not enough arguments for format string");
+            break;
+        }
+        struct jv v = av[ai++];
+        if (ch == 's') {
+            rc = jv_write_str(c, &b, v);
+        } else if (ch == 'r') {
+            rc = jv_write_repr(c, &b, v);
+        } else if ((ch == 'd' || ch == 'i') && is_num(v)) {
+            rc = buf_printf(&b, "%lld", (long long)(v.kind == JV_FLOAT ? (int64_t)v.u.f : v.u.i))
+                     ? jj_fail(c, AS_ENOMEM, "string too long")
+                     : 0;
+        } else if (ch == 'f' && is_num(v)) {
+            rc = buf_printf(&b, "%f", num_f(v)) ? jj_fail(c, AS_ENOMEM, "string too long") : 0;
+        } else {
+            rc = jj_fail(c, AS_EINVAL, "unsupported format character '%c'", ch);
+        }
+    }
+    if (!rc && ai < an)
+        rc = jj_fail(c, AS_EINVAL, "not all arguments converted during string formatting");
+    if (!rc)
+        rc = jv_from_buf(c, &b, out);
+    buf_free(&b);
+    return rc;
+}
+
+static int contains(struct jj_ctx *c, struct jv hay, struct jv needle, int *res)
+{
+    switch (hay.kind) {
+    case JV_UNDEF:
+        *res = 0;
+        return 0;
+    case JV_STR:
+        if (needle.kind != JV_STR)
+            return jj_fail(c, AS_EINVAL, "'in <string>' requires string as left operand, not %s",
+                           jv_type_name(needle));
+        *res = needle.u.s.len == 0 ||
+               memmem(hay.u.s.p, hay.u.s.len, needle.u.s.p, needle.u.s.len) != NULL;
+        return 0;
+    case JV_LIST:
+        if (jj_charge(c, hay.u.l->len))
+            return AS_ERANGE;
+        *res = 0;
+        for (size_t i = 0; i < hay.u.l->len && !*res; i++)
+            *res = jv_equal(hay.u.l->items[i], needle);
+        return 0;
+    case JV_DICT:
+        *res = jv_dict_get(hay.u.d, needle) != NULL;
+        return 0;
+    default:
+        return jj_fail(c, AS_EINVAL, "argument of type '%s' is not iterable", jv_type_name(hay));
+    }
+}
+
+/* ---- expressions ------------------------------------------------------------------ */
+
+static int eval(struct jj_ctx *c, const struct jn *x, struct jj_frame *f, struct jv *out);
+
+static int eval_args(struct jj_ctx *c, const struct jn_args *a, struct jj_frame *f,
+                     struct jj_callargs *ca, size_t extra_kw)
+{
+    int rc;
+    memset(ca, 0, sizeof(*ca));
+    if (!a && !extra_kw)
+        return 0;
+    size_t npos = a ? a->npos : 0, nkw = a ? a->nkw : 0;
+    if (npos > MAX_CALL_ARGS || nkw > MAX_CALL_ARGS)
+        return jj_fail(c, AS_EINVAL, "too many call arguments");
+    ca->pos = jj_alloc(&c->arena, (npos + 1) * sizeof(struct jv));
+    ca->kw = jj_alloc(&c->arena, (nkw + extra_kw + 1) * sizeof(struct jv));
+    ca->kwnames = jj_alloc(&c->arena, (nkw + extra_kw + 1) * sizeof(struct str));
+    if (!ca->pos || !ca->kw || !ca->kwnames)
+        return JJ_OOM(c);
+    for (size_t i = 0; i < npos; i++)
+        if ((rc = eval(c, a->pos[i], f, &ca->pos[i])))
+            return rc;
+    for (size_t i = 0; i < nkw; i++) {
+        if ((rc = eval(c, a->kw[i], f, &ca->kw[i])))
+            return rc;
+        ca->kwnames[i] = a->kwnames[i];
+    }
+    ca->npos = npos;
+    ca->nkw = nkw;
+    return 0;
+}
+
+static int eval_filter_chain(struct jj_ctx *c, const struct jn *x, struct jj_frame *f,
+                             struct jv subject, struct jv *out)
+{
+    int rc;
+    struct jv v = subject;
+    if (x->a) {
+        /* inner filters first; the innermost a == NULL stands for the subject */
+        if (x->a->kind == JN_FILTER)
+            rc = eval_filter_chain(c, x->a, f, subject, &v);
+        else
+            rc = eval(c, x->a, f, &v);
+        if (rc)
+            return rc;
+    }
+    struct jj_callargs ca;
+    if ((rc = eval_args(c, x->args, f, &ca, 0)))
+        return rc;
+    c->line = x->line;
+    return jj_filter(c, x->name, v, &ca, out);
+}
+
+static int eval(struct jj_ctx *c, const struct jn *x, struct jj_frame *f, struct jv *out)
+{
+    int rc;
+    struct jv a, b;
+    if ((rc = jj_charge(c, 1)))
+        return rc;
+    c->line = x->line;
+    switch (x->kind) {
+    case JN_LIT:
+        *out = x->lit;
+        return 0;
+    case JN_NAME:
+        return lookup(c, f, x->name, out);
+    case JN_LIST:
+    case JN_TUPLE: {
+        struct jv_list *l = jv_list_new(c, x->n);
+        if (!l)
+            return JJ_OOM(c);
+        for (size_t i = 0; i < x->n; i++)
+            if ((rc = eval(c, x->items[i], f, &l->items[i])))
+                return rc;
+        *out = jv_list(l, x->kind == JN_TUPLE);
+        return 0;
+    }
+    case JN_DICT: {
+        struct jv_dict *d = jv_dict_new(c, x->n / 2);
+        if (!d)
+            return JJ_OOM(c);
+        for (size_t i = 0; i + 1 < x->n; i += 2) {
+            if ((rc = eval(c, x->items[i], f, &a)) || (rc = eval(c, x->items[i + 1], f, &b)))
+                return rc;
+            if (a.kind == JV_LIST && !a.tuple)
+                return jj_fail(c, AS_EINVAL, "unhashable type: 'list'");
+            if (a.kind == JV_DICT)
+                return jj_fail(c, AS_EINVAL, "unhashable type: 'dict'");
+            if ((rc = jv_dict_set(c, d, a, b)))
+                return rc;
+        }
+        *out = jv_dict(d);
+        return 0;
+    }
+    case JN_ATTR:
+        if ((rc = eval(c, x->a, f, &a)))
+            return rc;
+        c->line = x->line;
+        return jj_getattr(c, a, x->name, out);
+    case JN_ITEM:
+        if ((rc = eval(c, x->a, f, &a)) || (rc = eval(c, x->b, f, &b)))
+            return rc;
+        c->line = x->line;
+        return jj_getitem(c, a, b, out);
+    case JN_SLICE: {
+        struct jv parts[3];
+        if ((rc = eval(c, x->a, f, &a)))
+            return rc;
+        for (int k = 0; k < 3; k++) {
+            parts[k] = jv_none();
+            if (x->items[k] && (rc = eval(c, x->items[k], f, &parts[k])))
+                return rc;
+        }
+        c->line = x->line;
+        return do_slice(c, a, parts, out);
+    }
+    case JN_CALL: {
+        struct jj_callargs ca;
+        if ((rc = eval(c, x->a, f, &a)) || (rc = eval_args(c, x->args, f, &ca, 0)))
+            return rc;
+        c->line = x->line;
+        return jj_call(c, a, &ca, out);
+    }
+    case JN_FILTER:
+        return eval_filter_chain(c, x, f, jv_undef(NULL), out);
+    case JN_TEST: {
+        struct jj_callargs ca;
+        int r;
+        if ((rc = eval(c, x->a, f, &a)) || (rc = eval_args(c, x->args, f, &ca, 0)))
+            return rc;
+        c->line = x->line;
+        if ((rc = jj_test(c, x->name, a, &ca, &r)))
+            return rc;
+        *out = jv_bool(x->negate ? !r : r);
+        return 0;
+    }
+    case JN_NOT:
+        if ((rc = eval(c, x->a, f, &a)))
+            return rc;
+        *out = jv_bool(!jv_truthy(a));
+        return 0;
+    case JN_NEG:
+    case JN_POS:
+        if ((rc = eval(c, x->a, f, &a)))
+            return rc;
+        c->line = x->line;
+        if (a.kind == JV_UNDEF)
+            return undefined_error(c, a);
+        if (!is_num(a))
+            return jj_fail(c, AS_EINVAL, "bad operand type for unary %c: '%s'",
+                           x->kind == JN_NEG ? '-' : '+', jv_type_name(a));
+        if (x->kind == JN_POS)
+            *out = a.kind == JV_BOOL ? jv_int(a.u.i) : a;
+        else if (a.kind == JV_FLOAT)
+            *out = jv_float(-a.u.f);
+        else if (a.u.i == INT64_MIN)
+            return jj_fail(c, AS_ERANGE, "integer overflow in unary -");
+        else
+            *out = jv_int(-a.u.i);
+        return 0;
+    case JN_BIN:
+        if ((rc = eval(c, x->a, f, &a)) || (rc = eval(c, x->b, f, &b)))
+            return rc;
+        c->line = x->line;
+        return binop(c, x->op, a, b, out);
+    case JN_AND:
+    case JN_OR:
+        if ((rc = eval(c, x->a, f, &a)))
+            return rc;
+        if (jv_truthy(a) == (x->kind == JN_OR)) {
+            *out = a;
+            return 0;
+        }
+        return eval(c, x->b, f, out);
+    case JN_CMP: {
+        if ((rc = eval(c, x->items[0], f, &a)))
+            return rc;
+        for (size_t i = 1; i < x->n; i++) {
+            int r = 0, op = x->ops[i - 1];
+            if ((rc = eval(c, x->items[i], f, &b)))
+                return rc;
+            c->line = x->line;
+            switch (op) {
+            case JOP_EQ:
+                r = jv_equal(a, b);
+                break;
+            case JOP_NE:
+                r = !jv_equal(a, b);
+                break;
+            case JCMP_IN:
+            case JCMP_NOTIN:
+                if ((rc = contains(c, b, a, &r)))
+                    return rc;
+                if (op == JCMP_NOTIN)
+                    r = !r;
+                break;
+            default: {
+                if (a.kind == JV_UNDEF)
+                    return undefined_error(c, a);
+                if (b.kind == JV_UNDEF)
+                    return undefined_error(c, b);
+                int lt;
+                if (op == '<' || op == JOP_GE)
+                    rc = jv_less(c, a, b, &lt);
+                else
+                    rc = jv_less(c, b, a, &lt);
+                if (rc)
+                    return rc;
+                r = (op == '<' || op == '>') ? lt : !lt;
+            }
+            }
+            if (!r) {
+                *out = jv_bool(0);
+                return 0;
+            }
+            a = b;
+        }
+        *out = jv_bool(1);
+        return 0;
+    }
+    case JN_CONCAT: {
+        struct buf bb;
+        buf_init(&bb, c->opts.max_output);
+        rc = 0;
+        for (size_t i = 0; i < x->n && !rc; i++) {
+            rc = eval(c, x->items[i], f, &a);
+            if (!rc)
+                rc = jv_write_str(c, &bb, a);
+        }
+        if (!rc)
+            rc = jv_from_buf(c, &bb, out);
+        buf_free(&bb);
+        return rc;
+    }
+    case JN_COND:
+        if ((rc = eval(c, x->b, f, &a)))
+            return rc;
+        if (jv_truthy(a))
+            return eval(c, x->a, f, out);
+        if (x->c)
+            return eval(c, x->c, f, out);
+        *out = jv_undef(NULL);
+        return 0;
+    }
+    return jj_fail(c, AS_EINVAL, "unknown expression node");
+}
+
+/* ---- statements ------------------------------------------------------------------ */
+
+static int exec_body(struct jj_ctx *c, const struct jbody *b, struct jj_frame *f);
+
+static int capture(struct jj_ctx *c, const struct jbody *body, struct jj_frame *f, struct jv *out)
+{
+    struct buf tmp;
+    struct buf *saved = c->out;
+    buf_init(&tmp, c->opts.max_output);
+    c->out = &tmp;
+    int rc = exec_body(c, body, f);
+    c->out = saved;
+    if (rc >= 0)
+        rc = jv_from_buf(c, &tmp, out);
+    buf_free(&tmp);
+    return rc;
+}
+
+static int assign(struct jj_ctx *c, const struct jn *target, struct jv v, struct jj_frame *f)
+{
+    int rc;
+    if (target->kind == JN_NAME)
+        return frame_set(c, f, target->name, v);
+    if (target->kind == JN_ATTR) {
+        struct jv ns;
+        if ((rc = lookup(c, f, target->a->name, &ns)))
+            return rc;
+        if (ns.kind != JV_NS)
+            return jj_fail(c, AS_EINVAL, "can't assign attribute on non-namespace object");
+        return jv_dict_set(c, ns.u.d, jv_str(target->name.p, target->name.len), v);
+    }
+    /* tuple unpacking */
+    struct jv_list *l;
+    if (v.kind == JV_UNDEF || v.kind == JV_DICT || v.kind == JV_STR || v.kind == JV_LIST) {
+        if ((rc = jv_iterate(c, v, &l)))
+            return rc;
+    } else {
+        return jj_fail(c, AS_EINVAL, "cannot unpack non-iterable %s object", jv_type_name(v));
+    }
+    if (l->len != target->n)
+        return jj_fail(c, AS_EINVAL, "cannot unpack %zu values into %zu names", l->len, target->n);
+    for (size_t i = 0; i < target->n; i++)
+        if ((rc = assign(c, target->items[i], l->items[i], f)))
+            return rc;
+    return 0;
+}
+
+static int exec_for(struct jj_ctx *c, const struct js *s, struct jj_frame *f)
+{
+    int rc;
+    struct jv seq;
+    struct jv_list *items;
+    if ((rc = eval(c, s->expr, f, &seq)))
+        return rc;
+    c->line = s->line;
+    if ((rc = jv_iterate(c, seq, &items)))
+        return rc;
+    struct jj_frame *it = frame_new(c, f);
+    if (!it)
+        return JJ_OOM(c);
+    if (s->cond) {
+        struct jv_list *kept = jv_list_new(c, items->len);
+        size_t n = 0;
+        if (!kept)
+            return JJ_OOM(c);
+        for (size_t i = 0; i < items->len; i++) {
+            struct jv keep;
+            it->n = 0;
+            if ((rc = jj_charge(c, 1)) || (rc = assign(c, s->target, items->items[i], it)) ||
+                (rc = eval(c, s->cond, it, &keep)))
+                return rc;
+            if (jv_truthy(keep))
+                kept->items[n++] = items->items[i];
+        }
+        kept->len = n;
+        items = kept;
+    }
+    struct jj_loop *loop = jj_alloc(&c->arena, sizeof(*loop));
+    if (!loop)
+        return JJ_OOM(c);
+    loop->items = items;
+    struct jv lv = {0};
+    lv.kind = JV_LOOP;
+    lv.u.loop = loop;
+    static const struct str loop_name = {"loop", 4};
+    for (size_t i = 0; i < items->len; i++) {
+        loop->index0 = i;
+        it->n = 0; /* a fresh scope per iteration, as in jinja2 */
+        if ((rc = jj_charge(c, 1)) || (rc = frame_set(c, it, loop_name, lv)) ||
+            (rc = assign(c, s->target, items->items[i], it)))
+            return rc;
+        rc = exec_body(c, &s->body, it);
+        if (rc < 0)
+            return rc;
+        if (rc == EX_BREAK)
+            break;
+    }
+    if (items->len == 0 && s->other.n)
+        return exec_body(c, &s->other, f);
+    return 0;
+}
+
+static int exec_stmt(struct jj_ctx *c, const struct js *s, struct jj_frame *f)
+{
+    int rc;
+    struct jv v;
+    c->line = s->line;
+    switch (s->kind) {
+    case JS_TEXT:
+        return emit(c, s->text.p, s->text.len);
+    case JS_OUT:
+        if ((rc = eval(c, s->expr, f, &v)))
+            return rc;
+        return emit_value(c, v);
+    case JS_IF:
+        if ((rc = eval(c, s->expr, f, &v)))
+            return rc;
+        return exec_body(c, jv_truthy(v) ? &s->body : &s->other, f);
+    case JS_FOR:
+        return exec_for(c, s, f);
+    case JS_SET:
+        if ((rc = eval(c, s->expr, f, &v)))
+            return rc;
+        c->line = s->line;
+        return assign(c, s->target, v, f);
+    case JS_SETBLOCK:
+        if ((rc = capture(c, &s->body, f, &v)))
+            return rc;
+        if (s->filter && (rc = eval_filter_chain(c, s->filter, f, v, &v)))
+            return rc;
+        c->line = s->line;
+        return assign(c, s->target, v, f);
+    case JS_FILTERBLOCK:
+        if ((rc = capture(c, &s->body, f, &v)) || (rc = eval_filter_chain(c, s->filter, f, v, &v)))
+            return rc;
+        return emit_value(c, v);
+    case JS_MACRO: {
+        struct jv_func *fn = jj_alloc(&c->arena, sizeof(*fn));
+        if (!fn)
+            return JJ_OOM(c);
+        fn->kind = JF_MACRO;
+        fn->macro = s;
+        fn->scope = f;
+        v.kind = JV_FUNC;
+        v.u.fn = fn;
+        return frame_set(c, f, s->name, v);
+    }
+    case JS_CALLBLOCK: {
+        struct jv callee;
+        struct jj_callargs ca;
+        struct jv_func *fn = jj_alloc(&c->arena, sizeof(*fn));
+        if (!fn)
+            return JJ_OOM(c);
+        fn->kind = JF_CALLER;
+        fn->macro = s;
+        fn->scope = f;
+        if ((rc = eval(c, s->expr->a, f, &callee)) || (rc = eval_args(c, s->expr->args, f, &ca, 1)))
+            return rc;
+        ca.kwnames[ca.nkw].p = "caller";
+        ca.kwnames[ca.nkw].len = 6;
+        ca.kw[ca.nkw].kind = JV_FUNC;
+        ca.kw[ca.nkw].u.fn = fn;
+        ca.nkw++;
+        c->line = s->line;
+        if ((rc = jj_call(c, callee, &ca, &v)))
+            return rc;
+        return emit_value(c, v);
+    }
+    case JS_BLOCK:
+        return exec_body(c, &s->body, f);
+    case JS_BREAK:
+        return EX_BREAK;
+    case JS_CONTINUE:
+        return EX_CONTINUE;
+    }
+    return jj_fail(c, AS_EINVAL, "unknown statement");
+}
+
+static int exec_body(struct jj_ctx *c, const struct jbody *b, struct jj_frame *f)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = exec_stmt(c, b->s[i], f);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Binds macro (or caller) parameters from the call arguments into frame m. */
+static int bind_params(struct jj_ctx *c, const struct js *s, const char *what,
+                       struct jj_callargs *a, struct jj_frame *m)
+{
+    int rc;
+    static const struct str caller_name = {"caller", 6};
+    if (a->npos > s->nparams)
+        return jj_fail(c, AS_EINVAL, "%s takes not more than %zu argument(s)", what, s->nparams);
+    for (size_t i = 0; i < a->npos; i++)
+        if ((rc = frame_set(c, m, s->params[i], a->pos[i])))
+            return rc;
+    for (size_t k = 0; k < a->nkw; k++) {
+        size_t i;
+        for (i = 0; i < s->nparams; i++)
+            if (s->params[i].len == a->kwnames[k].len &&
+                memcmp(s->params[i].p, a->kwnames[k].p, a->kwnames[k].len) == 0)
+                break;
+        if (i == s->nparams) {
+            if (a->kwnames[k].len == 6 && memcmp(a->kwnames[k].p, "caller", 6) == 0) {
+                if ((rc = frame_set(c, m, caller_name, a->kw[k])))
+                    return rc;
+                continue;
+            }
+            return jj_fail(c, AS_EINVAL, "%s got an unexpected keyword argument '%.*s'", what,
+                           (int)(a->kwnames[k].len > 60 ? 60 : a->kwnames[k].len), a->kwnames[k].p);
+        }
+        if (i < a->npos)
+            return jj_fail(c, AS_EINVAL, "%s got multiple values for argument '%.*s'", what,
+                           (int)(s->params[i].len > 60 ? 60 : s->params[i].len), s->params[i].p);
+        if ((rc = frame_set(c, m, s->params[i], a->kw[k])))
+            return rc;
+    }
+    for (size_t i = a->npos; i < s->nparams; i++) {
+        int given = 0;
+        for (size_t k = 0; k < a->nkw; k++)
+            if (s->params[i].len == a->kwnames[k].len &&
+                memcmp(s->params[i].p, a->kwnames[k].p, a->kwnames[k].len) == 0)
+                given = 1;
+        if (given)
+            continue;
+        struct jv v = jv_undef(NULL);
+        v.u.s.p = s->params[i].p;
+        v.u.s.len = s->params[i].len;
+        if (s->defaults[i] && (rc = eval(c, s->defaults[i], m, &v)))
+            return rc;
+        if ((rc = frame_set(c, m, s->params[i], v)))
+            return rc;
+    }
+    return 0;
+}
+
+int jj_call(struct jj_ctx *c, struct jv fnv, struct jj_callargs *a, struct jv *out)
+{
+    int rc;
+    if (fnv.kind == JV_UNDEF)
+        return undefined_error(c, fnv);
+    if (fnv.kind != JV_FUNC)
+        return jj_fail(c, AS_EINVAL, "'%s' object is not callable", jv_type_name(fnv));
+    const struct jv_func *fn = fnv.u.fn;
+    if (fn->kind == JF_BUILTIN || fn->kind == JF_METHOD || fn->kind == JF_CYCLE)
+        return jj_call_builtin(c, fn, a, out);
+    /* macro or caller(): a fresh frame whose parent is the defining scope */
+    if (c->depth >= c->opts.max_depth)
+        return jj_fail(c, AS_ERANGE, "macro recursion deeper than %d", c->opts.max_depth);
+    if ((rc = jj_charge(c, 8)))
+        return rc;
+    struct jj_frame *m = frame_new(c, fn->scope);
+    if (!m)
+        return JJ_OOM(c);
+    char what[96];
+    snprintf(what, sizeof(what), fn->kind == JF_MACRO ? "macro '%.*s'" : "caller()",
+             (int)(fn->macro->name.len > 60 ? 60 : fn->macro->name.len), fn->macro->name.p);
+    int line = c->line;
+    c->depth++;
+    rc = bind_params(c, fn->macro, what, a, m);
+    if (!rc)
+        rc = capture(c, &fn->macro->body, m, out);
+    c->depth--;
+    c->line = line;
+    return rc;
+}
+
+int jinja_render(const struct jinja_template *t, const cJSON *ctx, const struct jinja_opts *opts,
+                 struct buf *out, struct jinja_error *err)
+{
+    struct jj_ctx c;
+    struct jinja_error dummy;
+    int rc;
+    memset(&c, 0, sizeof(c));
+    if (!err)
+        err = &dummy;
+    err->line = 0;
+    err->raised = 0;
+    err->msg[0] = '\0';
+    if (opts)
+        c.opts = *opts;
+    if (!c.opts.max_output)
+        c.opts.max_output = 4u << 20;
+    if (!c.opts.max_memory)
+        c.opts.max_memory = 64u << 20;
+    if (!c.opts.max_work)
+        c.opts.max_work = 50000000;
+    if (!c.opts.max_depth)
+        c.opts.max_depth = 64;
+    if (!c.opts.now)
+        c.opts.now = (int64_t)time(NULL);
+    c.err = err;
+    c.out = out;
+    jj_arena_init(&c.arena, c.opts.max_memory);
+    if (!t) {
+        rc = jj_fail(&c, AS_EINVAL, "no template");
+        goto out;
+    }
+    if (ctx && !cJSON_IsObject(ctx) && !cJSON_IsNull(ctx)) {
+        rc = jj_fail(&c, AS_EINVAL, "render context must be a JSON object");
+        goto out;
+    }
+    if (ctx && cJSON_IsObject(ctx)) {
+        struct jv v;
+        if ((rc = jv_from_json(&c, ctx, &v, 0)))
+            goto out;
+        c.vars = v.u.d;
+    }
+    c.root = frame_new(&c, NULL);
+    if (!c.root) {
+        rc = JJ_OOM(&c);
+        goto out;
+    }
+    rc = exec_body(&c, &t->body, c.root);
+    if (rc > 0)
+        rc = 0;
+out:
+    jj_arena_free(&c.arena);
+    return rc;
+}
