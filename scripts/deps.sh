@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev
       libopenblas-dev libpng-dev libcmocka-dev
-      curl wrk nginx-light prometheus
+      curl openssl wrk nginx-light prometheus
       python3 python3-numpy python3-torch python3-jinja2)
 missing=()
 for p in "${pkgs[@]}"; do
