@@ -115,6 +115,9 @@ int gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v);
 /* Arrays: values are copied. */
 int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *const *v,
                             uint64_t n);
+/* Same with string slices (may contain any bytes); copied. */
+int gguf_writer_set_arr_strn(struct gguf_writer *w, const char *key, const struct str *v,
+                             uint64_t n);
 int gguf_writer_set_arr_i32(struct gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 int gguf_writer_set_arr_f32(struct gguf_writer *w, const char *key, const float *v, uint64_t n);
 /* Copies another file's kv (for converters/quantizers), nested arrays included. Any

@@ -180,27 +180,49 @@ int gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *v)
     return set_raw(w, key, GGUF_VT_STRING, 0, 0, p, 8 + n);
 }
 
-int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *const *v,
-                            uint64_t n)
+int gguf_writer_set_arr_strn(struct gguf_writer *w, const char *key, const struct str *v,
+                             uint64_t n)
 {
     if (!v && n)
         return AS_EINVAL;
     size_t total = 0;
     for (uint64_t i = 0; i < n; i++) {
-        if (!v[i])
+        if (!v[i].p && v[i].len)
             return AS_EINVAL;
-        total += 8 + strlen(v[i]);
+        total += 8 + v[i].len;
     }
     uint8_t *p = malloc(total ? total : 1), *q = p;
     if (!p)
         return AS_ENOMEM;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t len = strlen(v[i]);
+        uint64_t len = v[i].len;
         memcpy(q, &len, 8);
-        memcpy(q + 8, v[i], len);
+        if (len)
+            memcpy(q + 8, v[i].p, len);
         q += 8 + len;
     }
     return set_raw(w, key, GGUF_VT_ARRAY, GGUF_VT_STRING, n, p, total);
+}
+
+int gguf_writer_set_arr_str(struct gguf_writer *w, const char *key, const char *const *v,
+                            uint64_t n)
+{
+    if (!v && n)
+        return AS_EINVAL;
+    struct str *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s)
+        return AS_ENOMEM;
+    int rc = 0;
+    for (uint64_t i = 0; i < n && !rc; i++) {
+        if (!v[i])
+            rc = AS_EINVAL;
+        else
+            s[i] = (struct str){v[i], strlen(v[i])};
+    }
+    if (!rc)
+        rc = gguf_writer_set_arr_strn(w, key, s, n);
+    free(s);
+    return rc;
 }
 
 int gguf_writer_set_arr(struct gguf_writer *w, const char *key, uint32_t arr_type, const void *v,
