@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "engine/kernels_impl.h"
@@ -556,6 +557,8 @@ static const struct kern__ops kern__scalar_ops = {
     .isa = KERN_ISA_SCALAR,
     .quantize_act = scalar_quantize_act,
     .dot_packed = scalar_dot_packed,
+    .packed_layout = KERN_ACT_PLAIN,
+    .pack_row = kern__pack_row,
     .panel_gemm = NULL,
     .gemm_float = scalar_gemm_float,
     .rmsnorm = scalar_rmsnorm,
@@ -711,9 +714,9 @@ static void kern__pack_panel(struct kern__panel *p, const struct kern__job *j, i
 {
     p->nr = nr;
     for (int r = 0; r < nr; r++)
-        kern__pack_row(j->t, (const char *)j->W + (size_t)(r0 + r) * j->row_bytes, j->k,
-                       (int8_t *)p->q + (size_t)r * (size_t)j->k, (float *)p->s + r * p->nblk,
-                       (float *)p->m + r * p->nblk, (int32_t *)p->qs128 + r * p->nblk);
+        j->ops->pack_row(j->t, (const char *)j->W + (size_t)(r0 + r) * j->row_bytes, j->k,
+                         (int8_t *)p->q + (size_t)r * (size_t)j->k, (float *)p->s + r * p->nblk,
+                         (float *)p->m + r * p->nblk, (int32_t *)p->qs128 + r * p->nblk);
 }
 
 static void kern__job_run(void *arg, int ith, int nth)
@@ -816,7 +819,12 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         a->B = B;
         a->k = k;
         a->nb32 = k / 32;
-        a->layout = (j.ops->panel_gemm && B >= KERN_IL_MIN_B) ? KERN_ACT_IL8 : KERN_ACT_PLAIN;
+        if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
+            a->layout = KERN_ACT_IL8;
+        else if (j.ops->gemv[wtype])
+            a->layout = j.ops->gemv_layout[wtype];
+        else
+            a->layout = j.ops->packed_layout;
         a->qs = (int8_t *)c;
         c += kern__round64(rows * (size_t)k);
         a->d = (float *)c;
@@ -906,4 +914,59 @@ float kern_dot_f16_f32(const ggml_fp16_t *a, const float *b, int64_t n)
 void kern_axpy_f16(float *y, float s, const ggml_fp16_t *x, int64_t n)
 {
     kern__ops()->axpy_f16(y, s, x, n);
+}
+
+/* ---- memory bandwidth ------------------------------------------------------ */
+
+struct kern__bw_job {
+    const uint64_t *buf;
+    size_t n; /* uint64 words */
+    uint64_t sink[TP_MAX_THREADS];
+};
+
+static void kern__bw_run(void *arg, int ith, int nth)
+{
+    struct kern__bw_job *j = arg;
+    long long s, e;
+    tp_split((long long)(j->n / 8), ith, nth, &s, &e);
+    const uint64_t *p = j->buf + s * 8;
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (long long i = s; i < e; i++, p += 8) {
+        a0 += p[0];
+        a1 += p[1];
+        a2 += p[2];
+        a3 += p[3];
+        a4 += p[4];
+        a5 += p[5];
+        a6 += p[6];
+        a7 += p[7];
+    }
+    j->sink[ith] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+}
+
+double kern_membw(struct tp_pool *tp, size_t bytes, int reps)
+{
+    struct kern__bw_job j = {0};
+    j.n = bytes / sizeof(uint64_t) / 8 * 8;
+    if (j.n == 0)
+        return 0.0;
+    uint64_t *buf = aligned_alloc(64, kern__round64(j.n * sizeof(uint64_t)));
+    if (!buf)
+        return 0.0;
+    for (size_t i = 0; i < j.n; i++)
+        buf[i] = i;
+    j.buf = buf;
+    double best = 0.0;
+    for (int r = 0; r < (reps > 0 ? reps : 1); r++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        tp_run(tp, kern__bw_run, &j);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        double gbs = (double)(j.n * sizeof(uint64_t)) / sec / 1e9;
+        if (gbs > best)
+            best = gbs;
+    }
+    free(buf);
+    return best;
 }

@@ -77,6 +77,13 @@ int kern_type_supported(enum ggml_type t);
 int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows, int64_t k,
                 const float *x, int64_t B, float *y);
 
+/*
+ * Measures streaming read bandwidth in GB/s (1e9 bytes/s) over a fresh buffer
+ * of `bytes` (should be many times the last-level cache), read by all threads
+ * of tp (NULL: the caller alone), best of `reps` passes. 0 on allocation failure.
+ */
+double kern_membw(struct tp_pool *tp, size_t bytes, int reps);
+
 /* --- element-wise helpers (single-threaded; call them per row/slice) --- */
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; w may be NULL (no weight). out may equal x. */

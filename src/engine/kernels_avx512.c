@@ -1,9 +1,606 @@
 /*
- * kernels_avx512.c - avx512 kernels (being written; falls back to lower levels).
+ * kernels_avx512.c - AVX-512 (F/BW/VL/DQ/VNNI) kernels.
+ *
+ * Built with AVX-512 flags; only called after run-time detection (kernels.c).
+ * Integer dot products use vpdpbusd (unsigned x signed bytes, summed by 4
+ * into int32 lanes):
+ *  - Q4_0 GEMV: weight nibbles are the unsigned side (0..15), activations the
+ *    signed side; the -8 offset is applied once per block as -8 * d * sum(a).
+ *  - Q8_0 GEMV: weights are made unsigned by XOR 0x80 (w + 128); the +128
+ *    offset is removed the same way.
+ *  - Batched products (panel_gemm): activations are the unsigned side (q + 128),
+ *    8 batch rows interleaved so one 256-bit vpdpbusd against a broadcast
+ *    4-byte piece of a packed weight row advances 8 rows; the offset is
+ *    removed with the packed row's 128 * sum(q) per block.
+ *
+ * Not for: anything that must run without AVX-512.
  */
 #include "engine/kernels_impl.h"
+
+#if defined(__x86_64__)
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "engine/quant_blocks.h"
+
+/* ---- activation quantization ----------------------------------------------- */
+
+/* Quantizes one 32-block: q (32 int8, natural order), returns d and the two half sums. */
+static inline void q8_block(const float *x, int8_t *q, float *d, int *s0, int *s1)
+{
+    __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    __m512 amax = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+    float m = _mm512_reduce_max_ps(amax);
+    float id = m > 0.0f ? 127.0f / m : 0.0f;
+    *d = m / 127.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid));
+    __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+    _mm_storeu_si128((__m128i *)q, _mm512_cvtsepi32_epi8(i0));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtsepi32_epi8(i1));
+    *s0 = _mm512_reduce_add_epi32(i0);
+    *s1 = _mm512_reduce_add_epi32(i1);
+}
+
+static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct kern__act *a)
+{
+    int64_t k = a->k, nb = a->nb32;
+    int8_t q[32];
+    if (a->layout == KERN_ACT_IL8) {
+        /* r0 is a multiple of 8; rows of the last group past B are zero */
+        int64_t g0 = r0 / KERN_IL, g1 = (r1 + KERN_IL - 1) / KERN_IL;
+        for (int64_t g = g0; g < g1; g++) {
+            uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
+            float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
+            float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
+            for (int i = 0; i < KERN_IL; i++) {
+                int64_t r = g * KERN_IL + i;
+                for (int64_t b = 0; b < nb; b++) {
+                    float dd = 0.0f;
+                    int s0 = 0, s1 = 0;
+                    if (r < a->B) {
+                        q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
+                    } else {
+                        memset(q, 0, sizeof(q));
+                    }
+                    __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
+                                                 _mm256_set1_epi8((char)0x80));
+                    uint32_t w[8];
+                    _mm256_storeu_si256((__m256i *)w, v);
+                    uint32_t *dst = (uint32_t *)(qs + b * 32 * KERN_IL) + i;
+                    for (int j = 0; j < 8; j++)
+                        dst[j * KERN_IL] = w[j];
+                    d[b * KERN_IL + i] = dd;
+                    ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
+                    ds16[2 * b * KERN_IL + i] = dd * (float)s0;
+                    ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
+                }
+            }
+        }
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        int8_t *qs = a->qs + r * k;
+        float *d = a->d + r * nb, *ds = a->ds + r * nb, *ds16 = a->ds16 + r * 2 * nb;
+        int64_t full = a->layout == KERN_ACT_Q4P ? nb / 4 * 4 : 0;
+        for (int64_t b = 0; b < nb; b++) {
+            int s0, s1;
+            if (b < full) {
+                /* group g = b / 4, block j = b % 4: halves at g*128 + j*16 and + 64 */
+                q8_block(x + r * k + b * 32, q, &d[b], &s0, &s1);
+                int8_t *gp = qs + (b / 4) * 128 + (b % 4) * 16;
+                memcpy(gp, q, 16);
+                memcpy(gp + 64, q + 16, 16);
+            } else if (a->layout == KERN_ACT_U8) {
+                q8_block(x + r * k + b * 32, q, &d[b], &s0, &s1);
+                __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
+                                             _mm256_set1_epi8((char)0x80));
+                _mm256_storeu_si256((__m256i *)(qs + b * 32), v);
+            } else {
+                q8_block(x + r * k + b * 32, qs + b * 32, &d[b], &s0, &s1);
+            }
+            ds[b] = d[b] * (float)(s0 + s1);
+            ds16[2 * b] = d[b] * (float)s0;
+            ds16[2 * b + 1] = d[b] * (float)s1;
+        }
+    }
+}
+
+/* ---- Q4_0 / Q8_0 direct products --------------------------------------------- */
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline int32_t hsum256_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Eight fp16 scales at p, p + stride, ... (each followed by at least 2 readable bytes). */
+static inline __m256 load_scales8(const uint8_t *p, int stride)
+{
+    const __m256i off =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+    __m256i g = _mm256_i32gather_epi32((const int *)p, off, 1);
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+}
+
+static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, const float *ad,
+                          const float *ads)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i idx1 = _mm512_add_epi32(idx0, _mm512_set1_epi32(4));
+    __m512 acc = _mm512_setzero_ps();
+    __m256 corr = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q4_0));
+        __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
+        corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
+        __m512 s16 = _mm512_castps256_ps512(s8);
+        for (int h = 0; h < 2; h++) {
+            const block_q4_0 *xb = x + b + 4 * h;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)xb[0].qs));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)xb[1].qs), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)xb[2].qs), 2);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)xb[3].qs), 3);
+            __m512i lo = _mm512_and_si512(v, m4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            const int8_t *ap = aq + (b + 4 * h) * 32;
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ap));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(ap + 64));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
+                                  _mm512_permutexvar_ps(h ? idx1 : idx0, s16), acc);
+        }
+    }
+    float sum = _mm512_reduce_add_ps(acc) - 8.0f * hsum256(corr);
+    /* remaining blocks: groups of 4 in Q4P order, then natural order */
+    for (; b < nb; b++) {
+        const int8_t *lo_a, *hi_a;
+        if (b < nb / 4 * 4) {
+            lo_a = aq + (b / 4) * 128 + (b % 4) * 16;
+            hi_a = lo_a + 64;
+        } else {
+            lo_a = aq + b * 32;
+            hi_a = lo_a + 16;
+        }
+        int isum = 0;
+        for (int j = 0; j < 16; j++)
+            isum += ((x[b].qs[j] & 0xF) - 8) * lo_a[j] + ((x[b].qs[j] >> 4) - 8) * hi_a[j];
+        sum += fp16_to_fp32(x[b].d) * ad[b] * (float)isum;
+    }
+    return sum;
+}
+
+static void gemv_q4_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    int64_t nb = k / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q4_0 *x = (const block_q4_0 *)((const char *)W + (size_t)r * row_bytes);
+        for (int64_t b = b0; b < b1; b++)
+            y[b * ldy + r] = dot_q4_0_row(x, nb, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
+    }
+}
+
+static float dot_q8_0_row(const block_q8_0 *x, int64_t nb, const int8_t *aq, const float *ad,
+                          const float *ads)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i idx[4] = {
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+        _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+        _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5),
+        _mm512_setr_epi32(6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7),
+    };
+    __m512 acc = _mm512_setzero_ps();
+    __m256 corr = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q8_0));
+        __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
+        corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
+        __m512 s16 = _mm512_castps256_ps512(s8);
+        for (int h = 0; h < 4; h++) {
+            const block_q8_0 *xb = x + b + 2 * h;
+            __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb[0].qs));
+            v = _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)xb[1].qs), 1);
+            v = _mm512_xor_si512(v, flip);
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v,
+                                            _mm512_loadu_si512(aq + (b + 2 * h) * 32));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx[h], s16), acc);
+        }
+    }
+    float sum = _mm512_reduce_add_ps(acc) - 128.0f * hsum256(corr);
+    for (; b < nb; b++) {
+        int isum = 0;
+        for (int j = 0; j < 32; j++)
+            isum += x[b].qs[j] * aq[b * 32 + j];
+        sum += fp16_to_fp32(x[b].d) * ad[b] * (float)isum;
+    }
+    return sum;
+}
+
+static void gemv_q8_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    int64_t nb = k / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)((const char *)W + (size_t)r * row_bytes);
+        for (int64_t b = b0; b < b1; b++)
+            y[b * ldy + r] = dot_q8_0_row(x, nb, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
+    }
+}
+
+/* ---- packed rows ------------------------------------------------------------ */
+
+/* Sum of 32 unsigned bytes. */
+static inline int32_t sum_u8_32(__m256i u)
+{
+    __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+    __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* Sums of the two 16-byte halves of 32 unsigned bytes. */
+static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
+{
+    __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+    __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
+    *s0 = _mm_cvtsi128_si32(_mm_add_epi64(lo, _mm_unpackhi_epi64(lo, lo)));
+    *s1 = _mm_cvtsi128_si32(_mm_add_epi64(hi, _mm_unpackhi_epi64(hi, hi)));
+}
+
+static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t *q, float *s,
+                            float *m, int32_t *qs128)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    switch (t) {
+    case GGML_TYPE_Q4_0: {
+        const block_q4_0 *x = row;
+        for (int64_t i = 0; i < k / 32; i++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)x[i].qs);
+            __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+            _mm256_storeu_si256((__m256i *)(q + 32 * i), _mm256_sub_epi8(u, _mm256_set1_epi8(8)));
+            s[i] = fp16_to_fp32(x[i].d);
+            m[i] = 0.0f;
+            qs128[i] = 128 * (sum_u8_32(u) - 256);
+        }
+        return;
+    }
+    case GGML_TYPE_Q8_0: {
+        const block_q8_0 *x = row;
+        for (int64_t i = 0; i < k / 32; i++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)x[i].qs);
+            _mm256_storeu_si256((__m256i *)(q + 32 * i), v);
+            s[i] = fp16_to_fp32(x[i].d);
+            m[i] = 0.0f;
+            qs128[i] =
+                128 * (sum_u8_32(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80))) - 128 * 32);
+        }
+        return;
+    }
+    case GGML_TYPE_Q4_K:
+    case GGML_TYPE_Q5_K: {
+        const int is5 = t == GGML_TYPE_Q5_K;
+        size_t bsz = is5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+        for (int64_t i = 0; i < k / QK_K; i++) {
+            const uint8_t *blk = (const uint8_t *)row + (size_t)i * bsz;
+            /* both layouts start d, dmin, scales[12]; Q5_K then has qh[32] before qs */
+            ggml_fp16_t dh, dmh;
+            memcpy(&dh, blk, 2);
+            memcpy(&dmh, blk + 2, 2);
+            const uint8_t *sc = blk + 4;
+            const uint8_t *qs = blk + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
+            __m256i hb = is5 ? _mm256_loadu_si256((const __m256i *)(blk + 4 + K_SCALE_SIZE))
+                             : _mm256_setzero_si256();
+            float d = fp16_to_fp32(dh), dmin = fp16_to_fp32(dmh);
+            for (int j = 0; j < 4; j++, q += 64) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+                __m256i lo = _mm256_and_si256(v, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                if (is5) {
+                    __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * j)));
+                    __m256i b1 = _mm256_set1_epi8((char)(2 << (2 * j)));
+                    __m256i s16 = _mm256_set1_epi8(16);
+                    lo = _mm256_or_si256(
+                        lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b0), b0), s16));
+                    hi = _mm256_or_si256(
+                        hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, b1), b1), s16));
+                }
+                _mm256_storeu_si256((__m256i *)q, lo);
+                _mm256_storeu_si256((__m256i *)(q + 32), hi);
+                for (int h = 0; h < 2; h++) {
+                    int scv, mnv, is = 2 * j + h;
+                    if (is < 4) {
+                        scv = sc[is] & 63;
+                        mnv = sc[is + 4] & 63;
+                    } else {
+                        scv = (sc[is + 4] & 0xF) | ((sc[is - 4] >> 6) << 4);
+                        mnv = (sc[is + 4] >> 4) | ((sc[is] >> 6) << 4);
+                    }
+                    *s++ = d * (float)scv;
+                    *m++ = -dmin * (float)mnv;
+                }
+                *qs128++ = 128 * sum_u8_32(lo);
+                *qs128++ = 128 * sum_u8_32(hi);
+            }
+        }
+        return;
+    }
+    case GGML_TYPE_Q6_K: {
+        const block_q6_K *x = row;
+        const __m256i m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+        for (int64_t i = 0; i < k / QK_K; i++) {
+            float d = fp16_to_fp32(x[i].d);
+            for (int n = 0; n < 2; n++) {
+                const uint8_t *ql = x[i].ql + 64 * n, *qh = x[i].qh + 32 * n;
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+                __m256i u[4];
+                u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+                u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+                u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                       _mm256_and_si256(h, m30));
+                u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                       _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+                for (int j = 0; j < 4; j++, q += 32) {
+                    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(u[j], c32));
+                    int32_t s0, s1;
+                    sum_u8_16x2(u[j], &s0, &s1);
+                    *qs128++ = 128 * (s0 - 32 * 16);
+                    *qs128++ = 128 * (s1 - 32 * 16);
+                }
+                for (int j = 0; j < 8; j++) {
+                    *s++ = d * (float)x[i].scales[8 * n + j];
+                    *m++ = 0.0f;
+                }
+            }
+        }
+        return;
+    }
+    default:
+        kern__pack_row(t, row, k, q, s, m, qs128);
+    }
+}
+
+/*
+ * Packed row . unsigned activations (KERN_ACT_U8): vpdpbusd(a + 128, q) per
+ * block, minus the row's 128 * sum(q); scales applied per lane group.
+ */
+static float avx512_dot_packed(const struct kern__panel *p, const struct kern__act *a, int64_t b)
+{
+    const uint8_t *au = (const uint8_t *)a->qs + b * a->k;
+    const float *ad = a->d + b * a->nb32;
+    __m512 acc = _mm512_setzero_ps();
+    __m256 corr = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    int64_t j = 0, nblk = p->nblk;
+    if (p->bs == 32) {
+        const float *ads = a->ds + b * a->nb32;
+        const __m512i idx[4] = {
+            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+            _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+            _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5),
+            _mm512_setr_epi32(6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7),
+        };
+        for (; j + 8 <= nblk; j += 8) {
+            __m256 s8 = _mm256_mul_ps(_mm256_loadu_ps(p->s + j), _mm256_loadu_ps(ad + j));
+            corr = _mm256_fmadd_ps(
+                s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p->qs128 + j))), corr);
+            accm = _mm256_fmadd_ps(_mm256_loadu_ps(p->m + j), _mm256_loadu_ps(ads + j), accm);
+            __m512 s16 = _mm512_castps256_ps512(s8);
+            for (int h = 0; h < 4; h++) {
+                __m512i w = _mm512_loadu_si512(p->q + (j + 2 * h) * 32);
+                __m512i av = _mm512_loadu_si512(au + (j + 2 * h) * 32);
+                __m512i si = _mm512_dpbusd_epi32(_mm512_setzero_si512(), av, w);
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_permutexvar_ps(idx[h], s16),
+                                      acc);
+            }
+        }
+        float sum = _mm512_reduce_add_ps(acc) - hsum256(corr) + hsum256(accm);
+        for (; j < nblk; j++) {
+            __m256i si = _mm256_dpbusd_epi32(_mm256_setzero_si256(),
+                                             _mm256_loadu_si256((const __m256i *)(au + j * 32)),
+                                             _mm256_loadu_si256((const __m256i *)(p->q + j * 32)));
+            /* not a scalar loop: gcc 12 -O2 mis-vectorizes (u8 - 128) * s8 sums */
+            int32_t isum = hsum256_epi32(si) - p->qs128[j];
+            sum += p->s[j] * ad[j] * (float)isum + p->m[j] * ads[j];
+        }
+        return sum;
+    }
+    /* bs == 16: nblk is a multiple of 16 (K-quants) */
+    const float *ads = a->ds16 + b * 2 * a->nb32;
+    const __m256i dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    const __m512i idx[2] = {
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+        _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
+    };
+    for (; j + 8 <= nblk; j += 8) {
+        __m256 da = _mm256_permutexvar_ps(dup, _mm256_castps128_ps256(_mm_loadu_ps(ad + j / 2)));
+        __m256 s8 = _mm256_mul_ps(_mm256_loadu_ps(p->s + j), da);
+        corr = _mm256_fmadd_ps(
+            s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p->qs128 + j))), corr);
+        accm = _mm256_fmadd_ps(_mm256_loadu_ps(p->m + j), _mm256_loadu_ps(ads + j), accm);
+        __m512 s16 = _mm512_castps256_ps512(s8);
+        for (int h = 0; h < 2; h++) {
+            __m512i w = _mm512_loadu_si512(p->q + (j + 4 * h) * 16);
+            __m512i av = _mm512_loadu_si512(au + (j + 4 * h) * 16);
+            __m512i si = _mm512_dpbusd_epi32(_mm512_setzero_si512(), av, w);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_permutexvar_ps(idx[h], s16), acc);
+        }
+    }
+    return _mm512_reduce_add_ps(acc) - hsum256(corr) + hsum256(accm);
+}
+
+/*
+ * Panel of packed rows times all interleaved activation groups. The register
+ * tile is 4 weight rows x NG groups of 8 batch rows: each broadcast 4-byte
+ * piece of a weight row feeds NG vpdpbusd, each activation load feeds 4.
+ */
+#define PR 4
+static inline __attribute__((always_inline)) void
+panel_tile(const struct kern__panel *p, const int rows[PR], const uint8_t *A, int64_t gstride,
+           const float *d8, const float *ds8, const float *ds16_8, int64_t mstride, int ng, int bs,
+           float out[2][PR][8])
+{
+    const int64_t k = p->k, nblk = p->nblk;
+    const int8_t *q[PR];
+    const float *sp[PR], *mp[PR];
+    const int32_t *cp[PR];
+    __m256 accf[2][PR];
+#pragma GCC unroll 8
+    for (int i = 0; i < PR; i++) {
+        q[i] = p->q + (size_t)rows[i] * (size_t)k;
+        sp[i] = p->s + rows[i] * nblk;
+        mp[i] = p->m + rows[i] * nblk;
+        cp[i] = p->qs128 + rows[i] * nblk;
+        accf[0][i] = _mm256_setzero_ps();
+        accf[1][i] = _mm256_setzero_ps();
+    }
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        __m256i acc[2][PR];
+#pragma GCC unroll 8
+        for (int i = 0; i < PR; i++) {
+            acc[0][i] = _mm256_set1_epi32(-cp[i][blk]);
+            acc[1][i] = acc[0][i];
+        }
+        const uint8_t *ab = A + blk * bs * KERN_IL;
+        const int64_t off = blk * bs;
+#pragma GCC unroll 8
+        for (int j = 0; j < bs / 4; j++) {
+            __m256i av0 = _mm256_load_si256((const __m256i *)(ab + 32 * j));
+            __m256i av1 =
+                ng > 1 ? _mm256_load_si256((const __m256i *)(ab + gstride + 32 * j)) : av0;
+#pragma GCC unroll 8
+            for (int i = 0; i < PR; i++) {
+                int32_t wv;
+                memcpy(&wv, q[i] + off + 4 * j, 4);
+                __m256i wb = _mm256_set1_epi32(wv);
+                acc[0][i] = _mm256_dpbusd_epi32(acc[0][i], av0, wb);
+                if (ng > 1)
+                    acc[1][i] = _mm256_dpbusd_epi32(acc[1][i], av1, wb);
+            }
+        }
+        const int64_t di = (blk * bs / 32) * KERN_IL;
+#pragma GCC unroll 2
+        for (int g = 0; g < ng; g++) {
+            __m256 da = _mm256_loadu_ps(d8 + g * mstride + di);
+            __m256 dsv = _mm256_setzero_ps();
+            if (p->has_min)
+                dsv = bs == 32 ? _mm256_loadu_ps(ds8 + g * mstride + blk * KERN_IL)
+                               : _mm256_loadu_ps(ds16_8 + 2 * g * mstride + blk * KERN_IL);
+#pragma GCC unroll 8
+            for (int i = 0; i < PR; i++) {
+                accf[g][i] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g][i]),
+                                    _mm256_mul_ps(da, _mm256_set1_ps(sp[i][blk])), accf[g][i]);
+                if (p->has_min)
+                    accf[g][i] = _mm256_fmadd_ps(dsv, _mm256_set1_ps(mp[i][blk]), accf[g][i]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < ng; g++)
+#pragma GCC unroll 8
+        for (int i = 0; i < PR; i++)
+            _mm256_storeu_ps(out[g][i], accf[g][i]);
+}
+
+static void panel_tile_32_1(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
+                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
+                            int64_t ms, float out[2][PR][8])
+{
+    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 1, 32, out);
+}
+
+static void panel_tile_32_2(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
+                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
+                            int64_t ms, float out[2][PR][8])
+{
+    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 2, 32, out);
+}
+
+static void panel_tile_16_1(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
+                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
+                            int64_t ms, float out[2][PR][8])
+{
+    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 1, 16, out);
+}
+
+static void panel_tile_16_2(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
+                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
+                            int64_t ms, float out[2][PR][8])
+{
+    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 2, 16, out);
+}
+
+static void avx512_panel_gemm(const struct kern__panel *p, const struct kern__act *a, float *y,
+                              int64_t ldy)
+{
+    int64_t k = a->k, nb = a->nb32;
+    int64_t G = (a->B + KERN_IL - 1) / KERN_IL;
+    float out[2][PR][8];
+    for (int64_t g = 0; g < G; g += 2) {
+        int ng = G - g >= 2 ? 2 : 1;
+        const uint8_t *A = (const uint8_t *)a->qs + g * KERN_IL * k;
+        const float *d8 = a->d + g * nb * KERN_IL, *ds8 = a->ds + g * nb * KERN_IL;
+        const float *ds16_8 = a->ds16 + g * 2 * nb * KERN_IL;
+        for (int r0 = 0; r0 < p->nr; r0 += PR) {
+            int nr = p->nr - r0 < PR ? p->nr - r0 : PR;
+            int rows[PR];
+            for (int i = 0; i < PR; i++)
+                rows[i] = r0 + (i < nr ? i : 0);
+            if (p->bs == 32)
+                (ng == 2 ? panel_tile_32_2 : panel_tile_32_1)(p, rows, A, KERN_IL * k, d8, ds8,
+                                                              ds16_8, nb * KERN_IL, out);
+            else
+                (ng == 2 ? panel_tile_16_2 : panel_tile_16_1)(p, rows, A, KERN_IL * k, d8, ds8,
+                                                              ds16_8, nb * KERN_IL, out);
+            for (int gg = 0; gg < ng; gg++) {
+                int64_t base = (g + gg) * KERN_IL;
+                int here = (int)(a->B - base < KERN_IL ? a->B - base : KERN_IL);
+                for (int i = 0; i < nr; i++)
+                    for (int c = 0; c < here; c++)
+                        y[(base + c) * ldy + r0 + i] = out[gg][i][c];
+            }
+        }
+    }
+}
 
 void kern__init_avx512(struct kern__ops *o)
 {
     o->isa = KERN_ISA_AVX512;
+    o->quantize_act = avx512_quantize_act;
+    o->dot_packed = avx512_dot_packed;
+    o->packed_layout = KERN_ACT_U8;
+    o->pack_row = avx512_pack_row;
+    o->panel_gemm = avx512_panel_gemm;
+    o->gemv[GGML_TYPE_Q4_0] = gemv_q4_0;
+    o->gemv_layout[GGML_TYPE_Q4_0] = KERN_ACT_Q4P;
+    o->gemv[GGML_TYPE_Q8_0] = gemv_q8_0;
+    o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
 }
+
+#else
+
+void kern__init_avx512(struct kern__ops *o)
+{
+    (void)o;
+}
+
+#endif

@@ -30,8 +30,11 @@
 #define KERN_IL 8
 
 enum kern__layout {
-    KERN_ACT_PLAIN = 0,
-    KERN_ACT_IL8 = 1,
+    KERN_ACT_PLAIN = 0, /* signed, natural order */
+    KERN_ACT_IL8 = 1,   /* unsigned (q + 128), 8 rows interleaved per 4 bytes */
+    KERN_ACT_Q4P = 2,   /* signed; per group of 4 full blocks: the 4 first halves, then the
+                           4 second halves (matches a Q4_0/Q4_1 nibble load); tail blocks natural */
+    KERN_ACT_U8 = 3,    /* unsigned (q + 128), natural order */
 };
 
 /* Quantized activations: B rows of k elements, per-32 scales. */
@@ -76,13 +79,19 @@ struct kern__ops {
     enum kern_isa isa;
     /* Quantizes rows [r0, r1) of x (row stride k) into a (layout a->layout). */
     void (*quantize_act)(const float *x, int64_t r0, int64_t r1, struct kern__act *a);
-    /* Packed row (r = 0 of p) dotted with plain activation row b. */
+    /* Packed row (r = 0 of p) dotted with activation row b (layout packed_layout). */
     float (*dot_packed)(const struct kern__panel *p, const struct kern__act *a, int64_t b);
+    uint8_t packed_layout;
+    /* Unpacks a row (same contract as kern__pack_row). */
+    void (*pack_row)(enum ggml_type t, const void *row, int64_t k, int8_t *q, float *s, float *m,
+                     int32_t *qs128);
     /* Panel times all interleaved activation groups: y[b * ldy + r], r < p->nr, b < B. NULL: no il8
      * mode. */
     void (*panel_gemm)(const struct kern__panel *p, const struct kern__act *a, float *y,
                        int64_t ldy);
     kern__gemv_fn gemv[GGML_TYPE_COUNT];
+    /* Activation layout gemv[t] expects (KERN_ACT_PLAIN or KERN_ACT_Q4P). */
+    uint8_t gemv_layout[GGML_TYPE_COUNT];
     /* Float weights (F32/F16/BF16): rows [r0, r1) for all B rows of x. */
     void (*gemm_float)(enum ggml_type t, const void *W, size_t row_bytes, int64_t k, int64_t r0,
                        int64_t r1, const float *x, int64_t B, float *y, int64_t ldy,

@@ -1,0 +1,193 @@
+/*
+ * bench_kernels.c - memory bandwidth, and kern_matmul speed per weight type.
+ *
+ * GEMV (B = 1): the weights of a 1B-model-sized set of matrices (more than
+ * the last-level cache, cycled) stream from memory once per product; reported
+ * as achieved GB/s of weight bytes and as a fraction of the streaming-read
+ * bandwidth measured in the same run with the same thread count.
+ * GEMM (B = 8, 64, 512): GOP/s (2 * n * k * B / time). Minimum time of
+ * several repeats (the machine is shared).
+ *
+ * usage: bench_kernels [-t threads] [-T type,type,...] [-i isa] [-q]
+ *   -q  quick: fewer repeats and sizes (smoke run)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/kernels.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t g_rng = 88172645463325252ULL;
+
+static uint32_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 17);
+}
+
+/* Random weight bytes with sane fp16 scales: every 16-bit word that could be
+ * a scale is made a small positive half (harmless for the quant bits). */
+static void fill_weights(enum ggml_type t, uint8_t *w, size_t bytes)
+{
+    for (size_t i = 0; i < bytes; i++)
+        w[i] = (uint8_t)rnd();
+    if (t == GGML_TYPE_F32) {
+        float *f = (float *)w;
+        for (size_t i = 0; i < bytes / 4; i++)
+            f[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+        return;
+    }
+    if (t == GGML_TYPE_F16 || t == GGML_TYPE_BF16) {
+        uint16_t *h = (uint16_t *)w;
+        for (size_t i = 0; i < bytes / 2; i++)
+            h[i] = t == GGML_TYPE_F16 ? fp32_to_fp16((float)(rnd() % 2001) / 1000.0f - 1.0f)
+                                      : fp32_to_bf16((float)(rnd() % 2001) / 1000.0f - 1.0f);
+        return;
+    }
+    const struct ggml_type_info *ti = ggml_type_get(t);
+    size_t nb = bytes / ti->type_size;
+    for (size_t b = 0; b < nb; b++) {
+        uint8_t *blk = w + b * ti->type_size;
+        ggml_fp16_t d = fp32_to_fp16(0.01f);
+        /* scale fields: first 2 or 4 bytes for the 32-blocks and Q4_K/Q5_K, last 2 for Q2_K..Q6_K
+         */
+        if (t == GGML_TYPE_Q2_K || t == GGML_TYPE_Q3_K || t == GGML_TYPE_Q6_K)
+            memcpy(blk + ti->type_size - 2, &d, 2);
+        else
+            memcpy(blk, &d, 2);
+        if (t == GGML_TYPE_Q2_K || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K ||
+            t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q5_1)
+            memcpy(blk + (t == GGML_TYPE_Q2_K ? ti->type_size - 4 : 2), &d, 2);
+    }
+}
+
+static enum ggml_type parse_type(const char *s)
+{
+    for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
+        const struct ggml_type_info *ti = ggml_type_get(t);
+        if (ti && strcasecmp(ti->name, s) == 0)
+            return (enum ggml_type)t;
+    }
+    return GGML_TYPE_COUNT;
+}
+
+int main(int argc, char **argv)
+{
+    int nth = 2, quick = 0;
+    const char *types = "q4_0,q8_0,q4_K,q5_K,q6_K,f16,q4_1,q5_0,q5_1,q2_K,q3_K,bf16,f32";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-t") && i + 1 < argc)
+            nth = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "-T") && i + 1 < argc)
+            types = argv[++i];
+        else if (!strcmp(argv[i], "-i") && i + 1 < argc) {
+            const char *n = argv[++i];
+            enum kern_isa isa = !strcmp(n, "scalar") ? KERN_ISA_SCALAR
+                                : !strcmp(n, "avx2") ? KERN_ISA_AVX2
+                                                     : KERN_ISA_AVX512;
+            if (kern_isa_set(isa) != 0) {
+                fprintf(stderr, "isa %s not supported here\n", n);
+                return 1;
+            }
+        } else if (!strcmp(argv[i], "-q"))
+            quick = 1;
+        else {
+            fprintf(stderr, "usage: %s [-t threads] [-T types] [-i scalar|avx2|avx512] [-q]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    struct tp_pool *tp = tp_new(nth);
+    struct kern_ctx *kc = kern_ctx_new(tp);
+    if (!tp || !kc) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    size_t bw_bytes = quick ? (64u << 20) : (512u << 20);
+    double bw = kern_membw(tp, bw_bytes, quick ? 2 : 5);
+    struct tp_pool *tp1 = nth > 1 ? tp_new(1) : NULL;
+    double bw1 = nth > 1 ? kern_membw(tp1, bw_bytes, quick ? 2 : 5) : bw;
+    tp_free(tp1);
+    printf("isa %s, threads %d\n", kern_isa_name(kern_isa_get()), nth);
+    printf("memory read bandwidth: %.1f GB/s (%d threads), %.1f GB/s (1 thread)\n", bw, nth, bw1);
+
+    static const int64_t shapes[][2] = {{8192, 2048}, {2048, 8192}};
+    static const int64_t batches[] = {8, 64, 512};
+    printf("%-6s %-11s %9s %8s %7s %10s %10s %10s\n", "type", "n x k", "gemv_us", "GB/s", "%bw",
+           "B=8 GOP/s", "B=64", "B=512");
+    char tl[256];
+    snprintf(tl, sizeof(tl), "%s", types);
+    for (char *save = NULL, *tn = strtok_r(tl, ",", &save); tn; tn = strtok_r(NULL, ",", &save)) {
+        enum ggml_type t = parse_type(tn);
+        if (t == GGML_TYPE_COUNT || !kern_type_supported(t)) {
+            fprintf(stderr, "skipping unknown type %s\n", tn);
+            continue;
+        }
+        for (int si = 0; si < 2; si++) {
+            int64_t n = shapes[si][0], k = shapes[si][1];
+            size_t mbytes = ggml_row_size(t, (uint64_t)k) * (size_t)n;
+            /* enough distinct matrices to exceed the caches several times */
+            size_t total = quick ? (64u << 20) : (384u << 20);
+            int nmat = (int)((total + mbytes - 1) / mbytes);
+            uint8_t *w = malloc(mbytes * (size_t)nmat);
+            float *x = malloc(sizeof(float) * (size_t)(k * 512));
+            float *y = malloc(sizeof(float) * (size_t)(n * 512));
+            if (!w || !x || !y) {
+                fprintf(stderr, "out of memory\n");
+                return 1;
+            }
+            fill_weights(t, w, mbytes * (size_t)nmat);
+            for (int64_t i = 0; i < k * 512; i++)
+                x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+            kern_ctx_reserve(kc, 512, k);
+
+            double best = 1e30;
+            for (int rep = 0; rep < (quick ? 2 : 6); rep++) {
+                double t0 = now_s();
+                for (int m = 0; m < nmat; m++)
+                    kern_matmul(kc, t, w + (size_t)m * mbytes, n, k, x, 1, y);
+                double dt = (now_s() - t0) / nmat;
+                if (dt < best)
+                    best = dt;
+            }
+            double gbs = (double)mbytes / best / 1e9;
+            printf("%-6s %5lldx%-5lld %9.1f %8.1f %6.0f%%", ggml_type_get(t)->name, (long long)n,
+                   (long long)k, best * 1e6, gbs, 100.0 * gbs / bw);
+            for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++) {
+                int64_t B = batches[bi];
+                if (quick && B > 64) {
+                    printf(" %10s", "-");
+                    continue;
+                }
+                double bt = 1e30;
+                int reps = B >= 512 ? 2 : 4;
+                for (int rep = 0; rep < reps; rep++) {
+                    double t0 = now_s();
+                    kern_matmul(kc, t, w + (size_t)(rep % nmat) * mbytes, n, k, x, B, y);
+                    double dt = now_s() - t0;
+                    if (dt < bt)
+                        bt = dt;
+                }
+                printf(" %10.1f", 2.0 * (double)n * (double)k * (double)B / bt / 1e9);
+            }
+            printf("\n");
+            fflush(stdout);
+            free(w);
+            free(x);
+            free(y);
+        }
+    }
+    kern_ctx_free(kc);
+    tp_free(tp);
+    return 0;
+}
