@@ -128,8 +128,16 @@ int cmd_quantize(int argc, char **argv)
         fprintf(stderr, "aistack quantize: out of memory\n");
         goto out;
     }
+    /* general.quantization_version goes right after general.file_type, where llama.cpp
+     * and our synth put it, so that equal models give byte-identical files */
     for (uint64_t i = 0; i < f->n_kv; i++) {
-        if ((rc = gguf_writer_copy_kv(w, &f->kv[i]))) {
+        const struct gguf_kv *kv = &f->kv[i];
+        int is_ft = kv->key.len == 17 && !memcmp(kv->key.p, "general.file_type", 17);
+        if ((rc = gguf_writer_copy_kv(w, kv)) ||
+            (is_ft &&
+             (rc = gguf_writer_set_u32(w, "general.file_type", (uint32_t)ft->llama_ftype))) ||
+            (is_ft && ft->mixture &&
+             (rc = gguf_writer_set_u32(w, "general.quantization_version", 2)))) {
             fprintf(stderr, "aistack quantize: copying metadata: %s\n", as_strerror(rc));
             rc = 1;
             goto out;
