@@ -93,6 +93,11 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
                 int8_t *gp = qs + (b / 4) * 128 + (b % 4) * 16;
                 memcpy(gp, q, 16);
                 memcpy(gp + 64, q + 16, 16);
+            } else if (a->layout == KERN_ACT_K4P) {
+                /* piece p of each 128 goes to slot (0, 2, 1, 3)[p] */
+                static const int slot[4] = {0, 2, 1, 3};
+                int64_t base = (b / 4) * 128;
+                q8_block(x + r * k + b * 32, qs + base + slot[b % 4] * 32, &d[b], &s0, &s1);
             } else if (a->layout == KERN_ACT_U8) {
                 q8_block(x + r * k + b * 32, q, &d[b], &s0, &s1);
                 __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
@@ -126,13 +131,21 @@ static inline int32_t hsum256_epi32(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
-/* Eight fp16 scales at p, p + stride, ... (each followed by at least 2 readable bytes). */
+/* Eight fp16 scales at p, p + stride, ... (scalar loads: cheaper than a gather here). */
 static inline __m256 load_scales8(const uint8_t *p, int stride)
 {
-    const __m256i off =
-        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
-    __m256i g = _mm256_i32gather_epi32((const int *)p, off, 1);
-    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+    uint16_t h[8];
+    for (int i = 0; i < 8; i++)
+        memcpy(&h[i], p + i * stride, 2);
+    __m128i v = _mm_cvtsi32_si128(h[0]);
+    v = _mm_insert_epi16(v, h[1], 1);
+    v = _mm_insert_epi16(v, h[2], 2);
+    v = _mm_insert_epi16(v, h[3], 3);
+    v = _mm_insert_epi16(v, h[4], 4);
+    v = _mm_insert_epi16(v, h[5], 5);
+    v = _mm_insert_epi16(v, h[6], 6);
+    v = _mm_insert_epi16(v, h[7], 7);
+    return _mm256_cvtph_ps(v);
 }
 
 static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, const float *ad,
@@ -144,25 +157,43 @@ static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, con
     __m512 acc = _mm512_setzero_ps();
     __m256 corr = _mm256_setzero_ps();
     int64_t b = 0;
+    /*
+     * A group of 8 blocks is 144 bytes; block i's scale is word 9i, its 16
+     * nibble bytes words 9i+1..9i+8. Four 64-byte loads inside the group and
+     * three word permutes collect the 8 scales and the 2 x 64 nibble bytes.
+     */
+    const __m512i widx = _mm512_castsi128_si512(_mm_setr_epi16(0, 9, 18, 27, 36, 45, 54, 63));
+    const __m512i qidx0 = _mm512_setr_epi32(
+        1 | 2 << 16, 3 | 4 << 16, 5 | 6 << 16, 7 | 8 << 16, 10 | 11 << 16, 12 | 13 << 16,
+        14 | 15 << 16, 16 | 17 << 16, 19 | 20 << 16, 21 | 22 << 16, 23 | 24 << 16, 25 | 26 << 16,
+        28 | 29 << 16, 30 | 31 << 16, 32 | 33 << 16, 34 | 35 << 16);
+    /* second half: loads at +72 and +80 bytes; words >= 32 come from the +80 load */
+    const __m512i qidx1 = _mm512_setr_epi32(
+        1 | 2 << 16, 3 | 4 << 16, 5 | 6 << 16, 7 | 8 << 16, 10 | 11 << 16, 12 | 13 << 16,
+        14 | 15 << 16, 16 | 17 << 16, 19 | 20 << 16, 21 | 22 << 16, 23 | 24 << 16, 25 | 26 << 16,
+        28 | 29 << 16, 30 | 31 << 16, 60 | 61 << 16, 62 | 63 << 16);
     for (; b + 8 <= nb; b += 8) {
-        __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q4_0));
+        const char *gp = (const char *)&x[b];
+        __m512i z0 = _mm512_loadu_si512(gp), z1 = _mm512_loadu_si512(gp + 64);
+        __m512i z2 = _mm512_loadu_si512(gp + 72), z3 = _mm512_loadu_si512(gp + 80);
+        __m256 dw =
+            _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(z0, widx, z1)));
         __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
         corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
         __m512 s16 = _mm512_castps256_ps512(s8);
-        for (int h = 0; h < 2; h++) {
-            const block_q4_0 *xb = x + b + 4 * h;
-            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)xb[0].qs));
-            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)xb[1].qs), 1);
-            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)xb[2].qs), 2);
-            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)xb[3].qs), 3);
-            __m512i lo = _mm512_and_si512(v, m4);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            const int8_t *ap = aq + (b + 4 * h) * 32;
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ap));
-            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(ap + 64));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s),
-                                  _mm512_permutexvar_ps(h ? idx1 : idx0, s16), acc);
-        }
+        __m512i v0 = _mm512_permutex2var_epi16(z0, qidx0, z1);
+        __m512i v1 = _mm512_permutex2var_epi16(z2, qidx1, z3);
+        const int8_t *ap = aq + b * 32;
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v0, m4),
+                                         _mm512_loadu_si512(ap));
+        s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+                                 _mm512_loadu_si512(ap + 64));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v1, m4),
+                                         _mm512_loadu_si512(ap + 128));
+        s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4),
+                                 _mm512_loadu_si512(ap + 192));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, s16), acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, s16), acc);
     }
     float sum = _mm512_reduce_add_ps(acc) - 8.0f * hsum256(corr);
     /* remaining blocks: groups of 4 in Q4P order, then natural order */
@@ -240,6 +271,142 @@ static void gemv_q8_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
         const block_q8_0 *x = (const block_q8_0 *)((const char *)W + (size_t)r * row_bytes);
         for (int64_t b = b0; b < b1; b++)
             y[b * ldy + r] = dot_q8_0_row(x, nb, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
+    }
+}
+
+/* ---- K-quant direct products ------------------------------------------------ */
+
+/* The 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K/Q5_K super-block. */
+static inline __m512 k4_scales_mins(const uint8_t *sc12)
+{
+    uint32_t u[4];
+    memcpy(u, sc12, 12);
+    const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & km2) | (((u[1] >> 6) & km3) << 4);
+    uint32_t ua = u[1] & km1;
+    u[1] = (u[2] & km2) | (((u[0] >> 6) & km3) << 4);
+    u[2] = ua;
+    u[0] &= km1;
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)));
+}
+
+/*
+ * Q4_K row . K4P activations. Per super-block: two 64-byte nibble loads give
+ * sub-blocks (0,2), (1,3), (4,6), (5,7) as 512-bit vectors; each lane group
+ * gets its sub-block's d * scale * d_act; mins are applied with d_act * sum(a).
+ */
+static float dot_q4_k_row(const block_q4_K *x, int64_t nsb, const int8_t *aq, const float *ad,
+                          const float *ads)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i il0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    const __m512i ih0 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m512i il1 = _mm512_add_epi32(il0, _mm512_set1_epi32(4));
+    const __m512i ih1 = _mm512_add_epi32(ih0, _mm512_set1_epi32(4));
+    __m512 acc = _mm512_setzero_ps();
+    __m256 accm = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const block_q4_K *xb = x + i;
+        __m512 sm = k4_scales_mins(xb->scales);
+        __m256 s8 = _mm256_mul_ps(
+            _mm512_castps512_ps256(sm),
+            _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(xb->d)), _mm256_loadu_ps(ad + 8 * i)));
+        accm = _mm256_fmadd_ps(
+            _mm256_mul_ps(_mm512_extractf32x8_ps(sm, 1), _mm256_set1_ps(fp16_to_fp32(xb->dmin))),
+            _mm256_loadu_ps(ads + 8 * i), accm);
+        __m512 s16 = _mm512_castps256_ps512(s8);
+        const int8_t *ap = aq + 256 * i;
+        __m512i z0 = _mm512_loadu_si512(xb->qs), z1 = _mm512_loadu_si512(xb->qs + 64);
+        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z0, m4),
+                                         _mm512_loadu_si512(ap));
+        __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                         _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4),
+                                         _mm512_loadu_si512(ap + 64));
+        __m512i a2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z1, m4),
+                                         _mm512_loadu_si512(ap + 128));
+        __m512i a3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                         _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4),
+                                         _mm512_loadu_si512(ap + 192));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_permutexvar_ps(il0, s16), acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_permutexvar_ps(ih0, s16), acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a2), _mm512_permutexvar_ps(il1, s16), acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a3), _mm512_permutexvar_ps(ih1, s16), acc);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum256(accm);
+}
+
+static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    int64_t nb = k / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q4_K *x = (const block_q4_K *)((const char *)W + (size_t)r * row_bytes);
+        for (int64_t b = b0; b < b1; b++)
+            y[b * ldy + r] =
+                dot_q4_k_row(x, k / QK_K, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
+    }
+}
+
+/*
+ * Q6_K row . plain activations. A 64-byte load of ql gives elements 0..63 of
+ * a 128-half in its low nibbles and 64..127 in its high nibbles; the 2-bit
+ * highs come from qh with per-half shifts. Values are 0..63 (the -32 offset
+ * is applied with the activation sums), 16-element sub-blocks = 4 lanes.
+ */
+static float dot_q6_k_row(const block_q6_K *x, int64_t nsb, const int8_t *aq, const float *ad,
+                          const float *ads16)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i shr_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i ix[4] = {
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+        _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
+        _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
+        _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15),
+    };
+    __m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const block_q6_K *xb = x + i;
+        __m512 sc = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)xb->scales))),
+            _mm512_set1_ps(fp16_to_fp32(xb->d)));
+        /* per 16-element sub-block: d * sc * d_act (d_act per 32) */
+        __m512 da16 =
+            _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(ad + 8 * i)));
+        __m512 s16 = _mm512_mul_ps(sc, da16);
+        corr = _mm512_fmadd_ps(sc, _mm512_loadu_ps(ads16 + 16 * i), corr);
+        for (int n = 0; n < 2; n++) {
+            __m512i l = _mm512_loadu_si512(xb->ql + 64 * n);
+            __m512i h =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xb->qh + 32 * n)));
+            __m512i lo = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                         _mm512_and_si512(_mm512_sllv_epi64(h, shl_lo), m30));
+            __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                         _mm512_and_si512(_mm512_srlv_epi64(h, shr_hi), m30));
+            const int8_t *ap = aq + 256 * i + 128 * n;
+            __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ap));
+            __m512i d1 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, _mm512_loadu_si512(ap + 64));
+            acc =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_permutexvar_ps(ix[2 * n], s16), acc);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_permutexvar_ps(ix[2 * n + 1], s16),
+                                  acc);
+        }
+    }
+    return _mm512_reduce_add_ps(acc) - 32.0f * _mm512_reduce_add_ps(corr);
+}
+
+static void gemv_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    int64_t nb = k / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q6_K *x = (const block_q6_K *)((const char *)W + (size_t)r * row_bytes);
+        for (int64_t b = b0; b < b1; b++)
+            y[b * ldy + r] =
+                dot_q6_k_row(x, k / QK_K, a->qs + b * k, a->d + b * nb, a->ds16 + b * 2 * nb);
     }
 }
 
@@ -594,6 +761,10 @@ void kern__init_avx512(struct kern__ops *o)
     o->gemv_layout[GGML_TYPE_Q4_0] = KERN_ACT_Q4P;
     o->gemv[GGML_TYPE_Q8_0] = gemv_q8_0;
     o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
+    o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
+    o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_K4P;
+    o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
+    o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
 }
 
 #else

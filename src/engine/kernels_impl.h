@@ -35,6 +35,8 @@ enum kern__layout {
     KERN_ACT_Q4P = 2,   /* signed; per group of 4 full blocks: the 4 first halves, then the
                            4 second halves (matches a Q4_0/Q4_1 nibble load); tail blocks natural */
     KERN_ACT_U8 = 3,    /* unsigned (q + 128), natural order */
+    KERN_ACT_K4P = 4,   /* signed; in each 128 elements the 32-byte pieces ordered 0, 2, 1, 3
+                           (matches a 64-byte Q4_K nibble load: low nibbles hold pieces 0 and 2) */
 };
 
 /* Quantized activations: B rows of k elements, per-32 scales. */
