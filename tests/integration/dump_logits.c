@@ -4,6 +4,7 @@
  * PyTorch reference.
  *
  *   dump_logits -m model.gguf [--threads N] [--kv-f32] [--chunk C] -o out.f32 SEQ...
+ *   dump_logits -m model.gguf --greedy N TOKENS   (prints N greedy token ids)
  *
  * SEQ is "t0,t1,...:P": the first P tokens are the prompt, fed in chunks of C
  * (default: all at once); the rest are fed one per decode step. All sequences
@@ -54,11 +55,53 @@ static int parse_seq(const char *s, struct seq *q)
     return 0;
 }
 
+/* Greedy continuation of one sequence: the argmax (lowest id on ties) each step. */
+static int run_greedy(const char *path, const struct seq *q, uint32_t n, uint32_t threads)
+{
+    char err[256];
+    struct model *m = model_load(path, NULL, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "dump_logits: %s\n", err);
+        return 1;
+    }
+    struct model_ctx_params cp = {.n_threads = threads, .max_batch = q->n, .max_seqs = 1};
+    struct model_ctx *ctx = model_ctx_new(m, &cp, err, sizeof err);
+    struct model_batch b;
+    if (!ctx || model_batch_init(&b, q->n)) {
+        fprintf(stderr, "dump_logits: %s\n", ctx ? "out of memory" : err);
+        return 1;
+    }
+    int seq = kv_seq_alloc(model_ctx_kv(ctx));
+    uint32_t n_vocab = model_get_hparams(m)->n_vocab, pos = 0;
+    for (uint32_t i = 0; i < q->n; i++)
+        model_batch_add(&b, q->tok[i], seq, pos++, i == q->n - 1);
+    for (uint32_t step = 0; step < n; step++) {
+        int rc = model_forward(ctx, &b);
+        if (rc) {
+            fprintf(stderr, "dump_logits: forward: %s\n", as_strerror(rc));
+            return 1;
+        }
+        const float *l = model_logits(ctx, b.n - 1);
+        int32_t best = 0;
+        for (uint32_t v = 1; v < n_vocab; v++)
+            if (l[v] > l[best])
+                best = (int32_t)v;
+        printf("%s%d", step ? " " : "", best);
+        model_batch_clear(&b);
+        model_batch_add(&b, best, seq, pos++, 1);
+    }
+    printf("\n");
+    model_batch_free(&b);
+    model_ctx_free(ctx);
+    model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL, *out = NULL;
     struct model_ctx_params cp = {0};
-    uint32_t chunk = 0;
+    uint32_t chunk = 0, greedy = 0;
     struct seq seqs[MAX_SEQS];
     int n_seqs = 0;
     memset(seqs, 0, sizeof seqs);
@@ -72,6 +115,8 @@ int main(int argc, char **argv)
             cp.n_threads = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
             chunk = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--greedy") && i + 1 < argc)
+            greedy = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--kv-f32"))
             cp.kv_f32 = 1;
         else if (n_seqs < MAX_SEQS && parse_seq(argv[i], &seqs[n_seqs]) == 0)
@@ -80,6 +125,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "dump_logits: bad argument '%s'\n", argv[i]);
             return 2;
         }
+    }
+    if (greedy && n_seqs == 1 && path) {
+        int rc = run_greedy(path, &seqs[0], greedy, cp.n_threads);
+        free(seqs[0].tok);
+        return rc;
     }
     if (!path || !out || n_seqs == 0) {
         fprintf(stderr, "usage: dump_logits -m model.gguf -o out.f32 [--threads N] [--kv-f32] "
