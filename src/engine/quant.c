@@ -17,9 +17,7 @@
 
 int quant_nearest_int(float x)
 {
-    /* adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits */
-    float v = x + 12582912.f;
-    return (int)(fp32_bits(v) & 0x007fffff) - 0x00400000;
+    return quant__nearest_int(x);
 }
 
 /* ---- float types ----------------------------------------------------------- */

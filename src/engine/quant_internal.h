@@ -8,6 +8,15 @@
 
 #include <stdint.h>
 
+#include "engine/fp16.h"
+
+/* Round to nearest, ties to even, for |x| < 2^22: adding 1.5 * 2^23 leaves the
+ * rounded integer in the low mantissa bits. Inline so scale searches vectorize. */
+static inline int quant__nearest_int(float x)
+{
+    return (int)(fp32_bits(x + 12582912.f) & 0x007fffff) - 0x00400000;
+}
+
 #define QUANT__DECL(t)                                                                             \
     void quant__dequant_##t(const void *src, float *dst, int64_t n);                               \
     void quant__quant_##t(const float *src, void *dst, int64_t n);
