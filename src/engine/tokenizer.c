@@ -767,15 +767,19 @@ int tok_stream_push(struct tok_stream *s, int32_t id, struct buf *out)
 {
     size_t start = out->len;
     int rc;
-    if ((rc = buf_append(out, s->pend, s->npend)))
-        return rc;
-    s->npend = 0;
-    if ((rc = piece(s->t, id, s->flags, s->after_special, out))) {
-        out->len = start;
-        out->data[start] = 0;
+    if (!valid_id(s->t, id))
+        return AS_EINVAL;
+    if ((rc = buf_append(out, s->pend, s->npend)) ||
+        (rc = piece(s->t, id, s->flags, s->after_special, out))) {
+        out->len = start; /* the held-back bytes stay in s->pend */
+        if (out->data)
+            out->data[start] = 0;
         return rc;
     }
+    s->npend = 0;
     s->after_special = strip_after(s->t, s->flags, id, s->after_special);
+    if (out->len == start)
+        return 0;
     size_t tail = incomplete_tail((const uint8_t *)out->data + start, out->len - start);
     memcpy(s->pend, out->data + out->len - tail, tail);
     s->npend = tail;
