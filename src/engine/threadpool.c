@@ -29,6 +29,8 @@
 
 /* How long a waiter spins before sleeping. */
 #define TP_SPIN_NS 200000LL
+/* Iterations of pure spinning (a few microseconds) before yielding starts. */
+#define TP_SPIN_PURE 256
 
 struct tp_worker {
     struct tp_pool *tp;
@@ -69,6 +71,19 @@ static long long tp__now_ns(void)
 }
 
 /*
+ * One step of a spin-wait: pause for the first TP_SPIN_PURE iterations, then
+ * also yield the core, so that an oversubscribed machine (more runnable
+ * threads than cores) still lets the thread we wait for run.
+ */
+static void tp__backoff(int spins)
+{
+    if (spins < TP_SPIN_PURE)
+        tp_cpu_relax();
+    else
+        sched_yield();
+}
+
+/*
  * Waits until *word != old: spins for TP_SPIN_NS, then sleeps. *sleepers is
  * raised around the sleep so that the waker knows to call futex_wake.
  */
@@ -87,7 +102,7 @@ static unsigned tp__wait_change(atomic_uint *word, unsigned old, atomic_int *sle
             else if (now > deadline)
                 break;
         }
-        tp_cpu_relax();
+        tp__backoff(spins);
     }
     atomic_fetch_add(sleepers, 1);
     while ((v = atomic_load(word)) == old)
@@ -191,7 +206,7 @@ void tp_run(struct tp_pool *tp, tp_fn fn, void *ctx)
             else if (now > deadline)
                 break;
         }
-        tp_cpu_relax();
+        tp__backoff(spins);
     }
     atomic_store(&tp->caller_sleeping, 1);
     unsigned d;

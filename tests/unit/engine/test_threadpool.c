@@ -37,11 +37,11 @@ static void test_run_all_threads(void **state)
         assert_int_equal(tp_n_threads(tp), n);
         struct count_ctx c;
         memset(&c, 0, sizeof(c));
-        for (int it = 0; it < 2000; it++)
+        for (int it = 0; it < 300; it++)
             tp_run(tp, count_fn, &c);
-        assert_int_equal(atomic_load(&c.calls), 2000 * n);
+        assert_int_equal(atomic_load(&c.calls), 300 * n);
         for (int i = 0; i < n; i++)
-            assert_int_equal(atomic_load(&c.seen[i]), 2000);
+            assert_int_equal(atomic_load(&c.seen[i]), 300);
         assert_int_equal(c.nth_seen, n);
         tp_free(tp);
     }
@@ -83,7 +83,7 @@ struct phase_ctx {
 static void phase_fn(void *arg, int ith, int nth)
 {
     struct phase_ctx *c = arg;
-    for (int round = 0; round < 50; round++) {
+    for (int round = 0; round < 20; round++) {
         long long s, e;
         tp_split(64, ith, nth, &s, &e);
         for (long long i = s; i < e; i++)
@@ -106,7 +106,7 @@ static void test_barrier(void **state)
         memset(&c, 0, sizeof(c));
         c.tp = tp_new(n);
         assert_non_null(c.tp);
-        for (int it = 0; it < 20; it++)
+        for (int it = 0; it < 10; it++)
             tp_run(c.tp, phase_fn, &c);
         assert_int_equal(atomic_load(&c.bad), 0);
         tp_free(c.tp);

@@ -1,5 +1,5 @@
 /*
- * bench_kernels.c - memory bandwidth, and kern_matmul speed per weight type.
+ * kernels.c (bench_kernels) - memory bandwidth, and kern_matmul speed per weight type.
  *
  * GEMV (B = 1): the weights of a 1B-model-sized set of matrices (more than
  * the last-level cache, cycled) stream from memory once per product; reported
