@@ -253,14 +253,19 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv)
 {
     if (!w || !kv || !kv->key.len || kv->key.len > 65535)
         return AS_EINVAL;
-    char key[65536];
+    char *key = malloc(kv->key.len + 1);
+    uint8_t *p = malloc(kv->val_size ? (size_t)kv->val_size : 1);
+    if (!key || !p) {
+        free(key);
+        free(p);
+        return AS_ENOMEM;
+    }
     memcpy(key, kv->key.p, kv->key.len);
     key[kv->key.len] = 0;
-    uint8_t *p = malloc(kv->val_size ? (size_t)kv->val_size : 1);
-    if (!p)
-        return AS_ENOMEM;
     memcpy(p, kv->val, (size_t)kv->val_size);
-    return set_raw(w, key, kv->type, kv->arr_type, kv->arr_len, p, (size_t)kv->val_size);
+    int rc = set_raw(w, key, kv->type, kv->arr_type, kv->arr_len, p, (size_t)kv->val_size);
+    free(key);
+    return rc;
 }
 
 int gguf_writer_remove_kv(struct gguf_writer *w, const char *key)
