@@ -1185,8 +1185,6 @@ static int do_indent(struct jj_ctx *c, struct jv s, struct jj_callargs *a, struc
         size_t e = i;
         while (e < n && p[e] != '\n' && p[e] != '\r')
             e++;
-        if (e >= n && i == n && line > 0)
-            break;
         if (line > 0) {
             rc = buf_append_char(&b, '\n');
             if (!rc && (blank || e > i))
@@ -1215,6 +1213,19 @@ static int parse_py_int(struct jv s, int64_t base, int64_t *out)
         neg = *p++ == '-';
     if (p >= e)
         return 0;
+    /* Python accepts 0x/0o/0b with the matching base, and base 0 picks by prefix */
+    if (e - p > 2 && p[0] == '0') {
+        char k = (char)(p[1] | 0x20);
+        int pb = k == 'x' ? 16 : k == 'o' ? 8 : k == 'b' ? 2 : 0;
+        if (pb && (base == pb || base == 0)) {
+            base = pb;
+            p += 2;
+            if (*p == '_')
+                p++;
+        }
+    }
+    if (base == 0)
+        base = 10;
     int64_t v = 0;
     int prev_us = 1;
     for (; p < e; p++) {
@@ -1268,6 +1279,33 @@ static int do_round(struct jj_ctx *c, struct jv v, struct jj_callargs *a, struct
         return AS_EINVAL;
     if (!is_num(v))
         return jj_fail(c, AS_EINVAL, "round needs a number");
+    if (v.kind != JV_FLOAT && (!arg(a, 1, "method", &mv) || (mv.kind == JV_STR && mv.u.s.len == 6 &&
+                                                             memcmp(mv.u.s.p, "common", 6) == 0))) {
+        /* Python's round() of an int stays an int (half to even for negative precision) */
+        int64_t x = v.u.i, m = 1;
+        if (prec >= 0) {
+            *out = jv_int(x);
+            return 0;
+        }
+        for (int64_t k = prec; k < 0; k++) {
+            if (m > INT64_MAX / 10) {
+                *out = jv_int(0);
+                return 0;
+            }
+            m *= 10;
+        }
+        int64_t q = x / m, r = x % m;
+        if (r < 0) {
+            r += m;
+            q -= 1;
+        }
+        if (r * 2 > m || (r * 2 == m && (q & 1)))
+            q += 1;
+        if (__builtin_mul_overflow(q, m, &x))
+            return jj_fail(c, AS_ERANGE, "integer overflow in round");
+        *out = jv_int(x);
+        return 0;
+    }
     double x = v.kind == JV_FLOAT ? v.u.f : (double)v.u.i, r;
     const char *method = "common";
     char mbuf[16] = "common";
@@ -1550,8 +1588,9 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
         int64_t base = 10;
         if (!arg(a, 0, "default", &dv))
             dv = jv_int(0);
-        if (arg(a, 1, "base", &bv) && (want_int(c, bv, "base", &base) || base < 2 || base > 36))
-            return jj_fail(c, AS_EINVAL, "int base must be 2..36");
+        if (arg(a, 1, "base", &bv) &&
+            (want_int(c, bv, "base", &base) || base == 1 || base < 0 || base > 36))
+            return jj_fail(c, AS_EINVAL, "int base must be 0 or 2..36");
         double d;
         if (v.kind == JV_INT || v.kind == JV_BOOL) {
             *out = jv_int(v.u.i);
@@ -1706,6 +1745,33 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
         *out = jv_list(r, 0);
         return 0;
     }
+    if (F("batch")) {
+        struct jv fill;
+        int64_t size;
+        if (!arg(a, 0, "linecount", &x) || want_int(c, x, "linecount", &size) || size <= 0)
+            return jj_fail(c, AS_EINVAL, "batch needs a positive linecount");
+        int has_fill = arg(a, 1, "fill_with", &fill) && fill.kind != JV_NONE;
+        if ((rc = jv_iterate(c, v, &l)))
+            return rc;
+        size_t nb = (l->len + (size_t)size - 1) / (size_t)size;
+        struct jv_list *r = jv_list_new(c, nb);
+        if (!r || (rc = jj_charge(c, l->len)))
+            return r ? rc : JJ_OOM(c);
+        for (size_t b = 0; b < nb; b++) {
+            size_t from = b * (size_t)size, cnt = l->len - from;
+            if (cnt > (size_t)size)
+                cnt = (size_t)size;
+            struct jv_list *row = jv_list_new(c, has_fill ? (size_t)size : cnt);
+            if (!row)
+                return JJ_OOM(c);
+            memcpy(row->items, l->items + from, cnt * sizeof(struct jv));
+            for (size_t k = cnt; k < row->len; k++)
+                row->items[k] = fill;
+            r->items[b] = jv_list(row, 0);
+        }
+        *out = jv_list(r, 0);
+        return 0;
+    }
     if (F("attr")) {
         if (!arg(a, 0, "name", &x) || (rc = want_str(c, x, "attribute name")))
             return jj_fail(c, AS_EINVAL, "attr needs a name");
@@ -1743,7 +1809,8 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
             return rc;
         if (!args)
             return JJ_OOM(c);
-        memcpy(args->items, a->pos, a->npos * sizeof(struct jv));
+        if (a->npos)
+            memcpy(args->items, a->pos, a->npos * sizeof(struct jv));
         return jj_py_format(c, x, jv_list(args, 1), out);
     }
     if (F("indent")) {

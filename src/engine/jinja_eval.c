@@ -129,14 +129,8 @@ static int emit(struct jj_ctx *c, const char *p, size_t n)
 
 static int emit_value(struct jj_ctx *c, struct jv v)
 {
-    if (v.kind == JV_STR)
-        return emit(c, v.u.s.p, v.u.s.len);
-    int rc = jv_write_str(c, c->out, v);
-    if (rc)
-        return rc;
-    if (c->out->len > c->opts.max_output)
-        return jj_fail(c, AS_ERANGE, "template output exceeds %zu bytes", c->opts.max_output);
-    return 0;
+    int rc = v.kind == JV_STR ? 0 : jv_to_str(c, v, &v);
+    return rc ? rc : emit(c, v.u.s.p, v.u.s.len);
 }
 
 /* ---- attribute / item access -------------------------------------------------- */
@@ -781,6 +775,10 @@ static int eval(struct jj_ctx *c, const struct jn *x, struct jj_frame *f, struct
         return jj_getitem(c, a, b, out);
     case JN_SLICE: {
         struct jv parts[3];
+        if (!x->a) { /* a slice inside a tuple subscript (x[::, 1]): never a valid key */
+            *out = jv_undef(NULL);
+            return 0;
+        }
         if ((rc = eval(c, x->a, f, &a)))
             return rc;
         for (int k = 0; k < 3; k++) {

@@ -315,9 +315,10 @@ static int lex_number(struct lexer *L)
     } else {
         int64_t v = 0;
         for (size_t j = 0; j < k; j++) {
-            if (v > (INT64_MAX - 9) / 10)
-                return lex_fail(L, "integer literal too large");
-            v = v * 10 + (tmp[j] - '0');
+            int d = tmp[j] - '0';
+            if (v > (INT64_MAX - d) / 10)
+                return lex_fail(L, "integer literal too large (64-bit limit)");
+            v = v * 10 + d;
         }
         t->i = v;
     }

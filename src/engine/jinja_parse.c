@@ -1095,8 +1095,13 @@ static int parse_body(struct parser *P, const char *const *ends, struct jbody *b
         struct js *s = NULL;
         if (t->kind == JT_EOF) {
             if (ends) {
-                char msg[96];
-                snprintf(msg, sizeof(msg), "unexpected end of template, expected '%s'", ends[0]);
+                char msg[128];
+                size_t k = (size_t)snprintf(msg, sizeof(msg),
+                                            "unexpected end of template, "
+                                            "expected ");
+                for (int e = 0; ends[e] && k < sizeof(msg); e++)
+                    k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s'%s'", e ? " or " : "",
+                                          ends[e]);
                 return pfail(P, msg);
             }
             break;

@@ -140,7 +140,8 @@ struct jv_list *jv_list_new(struct jj_ctx *c, size_t len)
     if (!l)
         return NULL;
     l->len = len;
-    if (len && !(l->items = jj_alloc(&c->arena, len * sizeof(struct jv))))
+    /* never NULL, so empty lists can be memcpy'd from */
+    if (!(l->items = jj_alloc(&c->arena, (len ? len : 1) * sizeof(struct jv))))
         return NULL;
     return l;
 }
@@ -393,8 +394,8 @@ int jv_less(struct jj_ctx *c, struct jv a, struct jv b, int *lt)
 
 static int out_err(struct jj_ctx *c, int rc)
 {
-    if (rc == AS_ENOMEM)
-        return jj_fail(c, AS_ENOMEM, "output or string too large");
+    if (rc == AS_ENOMEM) /* a bounded buffer hit its maximum */
+        return jj_fail(c, AS_ERANGE, "string too large (template output limit)");
     return rc;
 }
 
