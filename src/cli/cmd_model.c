@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "engine/model_synth.h"
@@ -17,6 +18,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: aistack model synth --shape SHAPE --type TYPE -o OUT.gguf\n"
             "                           [--vocab VOCAB.gguf] [--seed S] [--threads N] [--quiet]\n"
+            "  --threads defaults to all CPUs; the output does not depend on it.\n"
             "  SHAPE: %s\n"
             "  TYPE:  %s\n"
             "  --vocab copies tokenizer.* from a GGUF (padded to the shape's vocabulary size);\n"
@@ -39,7 +41,8 @@ static int parse_u64(const char *s, uint64_t *out)
 static int synth(int argc, char **argv)
 {
     struct synth_opts o = {0};
-    o.n_threads = 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    o.n_threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
     o.progress = 1;
     const char *shape = NULL, *type = NULL;
     for (int i = 1; i < argc; i++) {

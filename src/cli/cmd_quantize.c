@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/err.h"
@@ -60,7 +61,7 @@ static int fill_tensor(void *ud, uint64_t row0, uint64_t n_rows, void *dst)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: aistack quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
+            "usage: aistack quantize IN.gguf OUT.gguf TYPE [--threads N (default: all CPUs)]\n"
             "  TYPE: %s\n"
             "  *_m / *_s types mix tensor types as llama.cpp does (e.g. q4_k_m: q4_K with\n"
             "  q6_K for the output and for attn_v/ffn_down of about half the layers);\n"
@@ -71,7 +72,8 @@ static void usage(FILE *f)
 int cmd_quantize(int argc, char **argv)
 {
     const char *pos[3] = {0};
-    int npos = 0, n_threads = 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int npos = 0, n_threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (int)ncpu;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
