@@ -578,6 +578,8 @@ static const struct kern__ops kern__scalar_ops = {
 
 /* Rows per weight panel in interleaved mode. */
 #define KERN_PANEL 16
+/* Bytes of quantized activations per L2-resident batch chunk in interleaved mode. */
+#define KERN_CHUNK_BYTES (256 * 1024)
 /* Smallest batch that uses the interleaved mode (when the ISA has it). */
 #define KERN_IL_MIN_B 4
 
@@ -754,11 +756,27 @@ static void kern__job_run(void *arg, int ith, int nth)
         kern__panel_init(&p, kern__thr_scratch(j->kc, ith), j->t, j->k);
         int64_t panels = (j->n + KERN_PANEL - 1) / KERN_PANEL;
         tp_split(panels, ith, nth, &s, &e);
-        for (int64_t pi = s; pi < e; pi++) {
-            int64_t r0 = pi * KERN_PANEL;
-            int nr = (int)(j->n - r0 < KERN_PANEL ? j->n - r0 : KERN_PANEL);
-            kern__pack_panel(&p, j, r0, nr);
-            ops->panel_gemm(&p, &j->act, j->y + r0, j->n);
+        /*
+         * Batch rows in chunks whose activations stay in L2 while the panels
+         * stream by (a panel is re-unpacked per chunk, cheap next to the chunk's work).
+         */
+        int64_t groups = (j->B + KERN_IL - 1) / KERN_IL, nb = j->k / 32;
+        int64_t cg = KERN_CHUNK_BYTES / (KERN_IL * j->k); /* groups per chunk, even */
+        cg = cg < 2 ? 2 : cg > 64 ? 64 : cg & ~(int64_t)1;
+        for (int64_t g0 = 0; g0 < groups; g0 += cg) {
+            struct kern__act sub = j->act;
+            int64_t row0 = g0 * KERN_IL;
+            sub.B = j->B - row0 < cg * KERN_IL ? j->B - row0 : cg * KERN_IL;
+            sub.qs += row0 * j->k;
+            sub.d += row0 * nb;
+            sub.ds += row0 * nb;
+            sub.ds16 += row0 * 2 * nb;
+            for (int64_t pi = s; pi < e; pi++) {
+                int64_t r0 = pi * KERN_PANEL;
+                int nr = (int)(j->n - r0 < KERN_PANEL ? j->n - r0 : KERN_PANEL);
+                kern__pack_panel(&p, j, r0, nr);
+                ops->panel_gemm(&p, &sub, j->y + row0 * j->n + r0, j->n);
+            }
         }
         return;
     }
