@@ -374,9 +374,11 @@ int loop_post(struct loop *l, loop_cb cb, void *ud)
 static void run_posts(struct loop *l)
 {
     uint64_t v;
-    atomic_store(&l->wake_pending, 0);
+    /* read first, then clear: a post that saw wake_pending set before the clear is
+     * already in the queue taken below; one after it writes the eventfd again */
     ssize_t r = read(l->wakefd, &v, sizeof v);
     (void)r;
+    atomic_store(&l->wake_pending, 0);
     pthread_mutex_lock(&l->mu);
     struct post *p = l->post_head;
     l->post_head = l->post_tail = NULL;
