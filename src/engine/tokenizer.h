@@ -87,7 +87,9 @@ int tok_ids_push(struct tok_ids *v, int32_t id);
 /*
  * Appends the ids of text[0..len) (any bytes; invalid UTF-8 is kept byte for
  * byte where the vocabulary can express it) to out. Never quadratic in len.
- * Returns 0, AS_ENOMEM (out's maximum reached or allocation failure).
+ * Thread-safe on a shared tokenizer (all scratch memory is per call).
+ * Returns 0, AS_ENOMEM (out's maximum reached or allocation failure) or
+ * AS_ERANGE (text over 1 GiB).
  */
 int tok_encode(const struct tokenizer *t, const char *text, size_t len, unsigned flags,
                struct tok_ids *out);
