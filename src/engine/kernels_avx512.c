@@ -291,42 +291,58 @@ static inline __m512 k4_scales_mins(const uint8_t *sc12)
 }
 
 /*
- * Q4_K row . K4P activations. Per super-block: two 64-byte nibble loads give
- * sub-blocks (0,2), (1,3), (4,6), (5,7) as 512-bit vectors; each lane group
- * gets its sub-block's d * scale * d_act; mins are applied with d_act * sum(a).
+ * Q4_K / Q5_K row . K4P activations. Per super-block: two 64-byte nibble loads
+ * give sub-blocks (0,2), (1,3), (4,6), (5,7) as 512-bit vectors; for Q5_K the
+ * fifth bits come from qh (bit j of qh[l] belongs to sub-block j), moved to
+ * bit 4 with per-half shifts. Each lane group gets its sub-block's
+ * d * scale * d_act; mins are applied with d_act * sum(a).
  */
-static float dot_q4_k_row(const block_q4_K *x, int64_t nsb, const int8_t *aq, const float *ad,
-                          const float *ads)
+static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row, size_t bsz,
+                                                              int is5, int64_t nsb,
+                                                              const int8_t *aq, const float *ad,
+                                                              const float *ads)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
     const __m512i il0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
     const __m512i ih0 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m512i il1 = _mm512_add_epi32(il0, _mm512_set1_epi32(4));
     const __m512i ih1 = _mm512_add_epi32(ih0, _mm512_set1_epi32(4));
+    /* shifts bringing qh bit j to bit 4, for sub-blocks (0,2) (1,3) left, (4,6) (5,7) right */
+    const __m512i sl0 = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i sl1 = _mm512_setr_epi64(3, 3, 3, 3, 1, 1, 1, 1);
+    const __m512i sr2 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i sr3 = _mm512_setr_epi64(1, 1, 1, 1, 3, 3, 3, 3);
     __m512 acc = _mm512_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
-        const block_q4_K *xb = x + i;
-        __m512 sm = k4_scales_mins(xb->scales);
+        const uint8_t *xb = row + (size_t)i * bsz;
+        ggml_fp16_t dh, dmh;
+        memcpy(&dh, xb, 2);
+        memcpy(&dmh, xb + 2, 2);
+        const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
+        __m512 sm = k4_scales_mins(xb + 4);
         __m256 s8 = _mm256_mul_ps(
             _mm512_castps512_ps256(sm),
-            _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(xb->d)), _mm256_loadu_ps(ad + 8 * i)));
+            _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(dh)), _mm256_loadu_ps(ad + 8 * i)));
         accm = _mm256_fmadd_ps(
-            _mm256_mul_ps(_mm512_extractf32x8_ps(sm, 1), _mm256_set1_ps(fp16_to_fp32(xb->dmin))),
+            _mm256_mul_ps(_mm512_extractf32x8_ps(sm, 1), _mm256_set1_ps(fp16_to_fp32(dmh))),
             _mm256_loadu_ps(ads + 8 * i), accm);
         __m512 s16 = _mm512_castps256_ps512(s8);
         const int8_t *ap = aq + 256 * i;
-        __m512i z0 = _mm512_loadu_si512(xb->qs), z1 = _mm512_loadu_si512(xb->qs + 64);
-        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z0, m4),
-                                         _mm512_loadu_si512(ap));
-        __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                         _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4),
-                                         _mm512_loadu_si512(ap + 64));
-        __m512i a2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z1, m4),
-                                         _mm512_loadu_si512(ap + 128));
-        __m512i a3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                         _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4),
-                                         _mm512_loadu_si512(ap + 192));
+        __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
+        __m512i w0 = _mm512_and_si512(z0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
+        __m512i w2 = _mm512_and_si512(z1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
+        if (is5) {
+            __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xb + 16)));
+            w0 = _mm512_or_si512(w0, _mm512_and_si512(_mm512_sllv_epi64(h, sl0), b4));
+            w1 = _mm512_or_si512(w1, _mm512_and_si512(_mm512_sllv_epi64(h, sl1), b4));
+            w2 = _mm512_or_si512(w2, _mm512_and_si512(_mm512_srlv_epi64(h, sr2), b4));
+            w3 = _mm512_or_si512(w3, _mm512_and_si512(_mm512_srlv_epi64(h, sr3), b4));
+        }
+        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(ap));
+        __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_loadu_si512(ap + 64));
+        __m512i a2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_loadu_si512(ap + 128));
+        __m512i a3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w3, _mm512_loadu_si512(ap + 192));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_permutexvar_ps(il0, s16), acc);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_permutexvar_ps(ih0, s16), acc);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a2), _mm512_permutexvar_ps(il1, s16), acc);
@@ -340,10 +356,22 @@ static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
 {
     int64_t nb = k / 32;
     for (int64_t r = r0; r < r1; r++) {
-        const block_q4_K *x = (const block_q4_K *)((const char *)W + (size_t)r * row_bytes);
+        const uint8_t *x = (const uint8_t *)W + (size_t)r * row_bytes;
         for (int64_t b = b0; b < b1; b++)
-            y[b * ldy + r] =
-                dot_q4_k_row(x, k / QK_K, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
+            y[b * ldy + r] = dot_k4_row(x, sizeof(block_q4_K), 0, k / QK_K, a->qs + b * k,
+                                        a->d + b * nb, a->ds + b * nb);
+    }
+}
+
+static void gemv_q5_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    int64_t nb = k / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *x = (const uint8_t *)W + (size_t)r * row_bytes;
+        for (int64_t b = b0; b < b1; b++)
+            y[b * ldy + r] = dot_k4_row(x, sizeof(block_q5_K), 1, k / QK_K, a->qs + b * k,
+                                        a->d + b * nb, a->ds + b * nb);
     }
 }
 
@@ -869,6 +897,8 @@ void kern__init_avx512(struct kern__ops *o)
     o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
     o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_K4P;
+    o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k;
+    o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_K4P;
     o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
     o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
 }
