@@ -91,6 +91,26 @@ static float dot_bf16(int64_t n, const void *w, const void *x)
 
 /* ---- 32-element blocks ------------------------------------------------------ */
 
+/*
+ * MIN(hi, (int)v) with truncation, as ggml's (int8_t) casts compute it for
+ * the v >= 0 that finite inputs give, but defined for NaN and out-of-range v
+ * (a hostile file's weights must not reach an undefined float->int cast).
+ */
+static int trunc_q(float v, int hi)
+{
+    if (!(v > 0.f))
+        return 0;
+    return v >= (float)hi ? hi : (int)v;
+}
+
+/* roundf(v) as int8, same guard (finite inputs give |v| <= 127). */
+static int8_t round_q8(float v)
+{
+    if (v != v)
+        return 0;
+    return (int8_t)(v <= -127.f ? -127 : v >= 127.f ? 127 : (int)roundf(v));
+}
+
 /* Largest |x| of a block, and the signed value that has it. */
 static float block_absmax(const float *x, int n, float *signed_max)
 {
@@ -126,10 +146,8 @@ static void quant_q4_0(const float *src, void *dst, int64_t n)
         const float d = max / -8, id = d ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
-            int q0 = (int)(int8_t)(src[j] * id + 8.5f);
-            int q1 = (int)(int8_t)(src[j + QK4_0 / 2] * id + 8.5f);
-            q0 = q0 < 15 ? q0 : 15;
-            q1 = q1 < 15 ? q1 : 15;
+            const int q0 = trunc_q(src[j] * id + 8.5f, 15);
+            const int q1 = trunc_q(src[j + QK4_0 / 2] * id + 8.5f, 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -157,10 +175,8 @@ static void quant_q4_1(const float *src, void *dst, int64_t n)
         y[i].d = fp32_to_fp16(d);
         y[i].m = fp32_to_fp16(mn);
         for (int j = 0; j < QK4_1 / 2; j++) {
-            int q0 = (int)(int8_t)((src[j] - mn) * id + 0.5f);
-            int q1 = (int)(int8_t)((src[j + QK4_1 / 2] - mn) * id + 0.5f);
-            q0 = q0 < 15 ? q0 : 15;
-            q1 = q1 < 15 ? q1 : 15;
+            const int q0 = trunc_q((src[j] - mn) * id + 0.5f, 15);
+            const int q1 = trunc_q((src[j + QK4_1 / 2] - mn) * id + 0.5f, 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -188,10 +204,8 @@ static void quant_q5_0(const float *src, void *dst, int64_t n)
         y[i].d = fp32_to_fp16(d);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_0 / 2; j++) {
-            int q0 = (int)(int8_t)(src[j] * id + 16.5f);
-            int q1 = (int)(int8_t)(src[j + QK5_0 / 2] * id + 16.5f);
-            q0 = q0 < 31 ? q0 : 31;
-            q1 = q1 < 31 ? q1 : 31;
+            const int q0 = trunc_q(src[j] * id + 16.5f, 31);
+            const int q1 = trunc_q(src[j + QK5_0 / 2] * id + 16.5f, 31);
             y[i].qs[j] = (uint8_t)((q0 & 0xf) | ((q1 & 0xf) << 4));
             qh |= (uint32_t)((q0 >> 4) & 1) << j;
             qh |= (uint32_t)((q1 >> 4) & 1) << (j + QK5_0 / 2);
@@ -226,10 +240,8 @@ static void quant_q5_1(const float *src, void *dst, int64_t n)
         y[i].m = fp32_to_fp16(mn);
         uint32_t qh = 0;
         for (int j = 0; j < QK5_1 / 2; j++) {
-            int q0 = (int)(uint8_t)((src[j] - mn) * id + 0.5f);
-            int q1 = (int)(uint8_t)((src[j + QK5_1 / 2] - mn) * id + 0.5f);
-            q0 = q0 < 31 ? q0 : 31;
-            q1 = q1 < 31 ? q1 : 31;
+            const int q0 = trunc_q((src[j] - mn) * id + 0.5f, 31);
+            const int q1 = trunc_q((src[j + QK5_1 / 2] - mn) * id + 0.5f, 31);
             y[i].qs[j] = (uint8_t)((q0 & 0xf) | ((q1 & 0xf) << 4));
             qh |= (uint32_t)((q0 >> 4) & 1) << j;
             qh |= (uint32_t)((q1 >> 4) & 1) << (j + QK5_1 / 2);
@@ -262,7 +274,7 @@ static void quant_q8_0(const float *src, void *dst, int64_t n)
         const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
         y[i].d = fp32_to_fp16(d);
         for (int j = 0; j < QK8_0; j++)
-            y[i].qs[j] = (int8_t)roundf(src[j] * id);
+            y[i].qs[j] = round_q8(src[j] * id);
     }
 }
 
@@ -285,7 +297,7 @@ static void quant_q8_1(const float *src, void *dst, int64_t n)
         const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int j = 0; j < QK8_1; j++) {
-            y[i].qs[j] = (int8_t)roundf(src[j] * id);
+            y[i].qs[j] = round_q8(src[j] * id);
             sum += y[i].qs[j];
         }
         y[i].d = fp32_to_fp16(d);

@@ -310,13 +310,56 @@ static void test_degenerate(void **state)
     }
 }
 
+/*
+ * Hostile values: NaN, infinities, huge and subnormal floats must quantize
+ * without undefined behaviour (the sanitizer build aborts on a bad float->int
+ * cast), and random bytes must dequantize and dot without faults.
+ */
+static void test_hostile_values(void **state)
+{
+    (void)state;
+    static const uint32_t types[] = {GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
+                                     GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q8_1,
+                                     GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,
+                                     GGML_TYPE_Q6_K, GGML_TYPE_Q8_K};
+    const float specials[] = {NAN, INFINITY, -INFINITY, 3e38f, -3e38f, 1e-40f, -1e-45f, 0.f};
+    float x[512], y[512];
+    uint8_t q[4096], xq[4096];
+    gaussian(x, 512, 99);
+    for (int i = 0; i < 512; i += 7)
+        x[i] = specials[(i / 7) % 8];
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        assert_int_equal(quant_quantize_row(types[k], x, q, 512), 0);
+        assert_int_equal(quant_dequantize_row(types[k], q, y, 512), 0);
+    }
+    /* huge but finite values: finite results for the block types */
+    for (int i = 0; i < 512; i++)
+        x[i] = (i % 3 ? 1e30f : -2e30f) * (float)(i % 5);
+    for (size_t k = 2; k < sizeof types / sizeof types[0]; k++) {
+        assert_int_equal(quant_quantize_row(types[k], x, q, 512), 0);
+        assert_int_equal(quant_dequantize_row(types[k], q, y, 512), 0);
+    }
+    rng_state = 12345;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        for (size_t i = 0; i < sizeof q; i++) {
+            q[i] = (uint8_t)(rnd_uniform() * 256);
+            xq[i] = (uint8_t)(rnd_uniform() * 256);
+        }
+        assert_int_equal(quant_dequantize_row(types[k], q, y, 512), 0);
+        float out;
+        uint32_t vt = quant_vec_dot_type(types[k]);
+        if (vt != GGML_TYPE_COUNT)
+            assert_int_equal(quant_vec_dot(types[k], 512, q, xq, &out), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmse),        cmocka_unit_test(test_vec_dot),
         cmocka_unit_test(test_pairing),     cmocka_unit_test(test_q4_K_hand_block),
         cmocka_unit_test(test_hand_blocks), cmocka_unit_test(test_fixed_points),
-        cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_degenerate),  cmocka_unit_test(test_hostile_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
