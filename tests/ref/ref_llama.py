@@ -14,9 +14,15 @@ Run with Debian's /usr/bin/python3 (python3-torch, python3-numpy).
   ref_llama.py synth --arch llama --type f32 -o m.gguf [shape options]
   ref_llama.py logits m.gguf --tokens 1,2,3 -o logits.f32   (all positions)
   ref_llama.py greedy m.gguf --tokens 1 -n 20               (prints token ids)
+  ref_llama.py hfsynth --arch llama -o DIR                   (HF checkpoint: config.json,
+                                                              2 safetensors shards, tokenizer.json)
+  ref_llama.py hflogits DIR --tokens 1,2,3 -o logits.f32     (HF semantics: rotate-half RoPE
+                                                              on the un-permuted weights)
 """
 import argparse
+import json
 import math
+import os
 import struct
 import sys
 
@@ -475,6 +481,190 @@ def synth(a):
     write_gguf(a.o, kvs, tens)
 
 
+# ---- Hugging Face checkpoints ------------------------------------------------
+
+ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": "bf16"}
+
+
+def write_safetensors(path, tensors):
+    """tensors: dict name -> (dtype name, numpy array)."""
+    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, (dt, a) in tensors.items():
+        a32 = np.ascontiguousarray(a, dtype=np.float32)
+        if dt == "F32":
+            b = a32.tobytes()
+        elif dt == "F16":
+            b = a32.astype(np.float16).tobytes()
+        else:
+            b = _encode(GGML_BF16, a32)
+        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((-len(h)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for b in blobs:
+            f.write(b)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, v in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = v["data_offsets"]
+        raw = np.frombuffer(data, dtype=np.uint8, count=e - b, offset=8 + n + b)
+        if v["dtype"] == "BF16":
+            x = dequantize(GGML_BF16, raw, (e - b) // 2)
+        else:
+            x = raw.view(ST_DTYPES[v["dtype"]]).astype(np.float64)
+        out[name] = x.reshape(v["shape"])
+    return out
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def hf_tokenizer_json(vocab_size):
+    """A small byte-level BPE tokenizer.json: 256 bytes, merges, one special token last."""
+    b2u = bytes_to_unicode()
+    vocab = {b2u[b]: b for b in range(256)}
+    merges = []
+    letters = "ethaoinsrd"
+    for a in letters:
+        for b in letters:
+            if len(vocab) >= vocab_size - 1:
+                break
+            merges.append(a + " " + b)
+            vocab[a + b] = len(vocab)
+    eos = len(vocab)
+    return {"version": "1.0", "truncation": None, "padding": None,
+            "added_tokens": [{"id": eos, "content": "<|endoftext|>", "single_word": False,
+                              "lstrip": False, "rstrip": False, "normalized": False,
+                              "special": True}],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False,
+                              "trim_offsets": True, "use_regex": True},
+            "post_processor": None, "decoder": {"type": "ByteLevel"},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                      "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                      "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                      "merges": merges}}
+
+
+def hfsynth(a):
+    rng = np.random.default_rng(a.seed)
+    os.makedirs(a.o, exist_ok=True)
+    d, H, Hkv, ff, V, nl = a.dim, a.heads, a.kv_heads, a.ff, a.vocab, a.layers
+    hd = d // H
+    cfg = {"architectures": ["Qwen2ForCausalLM" if a.arch == "qwen2" else "LlamaForCausalLM"],
+           "model_type": a.arch, "hidden_size": d, "intermediate_size": ff,
+           "num_hidden_layers": nl, "num_attention_heads": H, "num_key_value_heads": Hkv,
+           "max_position_embeddings": a.ctx, "rms_norm_eps": 1e-5, "rope_theta": a.theta,
+           "tie_word_embeddings": bool(a.tied), "vocab_size": V, "torch_dtype": "float32"}
+    if a.llama3:
+        cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                               "high_freq_factor": 4.0,
+                               "original_max_position_embeddings": a.ctx // 4}
+    with open(os.path.join(a.o, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    with open(os.path.join(a.o, "tokenizer.json"), "w") as f:
+        json.dump(hf_tokenizer_json(V), f)
+    W = lambda *shape: rng.standard_normal(shape) * (1.0 / math.sqrt(shape[-1]))
+    N = lambda n: 1.0 + 0.1 * rng.standard_normal(n)
+    dt = a.dtype
+    shards = [{}, {}]
+    shards[0]["model.embed_tokens.weight"] = (dt, rng.standard_normal((V, d)))
+    if not a.tied:
+        shards[1]["lm_head.weight"] = (dt, W(V, d))
+    shards[1]["model.norm.weight"] = (dt, N(d))
+    for i in range(nl):
+        p = "model.layers.%d." % i
+        s = shards[i % 2]
+        s[p + "input_layernorm.weight"] = (dt, N(d))
+        s[p + "post_attention_layernorm.weight"] = (dt, N(d))
+        s[p + "self_attn.q_proj.weight"] = (dt, W(H * hd, d))
+        s[p + "self_attn.k_proj.weight"] = (dt, W(Hkv * hd, d))
+        s[p + "self_attn.v_proj.weight"] = (dt, W(Hkv * hd, d))
+        s[p + "self_attn.o_proj.weight"] = (dt, W(d, H * hd))
+        s[p + "mlp.gate_proj.weight"] = (dt, W(ff, d))
+        s[p + "mlp.up_proj.weight"] = (dt, W(ff, d))
+        s[p + "mlp.down_proj.weight"] = (dt, W(d, ff))
+        if a.arch == "qwen2":
+            s[p + "self_attn.q_proj.bias"] = (dt, 0.5 * rng.standard_normal(H * hd))
+            s[p + "self_attn.k_proj.bias"] = (dt, 0.5 * rng.standard_normal(Hkv * hd))
+            s[p + "self_attn.v_proj.bias"] = (dt, 0.5 * rng.standard_normal(Hkv * hd))
+        s[p + "self_attn.rotary_emb.inv_freq"] = ("F32", np.zeros(hd // 2))  # ignored
+    for k, s in enumerate(shards):
+        write_safetensors(os.path.join(a.o, "model-%05d-of-00002.safetensors" % (k + 1)), s)
+
+
+class HFModel(Model):
+    """The same forward pass over a Hugging Face checkpoint, with HF's own conventions:
+    rotate-half RoPE (pairs (i, i + d/2)) on the un-permuted q/k weights, for every arch."""
+
+    def __init__(self, path):
+        cfg = json.load(open(os.path.join(path, "config.json")))
+        t = {}
+        for fn in sorted(os.listdir(path)):
+            if fn.endswith(".safetensors"):
+                t.update(read_safetensors(os.path.join(path, fn)))
+        T = lambda n: torch.from_numpy(np.ascontiguousarray(t[n]))
+        self.act_q8 = False
+        self.n_embd = cfg["hidden_size"]
+        self.n_head = cfg["num_attention_heads"]
+        self.n_head_kv = cfg.get("num_key_value_heads", self.n_head)
+        self.head_dim = cfg.get("head_dim", self.n_embd // self.n_head)
+        self.n_rot = self.head_dim
+        self.eps = cfg.get("rms_norm_eps", 1e-6)
+        theta = cfg.get("rope_theta", 10000.0)
+        inv = theta ** (-np.arange(0, self.head_dim, 2) / self.head_dim)
+        rs = cfg.get("rope_scaling")
+        if rs and rs.get("rope_type", rs.get("type")) == "llama3":
+            # transformers' _compute_llama3_parameters
+            factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+            old = rs["original_max_position_embeddings"]
+            wl = 2 * math.pi / inv
+            smooth = (old / wl - lo) / (hi - lo)
+            scaled = np.where(wl > old / lo, inv / factor, inv)
+            mid = ~(wl < old / hi) & ~(wl > old / lo)
+            inv = np.where(mid, (1 - smooth) * scaled / factor + smooth * scaled, scaled)
+        self.freq = torch.tensor(inv, dtype=torch.float64)
+        self.neox = True
+        self.emb = T("model.embed_tokens.weight")
+        self.out = self.emb if cfg.get("tie_word_embeddings") else T("lm_head.weight")
+        self.out_q = False
+        self.out_norm = T("model.norm.weight")
+        self.layers = []
+        names = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj",
+                 "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+                 "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+                 "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
+        for i in range(cfg["num_hidden_layers"]):
+            p = "model.layers.%d." % i
+            L = {}
+            for g, h in names.items():
+                L[g] = T(p + h + ".weight")
+                L[g + ".q"] = False
+            for g in ("attn_q", "attn_k", "attn_v"):
+                if p + names[g] + ".bias" in t:
+                    L[g + ".bias"] = T(p + names[g] + ".bias")
+            self.layers.append(L)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -502,13 +692,35 @@ def main():
     gr.add_argument("model")
     gr.add_argument("--tokens", required=True)
     gr.add_argument("-n", type=int, default=16)
+    hs = sub.add_parser("hfsynth")
+    hs.add_argument("--arch", default="llama", choices=["llama", "qwen2", "mistral"])
+    hs.add_argument("--dtype", default="F32", choices=["F32", "F16", "BF16"])
+    hs.add_argument("--dim", type=int, default=64)
+    hs.add_argument("--layers", type=int, default=2)
+    hs.add_argument("--heads", type=int, default=4)
+    hs.add_argument("--kv-heads", type=int, default=2)
+    hs.add_argument("--ff", type=int, default=128)
+    hs.add_argument("--vocab", type=int, default=300)
+    hs.add_argument("--ctx", type=int, default=1024)
+    hs.add_argument("--theta", type=float, default=10000.0)
+    hs.add_argument("--tied", action="store_true")
+    hs.add_argument("--llama3", action="store_true")
+    hs.add_argument("--seed", type=int, default=1)
+    hs.add_argument("-o", required=True)
+    hl = sub.add_parser("hflogits")
+    hl.add_argument("model")
+    hl.add_argument("--tokens", required=True)
+    hl.add_argument("-o", required=True)
     a = ap.parse_args()
     if a.cmd == "synth":
         synth(a)
         return 0
-    m = Model(a.model)
+    if a.cmd == "hfsynth":
+        hfsynth(a)
+        return 0
+    m = HFModel(a.model) if a.cmd == "hflogits" else Model(a.model)
     toks = [int(t) for t in a.tokens.split(",")]
-    if a.cmd == "logits":
+    if a.cmd in ("logits", "hflogits"):
         m.forward(toks).numpy().astype(np.float32).tofile(a.o)
     else:
         print(" ".join(str(t) for t in m.greedy(toks, a.n)))
