@@ -24,8 +24,13 @@
 
 #define GGUF_MAGIC             "GGUF"
 #define GGUF_DEFAULT_ALIGNMENT 32
-/* Far above any real file (models have < 2000 tensors, < 100 keys). */
-#define GGUF_MAX_ENTRIES (1u << 24)
+/*
+ * Far above any real file (models have < 10k tensors, < 100 keys, vocabularies
+ * < 1M tokens), low enough that the tables we allocate stay small.
+ */
+#define GGUF_MAX_KV         (1u << 16)
+#define GGUF_MAX_TENSORS    (1u << 20)
+#define GGUF_MAX_ARR_STRING (1u << 24)
 /* Arrays of arrays deeper than this are rejected (llama.cpp never writes any). */
 #define GGUF_MAX_DEPTH 4
 
@@ -325,6 +330,12 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t idx)
     uint64_t *offs = NULL;
     if (kv->arr_type == GGUF_VT_STRING) {
         /* bound before allocating: each string needs >= 8 bytes */
+        if (kv->arr_len > GGUF_MAX_ARR_STRING) {
+            seterr(c->err, c->errlen,
+                   "key '" NAMEF "': array of %llu strings exceeds the limit of %u", NAMEA(kv->key),
+                   (unsigned long long)kv->arr_len, GGUF_MAX_ARR_STRING);
+            return AS_EFORMAT;
+        }
         if (kv->arr_len > cur_left(c) / 8) {
             seterr(c->err, c->errlen,
                    "key '" NAMEF "': array of %llu strings exceeds the %zu bytes left",
@@ -503,12 +514,12 @@ static int parse(struct gguf_impl *g, char *err, size_t errlen)
         (rc = cur_u64(&c, &f->n_kv, "kv count")))
         return rc;
     /* a kv takes >= 8 + 1 + 4 + 1 bytes, a tensor info >= 8 + 4 + 8 + 4 + 8 */
-    if (f->n_kv > GGUF_MAX_ENTRIES || f->n_kv > cur_left(&c) / 14) {
+    if (f->n_kv > GGUF_MAX_KV || f->n_kv > cur_left(&c) / 14) {
         seterr(err, errlen, "kv count %llu is impossible for a file of %zu bytes",
                (unsigned long long)f->n_kv, f->map_size);
         return AS_EFORMAT;
     }
-    if (f->n_tensors > GGUF_MAX_ENTRIES || f->n_tensors > cur_left(&c) / 32) {
+    if (f->n_tensors > GGUF_MAX_TENSORS || f->n_tensors > cur_left(&c) / 32) {
         seterr(err, errlen, "tensor count %llu is impossible for a file of %zu bytes",
                (unsigned long long)f->n_tensors, f->map_size);
         return AS_EFORMAT;

@@ -407,7 +407,14 @@ static void test_malformed_kv(void **state)
     p32(&m, GGUF_VT_STRING);
     p64(&m, 1ull << 40);
     pstr(&m, "x");
-    expect_bad(&m, "array of");
+    expect_bad(&m, "exceeds the limit");
+    header(&m, 3, 0, 1);
+    pstr(&m, "arr");
+    p32(&m, GGUF_VT_ARRAY);
+    p32(&m, GGUF_VT_STRING);
+    p64(&m, 1000);
+    pstr(&m, "x");
+    expect_bad(&m, "exceeds the 9 bytes left");
     /* string array whose second string is too long */
     header(&m, 3, 0, 1);
     pstr(&m, "arr");
