@@ -80,6 +80,14 @@ struct tokenizer {
     size_t chat_template_len;
 };
 
+static inline int tok__valid_id(const struct tokenizer *t, int32_t id)
+{
+    return id >= 0 && (uint32_t)id < t->n_vocab;
+}
+
+/* Writes "tokenizer: MSG[ ARG]" into err (arg may be NULL). */
+void tok__err(char *err, size_t errlen, const char *msg, const char *arg);
+
 /* Scratch arrays reused across the pieces of one tok_encode() call. */
 struct tok_scratch {
     char *bytes;
