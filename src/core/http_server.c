@@ -219,7 +219,12 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
         c->fd = ci ? ci->connect_fd : -1;
         conn_push(c, 1, loop_now_ms() + w->srv->cfg.header_timeout_ms);
         *socket_context = c;
+        w->nconns++;
     } else if (*socket_context) {
+        /* MHD stops watching its listener at the connection limit and only looks
+         * again on its next run, which nothing would trigger: ask for one */
+        if (w->nconns-- >= w->conn_limit)
+            w->rerun = 1;
         struct http_conn *c = *socket_context;
         conn_unlink(c);
         *socket_context = NULL;
@@ -270,6 +275,10 @@ static void run_mhd(struct http_worker *w)
     if (!w->d)
         return;
     MHD_run(w->d);
+    if (w->rerun) {
+        w->rerun = 0;
+        MHD_run(w->d);
+    }
     MHD_UNSIGNED_LONG_LONG to;
     loop_timer_cancel(w->loop, w->mhd_timer);
     w->mhd_timer = NULL;
@@ -958,6 +967,7 @@ static int worker_init(struct http_server *srv, struct http_worker *w, int i, ch
     unsigned per =
         (srv->cfg.max_connections + (unsigned)srv->nthreads - 1) / (unsigned)srv->nthreads;
     unsigned idle_s = (srv->cfg.idle_timeout_ms + 999) / 1000;
+    w->conn_limit = per;
     w->d = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_LISTEN_SOCKET,

@@ -58,6 +58,9 @@ struct http_worker {
     struct http_req *live; /* requests between the first callback and completion */
     int stopping;          /* cutting off: refuse new requests */
     size_t stream_queue;   /* config stream_queue_bytes */
+    unsigned nconns;       /* connections MHD holds */
+    unsigned conn_limit;   /* MHD_OPTION_CONNECTION_LIMIT of this worker */
+    int rerun;             /* run MHD once more (see on_connection) */
 };
 
 enum req_state { REQ_BODY, REQ_HANDLER, REQ_WAIT, REQ_SENT };
