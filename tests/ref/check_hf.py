@@ -10,6 +10,7 @@ tensor mapping, dtype conversion and the rope_scaling translation.
 
   check_hf.py BIN_DIR WORK_DIR
 """
+import argparse
 import os
 import subprocess
 import sys
@@ -20,16 +21,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_llama  # noqa: E402
 
 BIN, WORK = sys.argv[1], sys.argv[2]
-REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref_llama.py")
 failures = []
 
 
 def case(label, out_type, tol, n_tokens, **kw):
     d = os.path.join(WORK, label.replace(" ", "_"))
-    args = [sys.executable, REF, "hfsynth", "-o", d]
-    for k, v in kw.items():
-        args += ["--" + k.replace("_", "-")] + ([] if v is True else [str(v)])
-    subprocess.run(args, check=True)
+    a = dict(arch="llama", dtype="F32", dim=64, layers=2, heads=4, kv_heads=2, ff=128, vocab=300,
+             ctx=1024, theta=10000.0, tied=False, llama3=False, seed=1, o=d)
+    a.update(kw)
+    ref_llama.hfsynth(argparse.Namespace(**a))
     gguf = d + ".gguf"
     subprocess.run([os.path.join(BIN, "aistack"), "convert", "--hf", d, "--type", out_type,
                     "-o", gguf], check=True)

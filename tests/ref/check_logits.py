@@ -12,6 +12,7 @@ passes, 2 threads) must match both the reference and the single-sequence runs.
   check_logits.py BIN_DIR WORK_DIR [--quick]
 Exit status 0 when every case passes. Not for: speed measurements.
 """
+import argparse
 import os
 import subprocess
 import sys
@@ -27,17 +28,17 @@ DUMP = os.path.join(BIN, "dump_logits")
 failures = []
 
 
+SYNTH_DEFAULTS = dict(arch="llama", type="f32", dim=64, layers=2, heads=4, kv_heads=2, ff=128,
+                      vocab=300, ctx=1024, theta=10000.0, tied=False, llama3=False,
+                      linear_scale=0, seed=1)
+
+
 def synth(name, **kw):
+    """ref_llama.py synth, in-process (one torch import for the whole run)."""
     path = os.path.join(WORK, name + ".gguf")
-    args = [sys.executable, os.path.join(os.path.dirname(__file__), "ref_llama.py"), "synth",
-            "-o", path]
-    for k, v in kw.items():
-        flag = "--" + k.replace("_", "-")
-        if v is True:
-            args.append(flag)
-        else:
-            args += [flag, str(v)]
-    subprocess.run(args, check=True)
+    a = dict(SYNTH_DEFAULTS, **kw)
+    a["o"] = path
+    ref_llama.synth(argparse.Namespace(**a))
     return path
 
 
