@@ -102,6 +102,84 @@ static int str_from_buf(struct jj_ctx *c, struct buf *b, int rc, struct jv *out)
     return rc;
 }
 
+/* ---- argument checking ------------------------------------------------------ */
+
+/* Python's signature of a filter/test/method: extra positional or unknown keyword
+ * arguments are TypeErrors there, so they are errors here too. max_pos < 0: any. */
+struct argspec {
+    const char *name;
+    int max_pos;
+    const char *kw[5];
+};
+
+static const struct argspec filter_specs[] = {
+    {"safe", 0, {0}},
+    {"e", 0, {0}},
+    {"escape", 0, {0}},
+    {"forceescape", 0, {0}},
+    {"tojson", 4, {"ensure_ascii", "indent", "separators", "sort_keys"}},
+    {"trim", 1, {"chars"}},
+    {"length", 0, {0}},
+    {"count", 0, {0}},
+    {"string", 0, {0}},
+    {"upper", 0, {0}},
+    {"lower", 0, {0}},
+    {"title", 0, {0}},
+    {"capitalize", 0, {0}},
+    {"default", 2, {"default_value", "boolean"}},
+    {"d", 2, {"default_value", "boolean"}},
+    {"first", 0, {0}},
+    {"last", 0, {0}},
+    {"list", 0, {0}},
+    {"items", 0, {0}},
+    {"join", 2, {"d", "attribute"}},
+    {"replace", 3, {"old", "new", "count"}},
+    {"int", 2, {"default", "base"}},
+    {"float", 1, {"default"}},
+    {"abs", 0, {0}},
+    {"round", 2, {"precision", "method"}},
+    {"reverse", 0, {0}},
+    {"sort", 3, {"reverse", "case_sensitive", "attribute"}},
+    {"dictsort", 3, {"case_sensitive", "by", "reverse"}},
+    {"unique", 2, {"case_sensitive", "attribute"}},
+    {"min", 2, {"case_sensitive", "attribute"}},
+    {"max", 2, {"case_sensitive", "attribute"}},
+    {"attr", 1, {"name"}},
+    {"sum", 2, {"attribute", "start"}},
+    {"indent", 3, {"width", "first", "blank"}},
+    {"wordcount", 0, {0}},
+    {"batch", 2, {"linecount", "fill_with"}},
+};
+
+static const char *const no_kw[1] = {0};
+
+static int check_args(struct jj_ctx *c, const char *kind, struct str name,
+                      const struct jj_callargs *a, int max_pos, const char *const *kw, int nkw)
+{
+    if (max_pos >= 0 && a->npos > (size_t)max_pos)
+        return jj_fail(c, AS_EINVAL, "%s '%.*s' takes at most %d argument(s), %zu given", kind,
+                       (int)(name.len > 40 ? 40 : name.len), name.p, max_pos, a->npos);
+    for (size_t k = 0; k < a->nkw; k++) {
+        int ok = 0;
+        for (int j = 0; j < nkw && kw[j] && !ok; j++)
+            ok = a->kwnames[k].len == strlen(kw[j]) &&
+                 memcmp(a->kwnames[k].p, kw[j], a->kwnames[k].len) == 0;
+        if (!ok)
+            return jj_fail(c, AS_EINVAL, "%s '%.*s' got an unexpected keyword argument '%.*s'",
+                           kind, (int)(name.len > 40 ? 40 : name.len), name.p,
+                           (int)(a->kwnames[k].len > 40 ? 40 : a->kwnames[k].len), a->kwnames[k].p);
+    }
+    return 0;
+}
+
+static int undef_fail(struct jj_ctx *c, struct jv u)
+{
+    if (u.u.s.p && u.u.s.len)
+        return jj_fail(c, AS_EINVAL, "'%.*s' is undefined", (int)(u.u.s.len > 60 ? 60 : u.u.s.len),
+                       u.u.s.p);
+    return jj_fail(c, AS_EINVAL, "undefined value used");
+}
+
 /* ---- string helpers ----------------------------------------------------------- */
 
 static char lower_c(char ch)
@@ -536,6 +614,35 @@ static int call_method(struct jj_ctx *c, const struct jv_func *fn, struct jj_cal
 {
     struct jv s = fn->self, x, y, z;
     int64_t n = -1;
+    static const char *const split_kw[] = {"sep", "maxsplit"};
+    static const struct str mname = {"method", 6};
+    int max_pos = 0, rc, is_split = fn->id == M_SPLIT || fn->id == M_RSPLIT;
+    switch (fn->id) {
+    case M_STRIP:
+    case M_LSTRIP:
+    case M_RSTRIP:
+    case M_STARTSWITH:
+    case M_ENDSWITH:
+    case M_FIND:
+    case M_RFIND:
+    case M_COUNT:
+    case M_JOIN:
+        max_pos = 1;
+        break;
+    case M_SPLIT:
+    case M_RSPLIT:
+    case M_GET:
+        max_pos = 2;
+        break;
+    case M_REPLACE:
+        max_pos = 3;
+        break;
+    default:
+        break;
+    }
+    if (fn->id != M_FORMAT && (rc = check_args(c, "str/dict", mname, a, max_pos,
+                                               is_split ? split_kw : no_kw, is_split ? 2 : 0)))
+        return rc;
     switch (fn->id) {
     case M_STRIP:
     case M_LSTRIP:
@@ -736,6 +843,8 @@ static int kwargs_dict(struct jj_ctx *c, struct jj_callargs *a, size_t first_pos
         return jj_fail(c, AS_EINVAL, "expected at most 1 positional argument");
     if (a->npos > first_pos) {
         struct jv m = a->pos[first_pos];
+        if (m.kind == JV_UNDEF)
+            return undef_fail(c, m);
         if (m.kind == JV_DICT || m.kind == JV_NS) {
             for (size_t i = 0; i < m.u.d->len; i++)
                 if ((rc = jv_dict_set(c, d, m.u.d->keys[i], m.u.d->vals[i])))
@@ -820,6 +929,9 @@ int jj_call_builtin(struct jj_ctx *c, const struct jv_func *fn, struct jj_callar
                 msg.u.s.len < sizeof(c->err->msg) - 1 ? msg.u.s.len : sizeof(c->err->msg) - 1;
             memcpy(c->err->msg, msg.u.s.p, n);
             c->err->msg[n] = '\0';
+            for (size_t k = 0; k < n; k++) /* keep the message a C string */
+                if (c->err->msg[k] == '\0')
+                    c->err->msg[k] = '?';
             if (n == 0)
                 snprintf(c->err->msg, sizeof(c->err->msg), "raise_exception");
             c->err->raised = 1;
@@ -869,6 +981,16 @@ int jj_test(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs *
     int has = arg(a, 0, NULL, &x);
     int rc, lt;
 #define T(s) str_eq(name, s)
+    {
+        int one = T("divisibleby") || T("eq") || T("equalto") || T("==") || T("ne") || T("!=") ||
+                  T("lt") || T("lessthan") || T("<") || T("le") || T("<=") || T("gt") ||
+                  T("greaterthan") || T(">") || T("ge") || T(">=") || T("in") || T("sameas");
+        if ((rc = check_args(c, "test", name, a, one, no_kw, 0)))
+            return rc;
+        if (one && !has)
+            return jj_fail(c, AS_EINVAL, "test '%.*s' needs an argument",
+                           (int)(name.len > 40 ? 40 : name.len), name.p);
+    }
     if (T("defined"))
         *out = v.kind != JV_UNDEF;
     else if (T("undefined"))
@@ -941,10 +1063,13 @@ int jj_test(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs *
         } else
             return jj_fail(c, AS_EINVAL, "in test: unsupported container");
     } else if (T("sameas")) {
-        *out =
-            has && v.kind == x.kind &&
-            ((v.kind == JV_NONE || v.kind == JV_UNDEF) || (v.kind == JV_BOOL && v.u.i == x.u.i) ||
-             (v.kind == JV_LIST && v.u.l == x.u.l) || (v.kind == JV_DICT && v.u.d == x.u.d));
+        /* Python identity: None/bools are singletons, small ints are cached */
+        *out = v.kind == x.kind &&
+               (v.kind == JV_NONE || (v.kind == JV_BOOL && v.u.i == x.u.i) ||
+                (v.kind == JV_INT && v.u.i == x.u.i && v.u.i >= -5 && v.u.i <= 256) ||
+                (v.kind == JV_STR && v.u.s.p == x.u.s.p && v.u.s.len == x.u.s.len) ||
+                (v.kind == JV_LIST && v.u.l == x.u.l) ||
+                ((v.kind == JV_DICT || v.kind == JV_NS) && v.u.d == x.u.d));
     } else if (T("lower") || T("upper")) {
         struct jv s;
         if ((rc = jv_to_str(c, v, &s)))
@@ -1353,7 +1478,7 @@ static int do_tojson(struct jj_ctx *c, struct jv v, struct jj_callargs *a, struc
     int rc = 0, use_indent = 0;
     struct str item_sep = {", ", 2}, key_sep = {": ", 2};
     buf_init(&ind, 4096);
-    if (arg(a, 0, "indent", &iv) && iv.kind != JV_NONE) {
+    if (arg(a, 1, "indent", &iv) && iv.kind != JV_NONE) {
         use_indent = 1;
         item_sep.len = 1;
         if (iv.kind == JV_STR) {
@@ -1366,7 +1491,7 @@ static int do_tojson(struct jj_ctx *c, struct jv v, struct jj_callargs *a, struc
             return jj_fail(c, AS_EINVAL, "tojson indent must be an int or a string");
         }
     }
-    if (arg(a, 1, "separators", &sv) && sv.kind != JV_NONE) {
+    if (arg(a, 2, "separators", &sv) && sv.kind != JV_NONE) {
         if (sv.kind != JV_LIST || sv.u.l->len != 2 || sv.u.l->items[0].kind != JV_STR ||
             sv.u.l->items[1].kind != JV_STR) {
             buf_free(&ind);
@@ -1377,8 +1502,8 @@ static int do_tojson(struct jj_ctx *c, struct jv v, struct jj_callargs *a, struc
         key_sep.p = sv.u.l->items[1].u.s.p;
         key_sep.len = sv.u.l->items[1].u.s.len;
     }
-    int sort_keys = arg(a, 2, "sort_keys", &kv) && jv_truthy(kv);
-    int ascii = arg(a, 3, "ensure_ascii", &av) && jv_truthy(av);
+    int sort_keys = arg(a, 3, "sort_keys", &kv) && jv_truthy(kv);
+    int ascii = arg(a, 0, "ensure_ascii", &av) && jv_truthy(av);
     buf_init(&b, c->opts.max_output);
     if (!rc)
         rc = jv_write_json(c, &b, v, ind.data ? ind.data : "", ind.len, use_indent, item_sep,
@@ -1472,6 +1597,14 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
     int rc;
     int64_t n = 0;
     struct jv_list *l;
+    for (size_t k = 0; k < sizeof(filter_specs) / sizeof(filter_specs[0]); k++) {
+        if (str_eq(name, filter_specs[k].name)) {
+            if ((rc = check_args(c, "filter", name, a, filter_specs[k].max_pos, filter_specs[k].kw,
+                                 5)))
+                return rc;
+            break;
+        }
+    }
 #define F(s) str_eq(name, s)
     if (F("safe") || F("e") || F("escape") || F("forceescape")) {
         if (F("safe")) {
@@ -1583,6 +1716,8 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
             return rc;
         return do_replace(c, s, x, y, n, out);
     }
+    if ((F("int") || F("float") || F("indent")) && v.kind == JV_UNDEF)
+        return undef_fail(c, v);
     if (F("int")) {
         struct jv dv, bv;
         int64_t base = 10;
@@ -1665,6 +1800,9 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
             cs = arg(a, 0, "case_sensitive", &csv) && jv_truthy(csv);
             int by_value = arg(a, 1, "by", &by) && by.kind == JV_STR && by.u.s.len == 5 &&
                            memcmp(by.u.s.p, "value", 5) == 0;
+            if (arg(a, 1, "by", &by) && !by_value &&
+                !(by.kind == JV_STR && by.u.s.len == 3 && memcmp(by.u.s.p, "key", 3) == 0))
+                return jj_fail(c, AS_EINVAL, "You can only sort by either \"key\" or \"value\"");
             reverse = arg(a, 2, "reverse", &rv) && jv_truthy(rv);
             if (v.kind != JV_DICT)
                 return jj_fail(c, AS_EINVAL, "dictsort needs a mapping");

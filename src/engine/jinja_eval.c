@@ -285,7 +285,9 @@ static int slice_indices(struct jj_ctx *c, const struct jv *parts, int64_t n, in
     int given[3];
     *ok = 1;
     for (int k = 0; k < 3; k++) {
-        given[k] = parts[k].kind != JV_NONE && parts[k].kind != JV_UNDEF;
+        if (parts[k].kind == JV_UNDEF)
+            return jj_fail(c, AS_EINVAL, "slice indices must be integers or None");
+        given[k] = parts[k].kind != JV_NONE;
         if (given[k] && !as_index(parts[k], &v[k])) {
             *ok = 0;
             return 0;

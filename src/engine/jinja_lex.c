@@ -299,9 +299,36 @@ static int lex_number(struct lexer *L)
             }
         }
     }
+    int base = 10;
+    if (!is_float && p[0] == '0') {
+        char x = n > 2 ? (char)(p[1] | 0x20) : 0;
+        int pb = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 0;
+        size_t j = 2;
+        while (pb && j < n) {
+            char ch = p[j];
+            int d = is_digit(ch)                               ? ch - '0'
+                    : (ch | 0x20) >= 'a' && (ch | 0x20) <= 'f' ? (ch | 0x20) - 'a' + 10
+                                                               : 99;
+            if (ch == '_' && j + 1 < n && p[j + 1] != '_')
+                j++;
+            else if (d < pb)
+                j++;
+            else
+                break;
+        }
+        if (pb && j > 2) { /* 0x1f, 0o17, 0b101 */
+            base = pb;
+            i = j;
+        } else {
+            /* jinja2's decimal zero is 0(_?0)*: "010" lexes as 0 then 10 (a syntax error) */
+            i = 1;
+            while (i < n && (p[i] == '0' || (p[i] == '_' && i + 1 < n && p[i + 1] == '0')))
+                i++;
+        }
+    }
     char tmp[128];
     size_t k = 0;
-    for (size_t j = 0; j < i && k + 1 < sizeof(tmp); j++)
+    for (size_t j = base == 10 ? 0 : 2; j < i && k + 1 < sizeof(tmp); j++)
         if (p[j] != '_')
             tmp[k++] = p[j];
     tmp[k] = '\0';
@@ -315,10 +342,10 @@ static int lex_number(struct lexer *L)
     } else {
         int64_t v = 0;
         for (size_t j = 0; j < k; j++) {
-            int d = tmp[j] - '0';
-            if (v > (INT64_MAX - d) / 10)
+            int d = is_digit(tmp[j]) ? tmp[j] - '0' : (tmp[j] | 0x20) - 'a' + 10;
+            if (v > (INT64_MAX - d) / base)
                 return lex_fail(L, "integer literal too large (64-bit limit)");
-            v = v * 10 + d;
+            v = v * base + d;
         }
         t->i = v;
     }

@@ -505,8 +505,9 @@ static int write_rec(struct jj_ctx *c, struct buf *b, struct jv v, int repr, int
     if (depth > JJ_MAX_NESTING)
         return jj_fail(c, AS_ERANGE, "value nested too deeply to print");
     switch (v.kind) {
-    case JV_UNDEF:
-        return 0;
+    case JV_UNDEF: /* str() is empty, repr() inside a container names it */
+        rc = repr ? buf_append_cstr(b, "Undefined") : 0;
+        break;
     case JV_NONE:
         rc = buf_append_cstr(b, "None");
         break;
@@ -570,7 +571,11 @@ static int write_rec(struct jj_ctx *c, struct buf *b, struct jv v, int repr, int
         rc = buf_printf(b, "<LoopContext %zu/%zu>", v.u.loop->index0 + 1, v.u.loop->items->len);
         break;
     case JV_FUNC:
-        rc = buf_append_cstr(b, "<function>");
+        if (v.u.fn->kind == JF_MACRO)
+            rc = buf_printf(b, "<Macro '%.*s'>", (int)v.u.fn->macro->name.len,
+                            v.u.fn->macro->name.p);
+        else
+            rc = buf_append_cstr(b, "<function>");
         break;
     }
     if (rc && rc != AS_ENOMEM)

@@ -257,6 +257,14 @@ static void test_errors_have_lines(void **state)
         {"{% set x = 1 %}{% set x.y = 2 %}", 0, 1, "non-namespace"},
         {"{{ none|tojson }}{{ u|tojson }}", 0, 1, "not JSON serializable"},
         {"{% macro f(a) %}{% endmacro %}{{ f(1, 2) }}", 0, 1, "argument"},
+        {"{{ d|tojson(indnt=2) }}", 0, 1, "unexpected keyword argument 'indnt'"},
+        {"{{ 'x'.upper(1) }}", 0, 1, "at most 0"},
+        {"{{ 1 is odd(1) }}", 0, 1, "at most 0"},
+        {"{{ 1 is divisibleby }}", 0, 1, "needs an argument"},
+        {"{{ 'abc'[nope:] }}", 0, 1, "slice indices"},
+        {"{{ nope|int }}", 0, 1, "'nope' is undefined"},
+        {"{{ namespace(nope) }}", 0, 1, "'nope' is undefined"},
+        {"{{ 010 }}", 1, 1, "syntax error"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct buf out;
