@@ -60,6 +60,7 @@ struct tokenizer {
     char *blob;
     struct tok_strmap tokmap;
     size_t max_token_len;
+    int spm_word_split; /* SPM: no token has "▁" after another character */
 
     /* BPE merges: key "left right", left part length, rank = index */
     uint32_t n_merges;

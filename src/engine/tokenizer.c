@@ -355,6 +355,15 @@ struct tokenizer *tok_new(const struct tok_vocab_desc *d, char *err, size_t errl
     for (int b = 0; b < 256; b++)
         t->byte_tok[b] = -1;
     if (t->model == TOK_MODEL_SPM) {
+        t->spm_word_split = 1;
+        for (uint32_t i = 0; i < t->n_vocab && t->spm_word_split; i++) {
+            struct str x = t->text[i];
+            size_t k = 0;
+            while (k + 3 <= x.len && !memcmp(x.p + k, "\xE2\x96\x81", 3))
+                k += 3;
+            if (x.len - k >= 3 && memmem(x.p + k, x.len - k, "\xE2\x96\x81", 3))
+                t->spm_word_split = 0;
+        }
         for (int b = 0; b < 256; b++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", b);

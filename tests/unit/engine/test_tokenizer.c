@@ -420,6 +420,45 @@ static void test_spm_bos_and_roundtrip(void **state)
     tok_free(t);
 }
 
+/* Word-by-word SentencePiece merging must give exactly the whole-text result. */
+static void test_spm_word_split(void **state)
+{
+    if (!have("vocab/ggml-vocab-llama-spm.gguf"))
+        skip();
+    struct tokenizer *t = load_vocab("llama-spm");
+    assert_true(t->spm_word_split);
+    static const char *const parts[] = {
+        " ",     "  ",       "the", "The",          " of",
+        "\n",    "\t",       "ing", "\xc3\xa9",     "\xf0\x9f\xa6\x99",
+        "\xff",  "\xe2\x96", "42",  "\xe4\xb8\xad", "<s>",
+        "don't", "   x"};
+    uint32_t seed = 5;
+    char text[2048];
+    struct tok_ids a, b;
+    tok_ids_init(&a, 0);
+    tok_ids_init(&b, 0);
+    for (int iter = 0; iter < 300; iter++) {
+        size_t n = 0;
+        for (int k = 0; k < iter % 60; k++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = parts[(seed >> 16) % (sizeof parts / sizeof parts[0])];
+            memcpy(text + n, p, strlen(p));
+            n += strlen(p);
+        }
+        a.n = b.n = 0;
+        t->spm_word_split = 1;
+        assert_int_equal(tok_encode(t, text, n, TOK_ENCODE_PARSE_SPECIAL, &a), 0);
+        t->spm_word_split = 0;
+        assert_int_equal(tok_encode(t, text, n, TOK_ENCODE_PARSE_SPECIAL, &b), 0);
+        assert_int_equal(a.n, b.n);
+        if (a.n)
+            assert_memory_equal(a.ids, b.ids, a.n * sizeof *a.ids);
+    }
+    tok_ids_free(&a);
+    tok_ids_free(&b);
+    tok_free(t);
+}
+
 static void test_stream_utf8(void **state)
 {
     if (!have("vocab/ggml-vocab-llama-spm.gguf"))
@@ -632,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_bad_vocab),
         cmocka_unit_test(test_gpt2_random_bytes),
         cmocka_unit_test(test_spm_bos_and_roundtrip),
+        cmocka_unit_test(test_spm_word_split),
         cmocka_unit_test(test_stream_utf8),
         cmocka_unit_test(test_linear_time),
         cmocka_unit_test(test_convert_spm_model),
