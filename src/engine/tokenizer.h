@@ -81,8 +81,10 @@ void tok_ids_free(struct tok_ids *v);
 /* Appends one id. 0 or AS_ENOMEM (also when max is reached). */
 int tok_ids_push(struct tok_ids *v, int32_t id);
 
-#define TOK_ENCODE_ADD_SPECIAL   1u /* add BOS/EOS as the vocabulary asks (add_bos/add_eos) */
-#define TOK_ENCODE_PARSE_SPECIAL 2u /* match control tokens written in the text */
+/* Add BOS/EOS as the vocabulary asks (add_bos/add_eos). */
+#define TOK_ENCODE_ADD_SPECIAL 1u
+/* Match control tokens written in the text (user-defined ones always match). */
+#define TOK_ENCODE_PARSE_SPECIAL 2u
 
 /*
  * Appends the ids of text[0..len) (any bytes; invalid UTF-8 is kept byte for
@@ -94,10 +96,13 @@ int tok_ids_push(struct tok_ids *v, int32_t id);
 int tok_encode(const struct tokenizer *t, const char *text, size_t len, unsigned flags,
                struct tok_ids *out);
 
-#define TOK_DECODE_SPECIAL 1u /* render control/unknown tokens' text (else they are dropped) */
-#define TOK_DECODE_STRIP_SPACE                                                                     \
-    2u /* SPM with add_space_prefix: drop the space the encoder added                              \
-          at the start and after special tokens */
+/* Render control/unknown tokens' text (else they are dropped; user-defined ones always show). */
+#define TOK_DECODE_SPECIAL 1u
+/*
+ * SentencePiece with add_space_prefix: drop the space the encoder put before
+ * the text at the start and after special tokens.
+ */
+#define TOK_DECODE_STRIP_SPACE 2u
 
 /*
  * Appends the text of one token to out (bytes exactly; byte tokens are one
@@ -106,8 +111,10 @@ int tok_encode(const struct tokenizer *t, const char *text, size_t len, unsigned
  */
 int tok_piece(const struct tokenizer *t, int32_t id, unsigned flags, struct buf *out);
 /*
- * Appends the text of ids[0..n) to out. With TOK_DECODE_STRIP_SPACE,
- * decode(encode(x)) == x for any x (SPM: any valid UTF-8 x; BPE: any bytes).
+ * Appends the text of ids[0..n) to out. With TOK_DECODE_STRIP_SPACE (and
+ * TOK_DECODE_SPECIAL if control tokens were parsed), decoding the ids of x
+ * without the added BOS/EOS gives x back: any bytes for byte-level BPE, valid
+ * UTF-8 without U+2581 for SentencePiece. 0, AS_EINVAL (bad id) or AS_ENOMEM.
  */
 int tok_decode(const struct tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
                struct buf *out);
