@@ -420,6 +420,14 @@ int json_append_str(struct buf *b, const char *s, size_t n)
         }
         if (i >= n)
             break;
+        if (n - i < 8 && n >= 8) { /* tail: test the last 8 bytes (overlapping) in one go */
+            uint64_t x;
+            memcpy(&x, u + n - 8, 8);
+            if (!swar_special(x)) {
+                i = n;
+                break;
+            }
+        }
         unsigned char cls = esc_class[u[i]];
         if (cls == 0) {
             i++;
