@@ -37,7 +37,7 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_cstr(struct buf *b, const char *s);
 int buf_append_char(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal, quotes included, escaping as RFC 8259 requires. */
 int buf_append_json_str(struct buf *b, const char *s, size_t n);
 /* Detaches and returns the data (caller frees); the buffer becomes empty. */
