@@ -7,8 +7,9 @@
  * byte picks the vocabulary / pre-tokenizer and flags, the rest is the text.
  * Checked: every id is in range, pre-token spans tile the text, byte-level
  * BPE decodes back to the exact input, SentencePiece does for valid UTF-8
- * without U+2581 and '<', and the streaming decoder's output equals the
- * one-shot decode.
+ * without U+2581 and '<', SentencePiece's word-by-word merging equals
+ * whole-text merging, and the streaming decoder's output equals the one-shot
+ * decode.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -129,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < 8; i++)
             if (!(bpe[i] = make_bpe(pre_names[i])))
                 abort();
-        if (!(spm = make_spm()))
+        if (!(spm = make_spm()) || !spm->spm_word_split)
             abort();
     }
     if (size < 1)
@@ -164,6 +165,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < ids.n; i++)
         if (ids.ids[i] < 0 || (uint32_t)ids.ids[i] >= tok_n_vocab(t))
             abort();
+    if (sel == 8) { /* word-by-word merging equals whole-text merging */
+        struct tok_ids whole;
+        tok_ids_init(&whole, 0);
+        spm->spm_word_split = 0;
+        int rc = tok_encode(spm, text, len, flags, &whole);
+        spm->spm_word_split = 1;
+        if (rc || whole.n != ids.n ||
+            (ids.n && memcmp(whole.ids, ids.ids, ids.n * sizeof *ids.ids)))
+            abort();
+        tok_ids_free(&whole);
+    }
     /* without the BOS/EOS the encoder added, decoding gives the text back */
     size_t first = (flags & TOK_ENCODE_ADD_SPECIAL) && tok_add_bos(t) ? 1 : 0;
     size_t last = ids.n - ((flags & TOK_ENCODE_ADD_SPECIAL) && tok_add_eos(t) ? 1 : 0);
