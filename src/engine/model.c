@@ -41,7 +41,8 @@ struct model_ctx {
     float *hb2;                      /* (B, n_ff) */
     float *rope_cos;                 /* (B, n_rot / 2) */
     float *rope_sin;                 /* (B, n_rot / 2) */
-    float *scores;                   /* (n_threads, n_ctx) */
+    float *scores;                   /* (n_threads, group, n_ctx) attention weights */
+    float *kv_row;                   /* (n_threads, head_dim) a cache row as F32 */
     float *logits;                   /* (max_logits, n_vocab) */
     float *hidden;                   /* (max_logits, n_embd) */
     int32_t *logit_row;              /* (max_batch) row in logits or -1 */
@@ -165,7 +166,8 @@ struct model_ctx *model_ctx_new(const struct model *m, const struct model_ctx_pa
     ctx->hb2 = malloc(B * hp->n_ff * sizeof(float));
     ctx->rope_cos = malloc(B * (hp->n_rot / 2 + 1) * sizeof(float));
     ctx->rope_sin = malloc(B * (hp->n_rot / 2 + 1) * sizeof(float));
-    ctx->scores = malloc(nth * p.n_ctx * sizeof(float));
+    ctx->scores = malloc(nth * (hp->n_head / hp->n_head_kv) * p.n_ctx * sizeof(float));
+    ctx->kv_row = malloc(nth * hp->head_dim * sizeof(float));
     ctx->logits = malloc((size_t)p.max_logits * hp->n_vocab * sizeof(float));
     ctx->hidden = malloc((size_t)p.max_logits * hp->n_embd * sizeof(float));
     ctx->logit_row = malloc(B * sizeof(int32_t));
@@ -173,8 +175,9 @@ struct model_ctx *model_ctx_new(const struct model *m, const struct model_ctx_pa
     ctx->seq_count = calloc(p.max_seqs, sizeof(uint32_t));
     ctx->seq_old = malloc(p.max_seqs * sizeof(uint32_t));
     if (!ctx->x || !ctx->xb || !ctx->q || !ctx->k || !ctx->v || !ctx->att || !ctx->hb ||
-        !ctx->hb2 || !ctx->rope_cos || !ctx->rope_sin || !ctx->scores || !ctx->logits ||
-        !ctx->hidden || !ctx->logit_row || !ctx->seq_next || !ctx->seq_count || !ctx->seq_old) {
+        !ctx->hb2 || !ctx->rope_cos || !ctx->rope_sin || !ctx->scores || !ctx->kv_row ||
+        !ctx->logits || !ctx->hidden || !ctx->logit_row || !ctx->seq_next || !ctx->seq_count ||
+        !ctx->seq_old) {
         snprintf(err, errlen, "out of memory (scratch for a batch of %u)", p.max_batch);
         goto fail;
     }
@@ -202,6 +205,7 @@ void model_ctx_free(struct model_ctx *ctx)
     free(ctx->rope_cos);
     free(ctx->rope_sin);
     free(ctx->scores);
+    free(ctx->kv_row);
     free(ctx->logits);
     free(ctx->hidden);
     free(ctx->logit_row);
@@ -252,41 +256,74 @@ static void rope_tables(struct model_ctx *ctx, const struct model_batch *b)
     }
 }
 
-/* Attention for the (token, head) pairs of this thread. */
+/*
+ * Attention for the (token, KV head) pairs of this thread. The query heads
+ * sharing a KV head (GQA) are done together, so each cached K/V row is read
+ * (and converted from F16) once per group rather than once per head.
+ */
 static void attention_worker(void *arg, int ith, int nth)
 {
     struct model_ctx *ctx = arg;
-    const struct model *m = ctx->m;
-    const struct model_hparams *hp = &m->hp;
+    const struct model_hparams *hp = &ctx->m->hp;
     const struct model_batch *b = ctx->batch;
     uint32_t hd = hp->head_dim, kvd = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+    uint32_t qd = hp->n_head * hd, n_ctx = ctx->p.n_ctx;
     int f16 = !ctx->p.kv_f32;
-    size_t esz = f16 ? 2 : 4;
+    size_t esz = f16 ? 2 : 4, row_bytes = (size_t)kvd * esz;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = ctx->scores + (size_t)ith * ctx->p.n_ctx;
+    float *sc = ctx->scores + (size_t)ith * group * n_ctx;
+    float *row = ctx->kv_row + (size_t)ith * hd;
     long long start, end;
-    tp_split((long long)b->n * hp->n_head, ith, nth, &start, &end);
+    tp_split((long long)b->n * hp->n_head_kv, ith, nth, &start, &end);
     for (long long w = start; w < end; w++) {
-        uint32_t i = (uint32_t)(w / hp->n_head), h = (uint32_t)(w % hp->n_head);
-        uint32_t g = h / group, n_pos = b->t[i].pos + 1;
-        const float *q = ctx->q + (size_t)i * hp->n_head * hd + (size_t)h * hd;
-        float *out = ctx->att + (size_t)i * hp->n_head * hd + (size_t)h * hd;
+        uint32_t i = (uint32_t)(w / hp->n_head_kv), g = (uint32_t)(w % hp->n_head_kv);
+        uint32_t n_pos = b->t[i].pos + 1;
+        const float *q = ctx->q + (size_t)i * qd + (size_t)g * group * hd;
+        float *out = ctx->att + (size_t)i * qd + (size_t)g * group * hd;
         const uint32_t *blocks = kv_seq_blocks(ctx->kv, b->t[i].seq);
         size_t off = (size_t)g * hd * esz;
-        for (uint32_t t = 0; t < n_pos; t++) {
-            const uint8_t *kb = kv_block_k(ctx->kv, ctx->il, blocks[t / KV_BLOCK_TOKENS]);
-            const void *kr = kb + (size_t)(t % KV_BLOCK_TOKENS) * kvd * esz + off;
-            sc[t] = (f16 ? kern_dot_f16_f32(kr, q, hd) : kern_dot(kr, q, hd)) * scale;
+        for (uint32_t t0 = 0; t0 < n_pos; t0 += KV_BLOCK_TOKENS) {
+            const uint8_t *kb =
+                (const uint8_t *)kv_block_k(ctx->kv, ctx->il, blocks[t0 / KV_BLOCK_TOKENS]) + off;
+            uint32_t nt = n_pos - t0 < KV_BLOCK_TOKENS ? n_pos - t0 : KV_BLOCK_TOKENS;
+            for (uint32_t r = 0; r < nt; r++) {
+                const void *kr = kb + r * row_bytes;
+                if (group == 1) {
+                    sc[t0 + r] = (f16 ? kern_dot_f16_f32(kr, q, hd) : kern_dot(kr, q, hd)) * scale;
+                    continue;
+                }
+                if (f16) {
+                    kern_f16_to_f32(row, kr, hd);
+                    kr = row;
+                }
+                for (uint32_t h = 0; h < group; h++)
+                    sc[(size_t)h * n_ctx + t0 + r] = kern_dot(kr, q + (size_t)h * hd, hd) * scale;
+            }
         }
-        kern_softmax(sc, n_pos);
-        memset(out, 0, hd * sizeof(float));
-        for (uint32_t t = 0; t < n_pos; t++) {
-            const uint8_t *vb = kv_block_v(ctx->kv, ctx->il, blocks[t / KV_BLOCK_TOKENS]);
-            const void *vr = vb + (size_t)(t % KV_BLOCK_TOKENS) * kvd * esz + off;
-            if (f16)
-                kern_axpy_f16(out, sc[t], vr, hd);
-            else
-                kern_axpy(out, sc[t], vr, hd);
+        for (uint32_t h = 0; h < group; h++) {
+            kern_softmax(sc + (size_t)h * n_ctx, n_pos);
+            memset(out + (size_t)h * hd, 0, hd * sizeof(float));
+        }
+        for (uint32_t t0 = 0; t0 < n_pos; t0 += KV_BLOCK_TOKENS) {
+            const uint8_t *vb =
+                (const uint8_t *)kv_block_v(ctx->kv, ctx->il, blocks[t0 / KV_BLOCK_TOKENS]) + off;
+            uint32_t nt = n_pos - t0 < KV_BLOCK_TOKENS ? n_pos - t0 : KV_BLOCK_TOKENS;
+            for (uint32_t r = 0; r < nt; r++) {
+                const void *vr = vb + r * row_bytes;
+                if (group == 1) {
+                    if (f16)
+                        kern_axpy_f16(out, sc[t0 + r], vr, hd);
+                    else
+                        kern_axpy(out, sc[t0 + r], vr, hd);
+                    continue;
+                }
+                if (f16) {
+                    kern_f16_to_f32(row, vr, hd);
+                    vr = row;
+                }
+                for (uint32_t h = 0; h < group; h++)
+                    kern_axpy(out + (size_t)h * hd, sc[(size_t)h * n_ctx + t0 + r], vr, hd);
+            }
         }
     }
 }
