@@ -369,7 +369,23 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_K, 35, 2048, 12);
     check_matmul(kc, GGML_TYPE_Q6_K, 35, 1024, 1);
     check_matmul(kc, GGML_TYPE_F16, 35, 1040, 7);
+    /* Q4_0 tails: 12 blocks (a full group of 4 after 8) and 28 blocks */
+    check_matmul(kc, GGML_TYPE_Q4_0, 9, 384, 1);
+    check_matmul(kc, GGML_TYPE_Q4_0, 9, 896, 2);
+    check_matmul(kc, GGML_TYPE_Q8_0, 9, 896, 1);
+    /* several batch chunks in the interleaved mode */
+    check_matmul(kc, GGML_TYPE_Q5_K, 20, 8192, 70);
     kern_ctx_free(kc);
+    tp_free(tp);
+}
+
+static void test_membw(void **state)
+{
+    (void)state;
+    struct tp_pool *tp = tp_new(2);
+    double gbs = kern_membw(tp, 4u << 20, 1);
+    assert_true(gbs > 0.0 && gbs < 1e5);
+    assert_true(kern_membw(NULL, 0, 1) == 0.0);
     tp_free(tp);
 }
 
@@ -505,7 +521,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_all),    cmocka_unit_test(test_matmul_large),
         cmocka_unit_test(test_matmul_errors), cmocka_unit_test(test_helpers),
-        cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_rope),          cmocka_unit_test(test_membw),
     };
     printf("best ISA: %s\n", kern_isa_name(kern_isa_best()));
     return cmocka_run_group_tests(tests, NULL, NULL);
