@@ -655,6 +655,47 @@ static void test_convert_hf_json(void **state)
     gguf_writer_free(w);
 }
 
+/* A SentencePiece-style tokenizer.json (byte fallback, "▁"): scores replay the merges. */
+static void test_convert_hf_json_spm(void **state)
+{
+    static const char json[] =
+        "{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
+        "\"prepend\":\"\u2581\"},{\"type\":\"Replace\"}]},"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"}]},"
+        "\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},"
+        "{\"id\":1,\"content\":\"<s>\",\"special\":true},"
+        "{\"id\":2,\"content\":\"</s>\",\"special\":true}],"
+        "\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"vocab\":{\"<unk>\":0,\"<s>\":1,"
+        "\"</s>\":2,\"<0x41>\":3,\"\u2581\":4,\"a\":5,\"b\":6,\"\u2581a\":7,\"ab\":8,"
+        "\"\u2581ab\":9},\"merges\":[\"\u2581 a\",\"a b\",\"\u2581a b\"]}}";
+    char err[256];
+    struct gguf_writer *w = gguf_writer_new();
+    if (tok_convert_hf_json_mem(w, json, sizeof json - 1, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    struct gguf_file *f = write_and_open(w, "hfspm");
+    gguf_writer_free(w);
+    struct tokenizer *t = tok_new_from_gguf(f, err, sizeof err);
+    gguf_close(f);
+    if (!t)
+        fail_msg("%s", err);
+    assert_int_equal(tok_model(t), TOK_MODEL_SPM);
+    assert_int_equal(tok_bos(t), 1);
+    assert_int_equal(tok_token_type(t, 3), TOK_TT_BYTE);
+    struct tok_ids ids;
+    tok_ids_init(&ids, 0);
+    assert_int_equal(tok_encode(t, "ab ab A", 7, TOK_ENCODE_ADD_SPECIAL, &ids), 0);
+    const int32_t want[] = {1, 9, 9, 4, 3};
+    assert_int_equal(ids.n, 5);
+    assert_memory_equal(ids.ids, want, sizeof want);
+    struct buf b;
+    buf_init(&b, 1024);
+    assert_int_equal(tok_decode(t, ids.ids, ids.n, TOK_DECODE_STRIP_SPACE, &b), 0);
+    assert_string_equal(b.data, "ab ab A");
+    buf_free(&b);
+    tok_ids_free(&ids);
+    tok_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -676,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_linear_time),
         cmocka_unit_test(test_convert_spm_model),
         cmocka_unit_test(test_convert_hf_json),
+        cmocka_unit_test(test_convert_hf_json_spm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
