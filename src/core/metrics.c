@@ -65,9 +65,16 @@ struct metric_family {
     bool warned;
 };
 
+#define MAX_COLLECTORS 32
+
 struct metrics_registry {
     pthread_mutex_t mu;
     struct metric_family *first, *last;
+    metrics_collect_fn collect[MAX_COLLECTORS];
+    void *collect_ud[MAX_COLLECTORS];
+    void (*release[MAX_COLLECTORS])(void *ud);
+    size_t ncollect;
+    bool process_registered;
 };
 
 /* ---- atomics on doubles ---------------------------------------------------- */
@@ -138,8 +145,11 @@ void metric_dec(struct metric *m)
 
 void metric_set(struct metric *m, double v)
 {
-    if (m && m->fam->type == METRIC_GAUGE)
-        atomic_store_explicit(&m->dbits, double_to_bits(v), memory_order_relaxed);
+    if (!m || m->fam->type == METRIC_HISTOGRAM)
+        return;
+    if (m->fam->type == METRIC_COUNTER)
+        atomic_store_explicit(&m->ival, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->dbits, double_to_bits(v), memory_order_relaxed);
 }
 
 void metric_observe(struct metric *m, double v)
@@ -238,6 +248,9 @@ void metrics_registry_free(struct metrics_registry *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->ncollect; i++)
+        if (r->release[i])
+            r->release[i](r->collect_ud[i]);
     for (struct metric_family *f = r->first, *n; f; f = n) {
         n = f->next;
         family_free(f);
@@ -685,12 +698,41 @@ static int render_family(struct metric_family *f, struct buf *out)
     return rc;
 }
 
+int metrics_registry_add_collector(struct metrics_registry *r, metrics_collect_fn fn, void *ud,
+                                   void (*release)(void *ud))
+{
+    int rc = 0;
+    if (!r)
+        r = metrics_default();
+    pthread_mutex_lock(&r->mu);
+    if (r->ncollect == MAX_COLLECTORS) {
+        rc = AS_ERANGE;
+    } else {
+        r->collect[r->ncollect] = fn;
+        r->release[r->ncollect] = release;
+        r->collect_ud[r->ncollect++] = ud;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+bool metrics__claim_process(struct metrics_registry *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool first = !r->process_registered;
+    r->process_registered = true;
+    pthread_mutex_unlock(&r->mu);
+    return first;
+}
+
 int metrics_registry_render(struct metrics_registry *r, struct buf *out)
 {
     int rc = 0;
     if (!r)
         r = metrics_default();
     pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->ncollect; i++)
+        r->collect[i](r->collect_ud[i]);
     for (struct metric_family *f = r->first; f && !rc; f = f->next)
         rc = render_family(f, out);
     pthread_mutex_unlock(&r->mu);

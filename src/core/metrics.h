@@ -17,6 +17,7 @@
 #ifndef AISTACK_CORE_METRICS_H
 #define AISTACK_CORE_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf;
@@ -91,7 +92,11 @@ struct metric *metric_family_series(struct metric_family *f, size_t n, const cha
 void metric_inc(struct metric *m);
 /* Counter: += v (v < 0 or NaN is ignored for counters). Gauge: += v (any sign). */
 void metric_add(struct metric *m, double v);
-/* Gauge: -= 1 / = v. Ignored for counters and histograms. */
+/*
+ * Gauge: -= 1 / = v. metric_set also works on a counter that only a collector
+ * feeds (mirroring an external total, e.g. CPU seconds); never mix it with
+ * metric_inc/add on the same counter. Ignored for histograms.
+ */
 void metric_dec(struct metric *m);
 void metric_set(struct metric *m, double v);
 /* Histogram: records one observation (NaN ignored). */
@@ -101,6 +106,28 @@ void metric_observe(struct metric *m, double v);
 double metric_value(const struct metric *m);
 /* Histogram sum of observations (0 for other kinds). */
 double metric_hist_sum(const struct metric *m);
+
+/*
+ * A collector refreshes gauges whose value is computed on demand (queue depth,
+ * process memory): it runs at the start of every render of r, in the rendering
+ * thread, and typically calls metric_set() on handles it looked up earlier. It
+ * must not create families in r (the registry lock is held). r NULL: default.
+ * 0, or AS_ENOMEM / AS_ERANGE (more than 32 collectors).
+ */
+typedef void (*metrics_collect_fn)(void *ud);
+/* release (may be NULL) is called with ud when r is freed. */
+int metrics_registry_add_collector(struct metrics_registry *r, metrics_collect_fn fn, void *ud,
+                                   void (*release)(void *ud));
+
+/*
+ * Registers the standard process_* metrics (cpu seconds, resident and virtual
+ * memory, open and max fds, start time) in r, refreshed from /proc at each
+ * render. Idempotent per registry. 0 or AS_E*.
+ */
+int metrics_register_process(struct metrics_registry *r);
+
+/* Internal: true the first time it is called for r (process metrics registration). */
+bool metrics__claim_process(struct metrics_registry *r);
 
 /* Appends the exposition text of every family in r (NULL: default) to out. 0 or AS_ENOMEM. */
 int metrics_registry_render(struct metrics_registry *r, struct buf *out);

@@ -28,7 +28,7 @@ int main(void)
     struct metric_family *ntok =
         metrics_histogram_new(r, "aistack_completion_tokens", "Completion tokens per request.",
                               NULL, metrics_buckets_count, metrics_buckets_count_n);
-    if (!req || !tok || !infl || !temp || !lat || !ntok)
+    if (!req || !tok || !infl || !temp || !lat || !ntok || metrics_register_process(r))
         goto out;
     const char *tricky[] = {"plain",       "quote\"d", "back\\slash", "new\nline",      "ütf-8 ✓",
                             "bad\xff\xfe", "",         "{},=",        "# not a comment"};

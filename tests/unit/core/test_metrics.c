@@ -240,12 +240,49 @@ static void test_default_registry(void **state)
     buf_free(&b);
 }
 
+static double g_depth;
+
+static void collect_depth(void *ud)
+{
+    metric_set(ud, g_depth);
+}
+
+static void test_collectors_and_process(void **state)
+{
+    (void)state;
+    struct metrics_registry *r = metrics_registry_new();
+    struct metric *q = metric_nolabels(metrics_gauge_new(r, "queue_depth", "Queued.", NULL));
+    assert_int_equal(metrics_registry_add_collector(r, collect_depth, q, NULL), 0);
+    assert_int_equal(metrics_register_process(r), 0);
+    assert_int_equal(metrics_register_process(r), 0); /* idempotent */
+    g_depth = 7;
+    char *t = render(r);
+    assert_non_null(strstr(t, "queue_depth 7\n"));
+    assert_non_null(strstr(t, "# TYPE process_cpu_seconds_total counter\n"));
+    assert_null(strstr(t, "process_resident_memory_bytes 0\n"));
+    assert_null(strstr(t, "process_open_fds 0\n"));
+    assert_null(strstr(t, "process_start_time_seconds 0\n"));
+    const char *p = strstr(t, "\nprocess_start_time_seconds ");
+    assert_non_null(p);
+    assert_true(strtod(p + 28, NULL) > 1.5e9); /* a real epoch time */
+    free(t);
+    g_depth = 9;
+    t = render(r);
+    assert_non_null(strstr(t, "queue_depth 9\n"));
+    free(t);
+    metrics_registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter_gauge),     cmocka_unit_test(test_registration_rules),
-        cmocka_unit_test(test_series_bound),      cmocka_unit_test(test_histogram_and_escaping),
-        cmocka_unit_test(test_concurrency_exact), cmocka_unit_test(test_default_registry),
+        cmocka_unit_test(test_counter_gauge),
+        cmocka_unit_test(test_registration_rules),
+        cmocka_unit_test(test_series_bound),
+        cmocka_unit_test(test_histogram_and_escaping),
+        cmocka_unit_test(test_concurrency_exact),
+        cmocka_unit_test(test_default_registry),
+        cmocka_unit_test(test_collectors_and_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
