@@ -523,19 +523,66 @@ static bool is_config_flag(const char *a)
     return strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0;
 }
 
+/* Positional arguments go to the option marked positional, if any. */
+static void add_positional(struct config *c, const char *a, bool *first, struct report *r)
+{
+    struct cfg_value *v = NULL;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].opt->positional)
+            v = &c->v[i];
+    if (!v) {
+        report(r, "argument '%.100s': unexpected (settings are given as --name value)", a);
+        return;
+    }
+    if (v->opt->type == CFG_STRING) {
+        if (!*first) {
+            report(r, "argument '%.100s': only one %s may be given", a, v->opt->key);
+            return;
+        }
+        apply_text(v, a, "arguments", true, r);
+    } else {
+        struct cfg_value tmp = {0};
+        if (!*first) { /* keep the items collected so far */
+            tmp.list = v->list, tmp.nlist = v->nlist;
+            v->list = NULL, v->nlist = 0;
+        }
+        char **l = realloc(tmp.list, (tmp.nlist + 1) * sizeof *l);
+        if (!l || !(l[tmp.nlist] = strdup(a))) {
+            if (l)
+                tmp.list = l;
+            value_clear(&tmp);
+            report(r, "argument '%.100s': out of memory", a);
+            return;
+        }
+        tmp.list = l;
+        tmp.nlist++;
+        commit(v, &tmp, "arguments", true);
+    }
+    *first = false;
+}
+
 static void apply_flags(struct config *c, int argc, char **argv, struct report *r)
 {
+    bool first_pos = true, only_pos = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         char where[160];
+        if (only_pos) {
+            add_positional(c, a, &first_pos, r);
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
         if (is_config_flag(a)) {
             i++; /* handled before the file layer */
             continue;
         }
         if (strncmp(a, "--config=", 9) == 0)
             continue;
-        if (a[0] != '-' || a[1] == '\0' || strcmp(a, "--") == 0) {
-            report(r, "argument '%.100s': unexpected (settings are given as --name value)", a);
+        if (a[0] != '-' || a[1] == '\0') {
+            add_positional(c, a, &first_pos, r);
             continue;
         }
         bool shortf = a[1] != '-';
@@ -610,7 +657,7 @@ static const char *type_hint(enum cfg_type t)
 
 static int check_schema(const struct cfg_option *schema, size_t *count, struct report *r)
 {
-    size_t n = 0;
+    size_t n = 0, npos = 0;
     for (; schema[n].key; n++) {
         const struct cfg_option *o = &schema[n];
         if (!valid_key(o->key) || o->type < CFG_INT || o->type > CFG_NODE) {
@@ -619,6 +666,10 @@ static int check_schema(const struct cfg_option *schema, size_t *count, struct r
         }
         if (strcmp(o->key, "config") == 0 || strcmp(o->key, "help") == 0)
             report(r, "schema: option '%s': reserved name", o->key);
+        if (o->positional && o->type != CFG_STRING && o->type != CFG_STRLIST)
+            report(r, "schema: option '%s': only strings and lists can be positional", o->key);
+        if (o->positional && npos++)
+            report(r, "schema: option '%s': a second positional option", o->key);
         for (size_t j = 0; j < n; j++) {
             size_t lj = strlen(schema[j].key);
             if (strcmp(schema[j].key, o->key) == 0)
@@ -635,14 +686,24 @@ static int check_schema(const struct cfg_option *schema, size_t *count, struct r
 
 int config_help(const struct cfg_option *schema, const char *prog, struct buf *out)
 {
+    const char *pos = NULL;
+    bool pos_list = false;
+    for (const struct cfg_option *o = schema; o->key; o++)
+        if (o->positional) {
+            pos = o->key;
+            pos_list = o->type == CFG_STRLIST;
+        }
+    char args[128] = "";
+    if (pos)
+        snprintf(args, sizeof args, " [--] %s%s", pos, pos_list ? "..." : "");
     int rc = buf_printf(out,
-                        "Usage: %s [--config FILE] [options]\n\n"
+                        "Usage: %s [--config FILE] [options]%s\n\n"
                         "Settings come from the YAML file (--config, or AISTACK_CONFIG), then\n"
                         "environment variables, then flags; later ones win.\n\n"
                         "Options:\n"
                         "  -c, --config FILE\n      YAML configuration file\n"
                         "  -h, --help\n      show this help and exit\n",
-                        prog ? prog : "aistack");
+                        prog ? prog : "aistack", args);
     for (const struct cfg_option *o = schema; !rc && o->key; o++) {
         char fl[128], env[128], alias[64] = "";
         if (config_flag_name(o->key, fl, sizeof fl) || config_env_name(o->key, env, sizeof env))
@@ -658,6 +719,8 @@ int config_help(const struct cfg_option *schema, const char *prog, struct buf *o
                         o->help ? o->help : "");
         if (!rc && o->def)
             rc = buf_printf(out, " (default: %s)", *o->def ? o->def : "\"\"");
+        if (!rc && o->required)
+            rc = buf_printf(out, " (required)");
         if (!rc && (o->type == CFG_INT || o->type == CFG_DURATION || o->type == CFG_SIZE) &&
             o->min < o->max) {
             char lo[32], hi[32];
@@ -689,6 +752,24 @@ void config_free(struct config *c)
     free(c->file);
     cfg_node_free(c->root);
     free(c);
+}
+
+static void check_required(const struct config *c, struct report *r)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const struct cfg_option *o = c->v[i].opt;
+        char env[128], fl[128];
+        if (!o->required || c->v[i].has)
+            continue;
+        if (o->type == CFG_NODE) {
+            report(r, "key '%s': required (set it in the config file)", o->key);
+            continue;
+        }
+        config_env_name(o->key, env, sizeof env);
+        config_flag_name(o->key, fl, sizeof fl);
+        report(r, "key '%s': required (set it in the config file, %s or --%s%s)", o->key, env, fl,
+               o->positional ? " or as an argument" : "");
+    }
 }
 
 static struct config *config_new(const struct cfg_option *schema, struct report *r)
@@ -755,6 +836,7 @@ int config_load_ex(const struct cfg_option *schema, int argc, char **argv, char 
         goto out;
     apply_env(c, envp, &r);
     apply_flags(c, argc, argv, &r);
+    check_required(c, &r);
     if (r.nerr == 0) {
         *out = c;
         c = NULL;
@@ -782,6 +864,7 @@ int config_load_yaml(const struct cfg_option *schema, const char *data, size_t l
         goto out;
     if (apply_yaml(c, data, len, name ? name : "<config>", &r) == AS_ENOMEM)
         goto out;
+    check_required(c, &r);
     if (r.nerr == 0) {
         *out = c;
         c = NULL;

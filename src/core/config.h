@@ -48,6 +48,9 @@ struct cfg_option {
     int64_t min, max;  /* CFG_INT / CFG_DURATION (ms) / CFG_SIZE bounds when min < max */
     double dmin, dmax; /* CFG_DOUBLE bounds when dmin < dmax */
     const char *alias; /* optional extra flag: "port" -> --port, "p" -> -p; NULL none */
+    bool required;     /* loading fails unless some layer sets it */
+    bool positional;   /* CFG_STRING/CFG_STRLIST: also takes the positional arguments
+                          (at most one such option; a string takes exactly one) */
 };
 
 /* Terminates a schema array. */
@@ -108,7 +111,8 @@ struct config;
 /*
  * Loads a configuration for schema (terminated by CFG_END) from argv (argv[0]
  * is the program name), the environment and the file named by --config/-c or
- * AISTACK_CONFIG. Positional arguments are errors. Returns 0 with *out set,
+ * AISTACK_CONFIG. Positional arguments are errors unless an option is marked
+ * positional; after "--" every argument is positional. Returns 0 with *out set,
  * CONFIG_HELP with help text in msg, or a negative AS_E* with every problem in
  * msg (one per line). msg may be NULL. Invalid schemas are AS_EINVAL too.
  */

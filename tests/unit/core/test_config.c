@@ -447,13 +447,76 @@ static void test_load_yaml_text(void **state)
     buf_free(&msg);
 }
 
+static void test_required_and_positional(void **state)
+{
+    (void)state;
+    static const struct cfg_option cli[] = {
+        {.key = "model", .type = CFG_STRING, .help = "model", .required = true},
+        {.key = "files", .type = CFG_STRLIST, .def = "x", .help = "inputs", .positional = true},
+        {.key = "n", .type = CFG_INT, .def = "1", .help = "count"},
+        CFG_END,
+    };
+    struct buf msg;
+    struct config *c = NULL;
+    char *noenv[] = {NULL};
+    buf_init(&msg, 1 << 16);
+    char *a1[] = {"tool", "a.txt", "--n", "3", "b.txt", "--", "--c.txt", NULL};
+    assert_int_equal(config_load_ex(cli, 7, a1, noenv, NULL, &c, &msg), AS_EINVAL);
+    assert_string_equal(msg.data, "key 'model': required (set it in the config file, "
+                                  "AISTACK_MODEL or --model)\n");
+    char *env[] = {"AISTACK_MODEL=m", NULL};
+    buf_reset(&msg);
+    assert_int_equal(config_load_ex(cli, 7, a1, env, NULL, &c, &msg), 0);
+    size_t n = 0;
+    const char *const *l = config_strlist(c, "files", &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(l[0], "a.txt");
+    assert_string_equal(l[1], "b.txt");
+    assert_string_equal(l[2], "--c.txt");
+    assert_int_equal(config_int(c, "n"), 3);
+    assert_string_equal(config_source(c, "files"), "arguments");
+    config_free(c);
+
+    buf_reset(&msg);
+    assert_int_equal(config_help(cli, "tool", &msg), 0);
+    assert_non_null(strstr(msg.data, "Usage: tool [--config FILE] [options] [--] files...\n"));
+    assert_non_null(strstr(msg.data, "(required)"));
+
+    static const struct cfg_option one[] = {
+        {.key = "prompt", .type = CFG_STRING, .help = "prompt", .positional = true}, CFG_END};
+    char *a2[] = {"tool", "hello", "world", NULL};
+    buf_reset(&msg);
+    assert_int_equal(config_load_ex(one, 3, a2, noenv, NULL, &c, &msg), AS_EINVAL);
+    assert_string_equal(msg.data, "argument 'world': only one prompt may be given\n");
+    assert_int_equal(config_load_ex(one, 2, a2, noenv, NULL, &c, &msg), 0);
+    assert_string_equal(config_str(c, "prompt"), "hello");
+    config_free(c);
+
+    static const struct cfg_option two[] = {
+        {.key = "a", .type = CFG_STRING, .help = "a", .positional = true},
+        {.key = "b", .type = CFG_INT, .help = "b", .positional = true},
+        {.key = "c", .type = CFG_STRING, .help = "c", .positional = true},
+        CFG_END};
+    buf_reset(&msg);
+    assert_int_equal(config_load_ex(two, 1, a2, noenv, NULL, &c, &msg), AS_EINVAL);
+    assert_non_null(
+        strstr(msg.data, "schema: option 'b': only strings and lists can be positional"));
+    assert_non_null(strstr(msg.data, "schema: option 'c': a second positional option"));
+    buf_free(&msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_file_and_tree),
-        cmocka_unit_test(test_precedence),      cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_help_and_schema), cmocka_unit_test(test_scalar_parsers),
-        cmocka_unit_test(test_yaml_limits),     cmocka_unit_test(test_load_yaml_text),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_and_tree),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_help_and_schema),
+        cmocka_unit_test(test_scalar_parsers),
+        cmocka_unit_test(test_yaml_limits),
+        cmocka_unit_test(test_load_yaml_text),
+        cmocka_unit_test(test_required_and_positional),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
