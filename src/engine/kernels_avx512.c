@@ -25,6 +25,12 @@
 
 #include "engine/quant_blocks.h"
 
+/* fp16 -> float with F16C (exact, like fp16.h's reference). */
+static inline float h2f(ggml_fp16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
 /* ---- activation quantization ----------------------------------------------- */
 
 /* Quantizes one 32-block: q (32 int8, natural order), returns d and the two half sums. */
@@ -209,7 +215,7 @@ static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, con
         int isum = 0;
         for (int j = 0; j < 16; j++)
             isum += ((x[b].qs[j] & 0xF) - 8) * lo_a[j] + ((x[b].qs[j] >> 4) - 8) * hi_a[j];
-        sum += fp16_to_fp32(x[b].d) * ad[b] * (float)isum;
+        sum += h2f(x[b].d) * ad[b] * (float)isum;
     }
     return sum;
 }
@@ -258,7 +264,7 @@ static float dot_q8_0_row(const block_q8_0 *x, int64_t nb, const int8_t *aq, con
         int isum = 0;
         for (int j = 0; j < 32; j++)
             isum += x[b].qs[j] * aq[b * 32 + j];
-        sum += fp16_to_fp32(x[b].d) * ad[b] * (float)isum;
+        sum += h2f(x[b].d) * ad[b] * (float)isum;
     }
     return sum;
 }
@@ -327,12 +333,12 @@ static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row
         memcpy(&dmh, xb + 2, 2);
         const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
         __m512 sm = k4_scales_mins(xb + 4);
-        __m256 s8 = _mm256_mul_ps(
-            _mm512_castps512_ps256(sm),
-            _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(dh)), _mm256_loadu_ps(ad + 8 * i)));
-        accm = _mm256_fmadd_ps(
-            _mm256_mul_ps(_mm512_extractf32x8_ps(sm, 1), _mm256_set1_ps(fp16_to_fp32(dmh))),
-            _mm256_loadu_ps(ads + 8 * i), accm);
+        __m256 s8 =
+            _mm256_mul_ps(_mm512_castps512_ps256(sm),
+                          _mm256_mul_ps(_mm256_set1_ps(h2f(dh)), _mm256_loadu_ps(ad + 8 * i)));
+        accm =
+            _mm256_fmadd_ps(_mm256_mul_ps(_mm512_extractf32x8_ps(sm, 1), _mm256_set1_ps(h2f(dmh))),
+                            _mm256_loadu_ps(ads + 8 * i), accm);
         __m512 s16 = _mm512_castps256_ps512(s8);
         const int8_t *ap = aq + 256 * i;
         __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
@@ -405,7 +411,7 @@ static float dot_q6_k_row(const block_q6_K *x, int64_t nsb, const int8_t *aq, co
         const block_q6_K *xb = x + i;
         __m512 sc = _mm512_mul_ps(
             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)xb->scales))),
-            _mm512_set1_ps(fp16_to_fp32(xb->d)));
+            _mm512_set1_ps(h2f(xb->d)));
         /* per 16-element sub-block: d * sc * d_act (d_act per 32) */
         __m512 da16 =
             _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(ad + 8 * i)));
@@ -471,11 +477,55 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
     switch (t) {
     case GGML_TYPE_Q4_0: {
         const block_q4_0 *x = row;
-        for (int64_t i = 0; i < k / 32; i++) {
+        int64_t nb = k / 32, i = 0;
+        /* 8 blocks at a time, with the word permutes of dot_q4_0_row */
+        const __m512i widx = _mm512_castsi128_si512(_mm_setr_epi16(0, 9, 18, 27, 36, 45, 54, 63));
+        const __m512i qidx0 = _mm512_setr_epi32(
+            1 | 2 << 16, 3 | 4 << 16, 5 | 6 << 16, 7 | 8 << 16, 10 | 11 << 16, 12 | 13 << 16,
+            14 | 15 << 16, 16 | 17 << 16, 19 | 20 << 16, 21 | 22 << 16, 23 | 24 << 16,
+            25 | 26 << 16, 28 | 29 << 16, 30 | 31 << 16, 32 | 33 << 16, 34 | 35 << 16);
+        const __m512i qidx1 = _mm512_setr_epi32(
+            1 | 2 << 16, 3 | 4 << 16, 5 | 6 << 16, 7 | 8 << 16, 10 | 11 << 16, 12 | 13 << 16,
+            14 | 15 << 16, 16 | 17 << 16, 19 | 20 << 16, 21 | 22 << 16, 23 | 24 << 16,
+            25 | 26 << 16, 28 | 29 << 16, 30 | 31 << 16, 60 | 61 << 16, 62 | 63 << 16);
+        /* qword lanes: (lo block j, hi block j) pairs for blocks 0,1 then 2,3 */
+        const __m512i il0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+        const __m512i il1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+        const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        const __m512i m4z = _mm512_set1_epi8(0x0F), c8 = _mm512_set1_epi8(8);
+        for (; i + 8 <= nb; i += 8) {
+            const char *gp = (const char *)&x[i];
+            __m512i z0 = _mm512_loadu_si512(gp), z1 = _mm512_loadu_si512(gp + 64);
+            __m512i z2 = _mm512_loadu_si512(gp + 72), z3 = _mm512_loadu_si512(gp + 80);
+            _mm256_storeu_ps(s + i, _mm256_cvtph_ps(_mm512_castsi512_si128(
+                                        _mm512_permutex2var_epi16(z0, widx, z1))));
+            _mm256_storeu_ps(m + i, _mm256_setzero_ps());
+            __m512i v[2] = {_mm512_permutex2var_epi16(z0, qidx0, z1),
+                            _mm512_permutex2var_epi16(z2, qidx1, z3)};
+            __m512i bsum[2];
+            for (int h = 0; h < 2; h++) {
+                __m512i lo = _mm512_and_si512(v[h], m4z);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v[h], 4), m4z);
+                int8_t *qo = q + (i + 4 * h) * 32;
+                _mm512_storeu_si512(qo,
+                                    _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, il0, hi), c8));
+                _mm512_storeu_si512(qo + 64,
+                                    _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, il1, hi), c8));
+                /* per block: sum of its 4 qword SADs (2 in lo, 2 in hi) */
+                __m512i sd = _mm512_add_epi64(_mm512_sad_epu8(lo, _mm512_setzero_si512()),
+                                              _mm512_sad_epu8(hi, _mm512_setzero_si512()));
+                bsum[h] = _mm512_add_epi64(sd, _mm512_shuffle_epi32(sd, _MM_PERM_BADC));
+            }
+            __m256i sums = _mm512_cvtepi64_epi32(_mm512_permutex2var_epi64(bsum[0], even, bsum[1]));
+            _mm256_storeu_si256(
+                (__m256i *)(qs128 + i),
+                _mm256_slli_epi32(_mm256_sub_epi32(sums, _mm256_set1_epi32(256)), 7));
+        }
+        for (; i < nb; i++) {
             __m128i v = _mm_loadu_si128((const __m128i *)x[i].qs);
             __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
             _mm256_storeu_si256((__m256i *)(q + 32 * i), _mm256_sub_epi8(u, _mm256_set1_epi8(8)));
-            s[i] = fp16_to_fp32(x[i].d);
+            s[i] = h2f(x[i].d);
             m[i] = 0.0f;
             qs128[i] = 128 * (sum_u8_32(u) - 256);
         }
@@ -486,7 +536,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
         for (int64_t i = 0; i < k / 32; i++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)x[i].qs);
             _mm256_storeu_si256((__m256i *)(q + 32 * i), v);
-            s[i] = fp16_to_fp32(x[i].d);
+            s[i] = h2f(x[i].d);
             m[i] = 0.0f;
             qs128[i] =
                 128 * (sum_u8_32(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80))) - 128 * 32);
@@ -507,7 +557,13 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
             const uint8_t *qs = blk + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
             __m256i hb = is5 ? _mm256_loadu_si256((const __m256i *)(blk + 4 + K_SCALE_SIZE))
                              : _mm256_setzero_si256();
-            float d = fp16_to_fp32(dh), dmin = fp16_to_fp32(dmh);
+            float d = h2f(dh), dmin = h2f(dmh);
+            __m512 scm = k4_scales_mins(sc);
+            _mm256_storeu_ps(s, _mm256_mul_ps(_mm512_castps512_ps256(scm), _mm256_set1_ps(d)));
+            _mm256_storeu_ps(m,
+                             _mm256_mul_ps(_mm512_extractf32x8_ps(scm, 1), _mm256_set1_ps(-dmin)));
+            s += 8;
+            m += 8;
             for (int j = 0; j < 4; j++, q += 64) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
                 __m256i lo = _mm256_and_si256(v, m4);
@@ -523,18 +579,6 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
                 }
                 _mm256_storeu_si256((__m256i *)q, lo);
                 _mm256_storeu_si256((__m256i *)(q + 32), hi);
-                for (int h = 0; h < 2; h++) {
-                    int scv, mnv, is = 2 * j + h;
-                    if (is < 4) {
-                        scv = sc[is] & 63;
-                        mnv = sc[is + 4] & 63;
-                    } else {
-                        scv = (sc[is + 4] & 0xF) | ((sc[is - 4] >> 6) << 4);
-                        mnv = (sc[is + 4] >> 4) | ((sc[is] >> 6) << 4);
-                    }
-                    *s++ = d * (float)scv;
-                    *m++ = -dmin * (float)mnv;
-                }
                 *qs128++ = 128 * sum_u8_32(lo);
                 *qs128++ = 128 * sum_u8_32(hi);
             }
@@ -545,7 +589,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
         const block_q6_K *x = row;
         const __m256i m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
         for (int64_t i = 0; i < k / QK_K; i++) {
-            float d = fp16_to_fp32(x[i].d);
+            float d = h2f(x[i].d);
             for (int n = 0; n < 2; n++) {
                 const uint8_t *ql = x[i].ql + 64 * n, *qh = x[i].qh + 32 * n;
                 __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -567,10 +611,12 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
                     *qs128++ = 128 * (s0 - 32 * 16);
                     *qs128++ = 128 * (s1 - 32 * 16);
                 }
-                for (int j = 0; j < 8; j++) {
-                    *s++ = d * (float)x[i].scales[8 * n + j];
-                    *m++ = 0.0f;
-                }
+                __m256 sc8 = _mm256_cvtepi32_ps(
+                    _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * n))));
+                _mm256_storeu_ps(s, _mm256_mul_ps(sc8, _mm256_set1_ps(d)));
+                _mm256_storeu_ps(m, _mm256_setzero_ps());
+                s += 8;
+                m += 8;
             }
         }
         return;
@@ -653,19 +699,19 @@ static float avx512_dot_packed(const struct kern__panel *p, const struct kern__a
  * tile is 4 weight rows x NG groups of 8 batch rows: each broadcast 4-byte
  * piece of a weight row feeds NG vpdpbusd, each activation load feeds 4.
  */
-#define PR 4
+#define PRMAX 8
 static inline __attribute__((always_inline)) void
-panel_tile(const struct kern__panel *p, const int rows[PR], const uint8_t *A, int64_t gstride,
+panel_tile(const struct kern__panel *p, const int rows[PRMAX], const uint8_t *A, int64_t gstride,
            const float *d8, const float *ds8, const float *ds16_8, int64_t mstride, int ng, int bs,
-           float out[2][PR][8])
+           int pr, float out[2][PRMAX][8])
 {
     const int64_t k = p->k, nblk = p->nblk;
-    const int8_t *q[PR];
-    const float *sp[PR], *mp[PR];
-    const int32_t *cp[PR];
-    __m256 accf[2][PR];
+    const int8_t *q[PRMAX];
+    const float *sp[PRMAX], *mp[PRMAX];
+    const int32_t *cp[PRMAX];
+    __m256 accf[2][PRMAX];
 #pragma GCC unroll 8
-    for (int i = 0; i < PR; i++) {
+    for (int i = 0; i < pr; i++) {
         q[i] = p->q + (size_t)rows[i] * (size_t)k;
         sp[i] = p->s + rows[i] * nblk;
         mp[i] = p->m + rows[i] * nblk;
@@ -674,9 +720,9 @@ panel_tile(const struct kern__panel *p, const int rows[PR], const uint8_t *A, in
         accf[1][i] = _mm256_setzero_ps();
     }
     for (int64_t blk = 0; blk < nblk; blk++) {
-        __m256i acc[2][PR];
+        __m256i acc[2][PRMAX];
 #pragma GCC unroll 8
-        for (int i = 0; i < PR; i++) {
+        for (int i = 0; i < pr; i++) {
             acc[0][i] = _mm256_set1_epi32(-cp[i][blk]);
             acc[1][i] = acc[0][i];
         }
@@ -688,7 +734,7 @@ panel_tile(const struct kern__panel *p, const int rows[PR], const uint8_t *A, in
             __m256i av1 =
                 ng > 1 ? _mm256_load_si256((const __m256i *)(ab + gstride + 32 * j)) : av0;
 #pragma GCC unroll 8
-            for (int i = 0; i < PR; i++) {
+            for (int i = 0; i < pr; i++) {
                 int32_t wv;
                 memcpy(&wv, q[i] + off + 4 * j, 4);
                 __m256i wb = _mm256_set1_epi32(wv);
@@ -706,7 +752,7 @@ panel_tile(const struct kern__panel *p, const int rows[PR], const uint8_t *A, in
                 dsv = bs == 32 ? _mm256_loadu_ps(ds8 + g * mstride + blk * KERN_IL)
                                : _mm256_loadu_ps(ds16_8 + 2 * g * mstride + blk * KERN_IL);
 #pragma GCC unroll 8
-            for (int i = 0; i < PR; i++) {
+            for (int i = 0; i < pr; i++) {
                 accf[g][i] =
                     _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g][i]),
                                     _mm256_mul_ps(da, _mm256_set1_ps(sp[i][blk])), accf[g][i]);
@@ -718,53 +764,40 @@ panel_tile(const struct kern__panel *p, const int rows[PR], const uint8_t *A, in
 #pragma GCC unroll 2
     for (int g = 0; g < ng; g++)
 #pragma GCC unroll 8
-        for (int i = 0; i < PR; i++)
+        for (int i = 0; i < pr; i++)
             _mm256_storeu_ps(out[g][i], accf[g][i]);
 }
 
-static void panel_tile_32_1(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
-                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
-                            int64_t ms, float out[2][PR][8])
-{
-    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 1, 32, out);
-}
-
-static void panel_tile_32_2(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
-                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
-                            int64_t ms, float out[2][PR][8])
-{
-    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 2, 32, out);
-}
-
-static void panel_tile_16_1(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
-                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
-                            int64_t ms, float out[2][PR][8])
-{
-    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 1, 16, out);
-}
-
-static void panel_tile_16_2(const struct kern__panel *p, const int rows[PR], const uint8_t *A,
-                            int64_t gs, const float *d8, const float *ds8, const float *ds16_8,
-                            int64_t ms, float out[2][PR][8])
-{
-    panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, 2, 16, out);
-}
+#define PANEL_TILE_FN(BS, NG, NR)                                                                  \
+    static void panel_tile_##BS##_##NG(const struct kern__panel *p, const int rows[PRMAX],         \
+                                       const uint8_t *A, int64_t gs, const float *d8,              \
+                                       const float *ds8, const float *ds16_8, int64_t ms,          \
+                                       float out[2][PRMAX][8])                                     \
+    {                                                                                              \
+        panel_tile(p, rows, A, gs, d8, ds8, ds16_8, ms, NG, BS, NR, out);                          \
+    }
+/* one group: 8 rows per tile (each activation load feeds 8); two groups: 4 rows */
+PANEL_TILE_FN(32, 1, 8)
+PANEL_TILE_FN(32, 2, 4)
+PANEL_TILE_FN(16, 1, 8)
+PANEL_TILE_FN(16, 2, 4)
 
 static void avx512_panel_gemm(const struct kern__panel *p, const struct kern__act *a, float *y,
                               int64_t ldy)
 {
     int64_t k = a->k, nb = a->nb32;
     int64_t G = (a->B + KERN_IL - 1) / KERN_IL;
-    float out[2][PR][8];
+    float out[2][PRMAX][8];
     for (int64_t g = 0; g < G; g += 2) {
         int ng = G - g >= 2 ? 2 : 1;
         const uint8_t *A = (const uint8_t *)a->qs + g * KERN_IL * k;
         const float *d8 = a->d + g * nb * KERN_IL, *ds8 = a->ds + g * nb * KERN_IL;
         const float *ds16_8 = a->ds16 + g * 2 * nb * KERN_IL;
-        for (int r0 = 0; r0 < p->nr; r0 += PR) {
-            int nr = p->nr - r0 < PR ? p->nr - r0 : PR;
-            int rows[PR];
-            for (int i = 0; i < PR; i++)
+        const int pr = ng == 2 ? 4 : 8;
+        for (int r0 = 0; r0 < p->nr; r0 += pr) {
+            int nr = p->nr - r0 < pr ? p->nr - r0 : pr;
+            int rows[PRMAX];
+            for (int i = 0; i < PRMAX; i++)
                 rows[i] = r0 + (i < nr ? i : 0);
             if (p->bs == 32)
                 (ng == 2 ? panel_tile_32_2 : panel_tile_32_1)(p, rows, A, KERN_IL * k, d8, ds8,
@@ -800,7 +833,7 @@ static inline __m512 load_w16(enum ggml_type t, const void *row, int64_t i)
 static inline float load_w1(enum ggml_type t, const void *row, int64_t i)
 {
     if (t == GGML_TYPE_F16)
-        return fp16_to_fp32(((const uint16_t *)row)[i]);
+        return h2f(((const uint16_t *)row)[i]);
     if (t == GGML_TYPE_BF16)
         return bf16_to_fp32(((const uint16_t *)row)[i]);
     return ((const float *)row)[i];
@@ -928,7 +961,7 @@ static inline __m512 load_w16(enum ggml_type t, const void *row, int64_t i)
 static inline float load_w1(enum ggml_type t, const void *row, int64_t i)
 {
     if (t == GGML_TYPE_F16)
-        return fp16_to_fp32(((const uint16_t *)row)[i]);
+        return h2f(((const uint16_t *)row)[i]);
     if (t == GGML_TYPE_BF16)
         return bf16_to_fp32(((const uint16_t *)row)[i]);
     return ((const float *)row)[i];
