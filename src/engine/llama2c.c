@@ -306,32 +306,23 @@ static int add_tensors(struct gguf_writer *w, const struct l2c_config *c,
     return 0;
 }
 
-int llama2c_convert(const char *model_path, const char *tok_path, const char *out_path, char *err,
-                    size_t errlen)
+int llama2c_build(struct gguf_writer *w, const void *model, size_t model_size, const void *tok,
+                  size_t tok_size, char *err, size_t errlen)
 {
-    struct mapped mm = {0}, tm = {0};
-    struct gguf_writer *w = NULL;
+    struct mapped mm = {model, model_size}, tm = {tok, tok_size};
     struct l2c_config c;
     struct l2c_layout l;
     size_t at;
     int rc;
-    if ((rc = map_file(model_path, &mm, err, errlen)) ||
-        (rc = map_file(tok_path, &tm, err, errlen)) ||
-        (rc = parse_config(&mm, &c, &at, err, errlen)))
-        goto out;
+    if ((rc = parse_config(&mm, &c, &at, err, errlen)))
+        return rc;
     make_layout(&c, &l);
     if ((uint64_t)(mm.n - at) != l.total * 4) {
         snprintf(err, errlen,
                  "checkpoint size %zu does not match its header (expected %llu bytes of weights "
                  "after %zu header bytes)",
                  mm.n, (unsigned long long)(l.total * 4), at);
-        rc = AS_EFORMAT;
-        goto out;
-    }
-    if (!(w = gguf_writer_new())) {
-        rc = AS_ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        goto out;
+        return AS_EFORMAT;
     }
     uint32_t hd = (uint32_t)(c.dim / c.n_heads);
     if ((rc = gguf_writer_set_str(w, "general.architecture", "llama")) ||
@@ -347,14 +338,31 @@ int llama2c_convert(const char *model_path, const char *tok_path, const char *ou
         (rc = gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f)) ||
         (rc = gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f))) {
         snprintf(err, errlen, "metadata: %s", as_strerror(rc));
-        goto out;
+        return rc;
     }
     if ((rc = add_vocab(w, &tm, (uint32_t)c.vocab, err, errlen)))
-        goto out;
-    if ((rc = add_tensors(w, &c, &l, (const float *)(const void *)(mm.p + at)))) {
+        return rc;
+    if ((rc = add_tensors(w, &c, &l, (const float *)(const void *)(mm.p + at))))
         snprintf(err, errlen, "tensors: %s", as_strerror(rc));
+    return rc;
+}
+
+int llama2c_convert(const char *model_path, const char *tok_path, const char *out_path, char *err,
+                    size_t errlen)
+{
+    struct mapped mm = {0}, tm = {0};
+    struct gguf_writer *w = NULL;
+    int rc;
+    if ((rc = map_file(model_path, &mm, err, errlen)) ||
+        (rc = map_file(tok_path, &tm, err, errlen)))
+        goto out;
+    if (!(w = gguf_writer_new())) {
+        rc = AS_ENOMEM;
+        snprintf(err, errlen, "out of memory");
         goto out;
     }
+    if ((rc = llama2c_build(w, mm.p, mm.n, tm.p, tm.n, err, errlen)))
+        goto out;
     if ((rc = gguf_writer_write(w, out_path)))
         snprintf(err, errlen, "%s: %s", out_path, gguf_writer_errmsg(w));
 out:

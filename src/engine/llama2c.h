@@ -22,11 +22,20 @@
 
 #include <stddef.h>
 
+struct gguf_writer;
+
 /*
  * Converts model_path + tok_path to a GGUF file at out_path (written
  * atomically). Returns 0, or AS_E* with a message in err.
  */
 int llama2c_convert(const char *model_path, const char *tok_path, const char *out_path, char *err,
                     size_t errlen);
+/*
+ * Sets the metadata and tensors of the converted model on w from in-memory
+ * images of the checkpoint and tokenizer (borrowed: tensor data points into
+ * model until w is written or freed). 0 or AS_E* with a message in err.
+ */
+int llama2c_build(struct gguf_writer *w, const void *model, size_t model_size, const void *tok,
+                  size_t tok_size, char *err, size_t errlen);
 
 #endif
