@@ -137,10 +137,8 @@ static const char *suggest(const struct config *c, const char *key, bool as_flag
         }
         size_t d = edit_distance(key, cand);
         if (d < bestd || (d == bestd && !best)) {
-            if (d <= bestd) {
-                bestd = d;
-                best = c->v[i].opt->key;
-            }
+            bestd = d;
+            best = c->v[i].opt->key;
         }
     }
     return best;
@@ -329,8 +327,8 @@ static int apply_text(struct cfg_value *v, const char *text, const char *where, 
 
 /* ---- file layer ------------------------------------------------------------ */
 
-static int apply_node(struct config *c, struct cfg_value *v, const struct cfg_node *n,
-                      const char *file, const char *key, struct report *r)
+static int apply_node(struct cfg_value *v, const struct cfg_node *n, const char *file,
+                      const char *key, struct report *r)
 {
     struct cfg_value tmp = {0};
     char why[256], src[512];
@@ -381,7 +379,6 @@ static int apply_node(struct config *c, struct cfg_value *v, const struct cfg_no
         value_clear(&tmp);
         return AS_EINVAL;
     }
-    (void)c;
     return commit(v, &tmp, src, true);
 }
 
@@ -406,7 +403,7 @@ static void walk_map(struct config *c, const struct cfg_node *map, const char *p
         const struct cfg_node *val = map->items[i];
         struct cfg_value *v = kn > 0 && (size_t)kn < sizeof key ? find(c, key) : NULL;
         if (v) {
-            apply_node(c, v, val, file, key, r);
+            apply_node(v, val, file, key, r);
         } else if (kn > 0 && (size_t)kn < sizeof key && is_section(c, key)) {
             if (val->type == CFG_NODE_MAP)
                 walk_map(c, val, key, file, r);
