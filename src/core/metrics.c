@@ -566,7 +566,7 @@ struct metric *metric_family_series(struct metric_family *f, size_t n, const cha
     bool changed = false;
     for (size_t i = 0; i < n; i++) {
         if (!(rep[i] = dup_utf8(values[i])))
-            goto fail;
+            goto out;
         changed |= strcmp(rep[i], values[i]) != 0;
     }
     if (changed) {
@@ -575,7 +575,7 @@ struct metric *metric_family_series(struct metric_family *f, size_t n, const cha
         m = find_series(f, h, n, (const char *const *)rep);
         pthread_rwlock_unlock(&f->lock);
         if (m)
-            goto fail; /* found: free the copies, return m */
+            goto out; /* found: free the copies, return m */
     }
 
     pthread_rwlock_wrlock(&f->lock);
@@ -612,7 +612,7 @@ struct metric *metric_family_series(struct metric_family *f, size_t n, const cha
     f->nseries++;
 unlock:
     pthread_rwlock_unlock(&f->lock);
-fail:
+out:
     for (size_t i = 0; i < n; i++)
         free(rep[i]);
     return m;
