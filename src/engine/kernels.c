@@ -938,7 +938,7 @@ void kern_axpy_f16(float *y, float s, const ggml_fp16_t *x, int64_t n)
 
 struct kern__bw_job {
     const uint64_t *buf;
-    size_t n; /* uint64 words */
+    size_t n; /* uint64 words in this slice */
     uint64_t sink[TP_MAX_THREADS];
 };
 
@@ -964,26 +964,36 @@ static void kern__bw_run(void *arg, int ith, int nth)
 
 double kern_membw(struct tp_pool *tp, size_t bytes, int reps)
 {
-    struct kern__bw_job j = {0};
-    j.n = bytes / sizeof(uint64_t) / 8 * 8;
-    if (j.n == 0)
+    /*
+     * The buffer is read in 32 slices timed one by one (each slice is far from
+     * the caches by the time it is read again): the best slice is what the
+     * memory delivers when nothing else interferes, measured over the same
+     * sub-millisecond spans as the kernels it is compared with.
+     */
+    const size_t nslice = 32;
+    size_t words = bytes / sizeof(uint64_t) / (8 * nslice) * (8 * nslice);
+    if (words == 0)
         return 0.0;
-    uint64_t *buf = aligned_alloc(64, kern__round64(j.n * sizeof(uint64_t)));
+    uint64_t *buf = aligned_alloc(64, kern__round64(words * sizeof(uint64_t)));
     if (!buf)
         return 0.0;
-    for (size_t i = 0; i < j.n; i++)
+    for (size_t i = 0; i < words; i++)
         buf[i] = i;
-    j.buf = buf;
+    struct kern__bw_job j = {0};
+    j.n = words / nslice;
     double best = 0.0;
     for (int r = 0; r < (reps > 0 ? reps : 1); r++) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        tp_run(tp, kern__bw_run, &j);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        double gbs = (double)(j.n * sizeof(uint64_t)) / sec / 1e9;
-        if (gbs > best)
-            best = gbs;
+        for (size_t sl = 0; sl < nslice; sl++) {
+            j.buf = buf + sl * j.n;
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            tp_run(tp, kern__bw_run, &j);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            double gbs = (double)(j.n * sizeof(uint64_t)) / sec / 1e9;
+            if (gbs > best)
+                best = gbs;
+        }
     }
     free(buf);
     return best;

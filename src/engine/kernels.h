@@ -80,7 +80,9 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
 /*
  * Measures streaming read bandwidth in GB/s (1e9 bytes/s) over a fresh buffer
  * of `bytes` (should be many times the last-level cache), read by all threads
- * of tp (NULL: the caller alone), best of `reps` passes. 0 on allocation failure.
+ * of tp (NULL: the caller alone) in 32 separately timed slices, best slice of
+ * `reps` passes (robust to other processes on a shared machine, and timed over
+ * spans like one matrix product's). 0 on allocation failure or a tiny buffer.
  */
 double kern_membw(struct tp_pool *tp, size_t bytes, int reps);
 
