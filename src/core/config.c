@@ -663,6 +663,21 @@ static int check_schema(const struct cfg_option *schema, size_t *count, struct r
         }
         if (strcmp(o->key, "config") == 0 || strcmp(o->key, "help") == 0)
             report(r, "schema: option '%s': reserved name", o->key);
+        if (o->alias && (!*o->alias || strchr(o->alias, '=') || strcmp(o->alias, "c") == 0 ||
+                         strcmp(o->alias, "h") == 0 || strcmp(o->alias, "config") == 0 ||
+                         strcmp(o->alias, "help") == 0))
+            report(r, "schema: option '%s': alias '%s' is reserved or invalid", o->key, o->alias);
+        for (size_t j = 0; o->alias && j < n; j++) {
+            char fl[128];
+            const char *other = schema[j].alias;
+            if ((other && strcmp(other, o->alias) == 0) ||
+                (!config_flag_name(schema[j].key, fl, sizeof fl) && strcmp(fl, o->alias) == 0))
+                report(r, "schema: option '%s': alias '%s' is taken", o->key, o->alias);
+        }
+        char own[128];
+        for (size_t j = 0; j < n && !config_flag_name(o->key, own, sizeof own); j++)
+            if (schema[j].alias && strcmp(schema[j].alias, own) == 0)
+                report(r, "schema: option '%s': flag --%s is taken by an alias", o->key, own);
         if (o->positional && o->type != CFG_STRING && o->type != CFG_STRLIST)
             report(r, "schema: option '%s': only strings and lists can be positional", o->key);
         if (o->positional && npos++)

@@ -334,6 +334,19 @@ static void test_help_and_schema(void **state)
     assert_int_equal(config_load_ex(overlap, 1, argv1, noenv, NULL, &c, &msg), AS_EINVAL);
     assert_non_null(strstr(msg.data, "schema: options 'a' and 'a.b' overlap"));
     assert_non_null(strstr(msg.data, "schema: option 'A': invalid key or type"));
+    static const struct cfg_option aliases[] = {
+        {.key = "x", .type = CFG_INT, .help = "h", .alias = "c"},
+        {.key = "y", .type = CFG_INT, .help = "h", .alias = "x"},
+        {.key = "z", .type = CFG_INT, .help = "h", .alias = "x"},
+        {.key = "w", .type = CFG_INT, .help = "h", .alias = "v"},
+        {.key = "v", .type = CFG_INT, .help = "h"},
+        CFG_END};
+    buf_reset(&msg);
+    assert_int_equal(config_load_ex(aliases, 1, argv1, noenv, NULL, &c, &msg), AS_EINVAL);
+    assert_non_null(strstr(msg.data, "schema: option 'x': alias 'c' is reserved or invalid"));
+    assert_non_null(strstr(msg.data, "schema: option 'y': alias 'x' is taken"));
+    assert_non_null(strstr(msg.data, "schema: option 'z': alias 'x' is taken"));
+    assert_non_null(strstr(msg.data, "schema: option 'v': flag --v is taken by an alias"));
 
     char name[64];
     assert_int_equal(config_env_name("server.max_body", name, sizeof name), 0);
