@@ -101,23 +101,18 @@ static void test_top_p_min_p(void **state)
     for (int i = 0; i < NV; i++)
         z += (prob[i] = exp(logits[i] - m));
     int order[NV];
-    for (int i = 0; i < NV; i++)
-        order[i] = i;
-    for (int i = 0; i < NV; i++) /* selection sort by rank, fine for a test */
-        for (int j = i + 1; j < NV; j++)
-            if (rank_of(logits, order[j]) < rank_of(logits, order[i])) {
-                int t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
+    for (int i = 0; i < NV; i++) /* ranks are distinct: place each token at its rank */
+        order[rank_of(logits, i)] = i;
     double cum = 0;
     int n_keep = 0;
     while (cum < 0.9 * z)
         cum += prob[order[n_keep++]];
     struct sampler *s = mk(1.0f, 0, 0.9f, 0, 7);
-    int max_rank = 0;
+    int max_rank = 0, rank[NV];
+    for (int i = 0; i < NV; i++)
+        rank[order[i]] = i;
     for (int i = 0; i < 3000; i++) {
-        int r = rank_of(logits, sampler_sample(s, logits, 0, NULL));
+        int r = rank[sampler_sample(s, logits, 0, NULL)];
         assert_true(r < n_keep);
         max_rank = r > max_rank ? r : max_rank;
     }
