@@ -611,6 +611,41 @@ static void test_convert_spm_model(void **state)
     }
 }
 
+/* A second real SentencePiece model: converts, loads and round-trips text. */
+static void test_convert_spm_model_mistral(void **state)
+{
+    if (!have("tokenizers/mistral-v1-tokenizer.model"))
+        skip();
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/testdata/tokenizers/mistral-v1-tokenizer.model", shared_dir());
+    struct gguf_writer *w = gguf_writer_new();
+    if (tok_convert_spm_model(w, path, err, sizeof err))
+        fail_msg("%s", err);
+    struct gguf_file *f = write_and_open(w, "mistral");
+    gguf_writer_free(w);
+    struct tokenizer *t = tok_new_from_gguf(f, err, sizeof err);
+    gguf_close(f);
+    if (!t)
+        fail_msg("%s", err);
+    assert_int_equal(tok_n_vocab(t), 32000);
+    assert_int_equal(tok_token_type(t, 0), TOK_TT_UNKNOWN);
+    assert_int_equal(tok_token_type(t, 1), TOK_TT_CONTROL);
+    assert_true(tok_lookup(t, "<0xFF>", 6) >= 0);
+    const char *txt = "Hello world! Привет, мир. 🦙 x  y\n\tz";
+    struct tok_ids ids;
+    tok_ids_init(&ids, 0);
+    assert_int_equal(tok_encode(t, txt, strlen(txt), TOK_ENCODE_ADD_SPECIAL, &ids), 0);
+    assert_int_equal(ids.ids[0], 1);
+    assert_true(ids.n < strlen(txt)); /* merges happened */
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    assert_int_equal(tok_decode(t, ids.ids + 1, ids.n - 1, TOK_DECODE_STRIP_SPACE, &b), 0);
+    assert_string_equal(b.data, txt);
+    buf_free(&b);
+    tok_ids_free(&ids);
+    tok_free(t);
+}
+
 static void test_convert_hf_json(void **state)
 {
     if (!have("tokenizers/smollm-tokenizer.json"))
@@ -716,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_stream_utf8),
         cmocka_unit_test(test_linear_time),
         cmocka_unit_test(test_convert_spm_model),
+        cmocka_unit_test(test_convert_spm_model_mistral),
         cmocka_unit_test(test_convert_hf_json),
         cmocka_unit_test(test_convert_hf_json_spm),
     };
