@@ -249,6 +249,7 @@ static float dot_q8_0_row(const block_q8_0 *x, int64_t nb, const int8_t *aq, con
         __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
         corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
         __m512 s16 = _mm512_castps256_ps512(s8);
+#pragma GCC unroll 4
         for (int h = 0; h < 4; h++) {
             const block_q8_0 *xb = x + b + 2 * h;
             __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb[0].qs));
@@ -417,6 +418,7 @@ static float dot_q6_k_row(const block_q6_K *x, int64_t nsb, const int8_t *aq, co
             _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(ad + 8 * i)));
         __m512 s16 = _mm512_mul_ps(sc, da16);
         corr = _mm512_fmadd_ps(sc, _mm512_loadu_ps(ads16 + 16 * i), corr);
+#pragma GCC unroll 4
         for (int n = 0; n < 2; n++) {
             __m512i l = _mm512_loadu_si512(xb->ql + 64 * n);
             __m512i h =
@@ -503,6 +505,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
             __m512i v[2] = {_mm512_permutex2var_epi16(z0, qidx0, z1),
                             _mm512_permutex2var_epi16(z2, qidx1, z3)};
             __m512i bsum[2];
+#pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 __m512i lo = _mm512_and_si512(v[h], m4z);
                 __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v[h], 4), m4z);
@@ -528,6 +531,44 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
             s[i] = h2f(x[i].d);
             m[i] = 0.0f;
             qs128[i] = 128 * (sum_u8_32(u) - 256);
+        }
+        return;
+    }
+    case GGML_TYPE_Q4_1: {
+        const block_q4_1 *x = row;
+        for (int64_t i = 0; i < k / 32; i++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)x[i].qs);
+            __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+            _mm256_storeu_si256((__m256i *)(q + 32 * i), u);
+            s[i] = h2f(x[i].d);
+            m[i] = h2f(x[i].m);
+            qs128[i] = 128 * sum_u8_32(u);
+        }
+        return;
+    }
+    case GGML_TYPE_Q5_0:
+    case GGML_TYPE_Q5_1: {
+        /* fifth bit j of qh (little-endian 32 bits) belongs to element j */
+        const int is1 = t == GGML_TYPE_Q5_1;
+        const size_t bsz = is1 ? sizeof(block_q5_1) : sizeof(block_q5_0);
+        const int off = is1 ? 0 : 16;
+        for (int64_t i = 0; i < k / 32; i++) {
+            const uint8_t *blk = (const uint8_t *)row + (size_t)i * bsz;
+            const uint8_t *qh = blk + (is1 ? 4 : 2), *qsb = qh + 4;
+            uint32_t hb;
+            memcpy(&hb, qh, 4);
+            __m128i v = _mm_loadu_si128((const __m128i *)qsb);
+            __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+            u = _mm256_or_si256(u, _mm256_and_si256(_mm256_movm_epi8(hb), _mm256_set1_epi8(16)));
+            _mm256_storeu_si256((__m256i *)(q + 32 * i),
+                                _mm256_sub_epi8(u, _mm256_set1_epi8((char)off)));
+            ggml_fp16_t dh, mh = 0;
+            memcpy(&dh, blk, 2);
+            if (is1)
+                memcpy(&mh, blk + 2, 2);
+            s[i] = h2f(dh);
+            m[i] = is1 ? h2f(mh) : 0.0f;
+            qs128[i] = 128 * (sum_u8_32(u) - 32 * off);
         }
         return;
     }
@@ -590,6 +631,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
         const __m256i m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
         for (int64_t i = 0; i < k / QK_K; i++) {
             float d = h2f(x[i].d);
+#pragma GCC unroll 4
             for (int n = 0; n < 2; n++) {
                 const uint8_t *ql = x[i].ql + 64 * n, *qh = x[i].qh + 32 * n;
                 __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -651,6 +693,7 @@ static float avx512_dot_packed(const struct kern__panel *p, const struct kern__a
                 s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p->qs128 + j))), corr);
             accm = _mm256_fmadd_ps(_mm256_loadu_ps(p->m + j), _mm256_loadu_ps(ads + j), accm);
             __m512 s16 = _mm512_castps256_ps512(s8);
+#pragma GCC unroll 4
             for (int h = 0; h < 4; h++) {
                 __m512i w = _mm512_loadu_si512(p->q + (j + 2 * h) * 32);
                 __m512i av = _mm512_loadu_si512(au + (j + 2 * h) * 32);
@@ -684,6 +727,7 @@ static float avx512_dot_packed(const struct kern__panel *p, const struct kern__a
             s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p->qs128 + j))), corr);
         accm = _mm256_fmadd_ps(_mm256_loadu_ps(p->m + j), _mm256_loadu_ps(ads + j), accm);
         __m512 s16 = _mm512_castps256_ps512(s8);
+#pragma GCC unroll 4
         for (int h = 0; h < 2; h++) {
             __m512i w = _mm512_loadu_si512(p->q + (j + 4 * h) * 16);
             __m512i av = _mm512_loadu_si512(au + (j + 4 * h) * 16);
