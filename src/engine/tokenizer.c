@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "engine/tok_internal.h"
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -161,11 +162,19 @@ static int cmp_special(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
-/* Tokens that end a turn by their text, as llama.cpp recognises them. */
+/*
+ * Tokens llama.cpp recognises by their text: end-of-turn candidates (tok_eot,
+ * preferred in this order) and the end-of-generation set. Found ones become
+ * control tokens, as there.
+ */
 static const char *const eot_texts[] = {
-    "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>",
-    "<|endoftext|>",   "<EOT>",      "_<EOT>",  "<｜end▁of▁sentence｜>",
-    "<|end_of_text|>", "<|eom_id|>", "</s>",
+    "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>",         "<|endoftext|>",
+    "<|end_of_text|>", "<EOT>",      "_<EOT>",  "<｜end▁of▁sentence｜>", "<end_of_utterance>",
+};
+static const char *const eog_texts[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>",         "<|return|>",         "<|call|>",
+    "<|flush|>",  "<|calls|>",  "<end_of_turn>",   "<|endoftext|>",      "<|eom_id|>",
+    "<EOT>",      "_<EOT>",     "<|end_of_text|>", "<end_of_utterance>",
 };
 
 static int str_contains_ci(const char *hay, const char *needle)
@@ -222,21 +231,25 @@ static int build_specials(struct tokenizer *t, const char *name)
     return 0;
 }
 
+/* Marks id as ending generation; found by text, it also becomes a control token. */
+static void mark_eog(struct tokenizer *t, int id)
+{
+    t->eog[id] = 1;
+    t->type[id] = TOK_TT_CONTROL;
+}
+
+/* Runs before build_specials(): it may turn tokens into control tokens. */
 static void build_eog(struct tokenizer *t)
 {
-    for (size_t k = 0; k < sizeof eot_texts / sizeof eot_texts[0]; k++) {
-        int id = find_text(t, eot_texts[k]);
-        if (id < 0 || (t->type[id] != TOK_TT_CONTROL && t->type[id] != TOK_TT_USER_DEFINED))
-            continue;
-        if (!strcmp(eot_texts[k], "</s>") && id != t->eos)
-            continue;
-        t->eog[id] = 1;
-        if (t->eot < 0 && strcmp(eot_texts[k], "<|endoftext|>") && strcmp(eot_texts[k], "</s>") &&
-            strcmp(eot_texts[k], "<|end_of_text|>") && strcmp(eot_texts[k], "<|eom_id|>"))
-            t->eot = id;
-        if (t->eom < 0 && !strcmp(eot_texts[k], "<|eom_id|>"))
-            t->eom = id;
-    }
+    int id;
+    for (size_t k = 0; k < sizeof eot_texts / sizeof eot_texts[0] && t->eot < 0; k++)
+        if ((id = find_text(t, eot_texts[k])) >= 0)
+            mark_eog(t, t->eot = id);
+    if (t->eom < 0 && (id = find_text(t, "<|eom_id|>")) >= 0)
+        mark_eog(t, t->eom = id);
+    for (size_t k = 0; k < sizeof eog_texts / sizeof eog_texts[0]; k++)
+        if ((id = find_text(t, eog_texts[k])) >= 0)
+            mark_eog(t, id);
     if (tok__valid_id(t, t->eos))
         t->eog[t->eos] = 1;
     if (tok__valid_id(t, t->eot))
@@ -313,8 +326,10 @@ struct tokenizer *tok_new(const struct tok_vocab_desc *d, char *err, size_t errl
     if (t->model == TOK_MODEL_BPE) {
         const char *pre = d->pre && *d->pre ? d->pre : "default";
         if (tok__pre_from_name(pre, &t->pre, &t->ignore_merges)) {
-            tok__err(err, errlen, "unsupported pre-tokenizer", pre);
-            goto fail;
+            /* as llama.cpp: an unknown pre-tokenizer falls back to the default regexes */
+            log_warn("unknown tokenizer pre-tokenizer, using default", "pre=%s", pre);
+            t->pre = TOK_PRE_DEFAULT;
+            t->ignore_merges = 0;
         }
     }
     t->n_vocab = d->n_tokens;
@@ -414,9 +429,9 @@ struct tokenizer *tok_new(const struct tok_vocab_desc *d, char *err, size_t errl
         t->add_bos = 0;
     if (t->add_eos && t->eos < 0)
         t->add_eos = 0;
+    build_eog(t);
     if (build_specials(t, d->name))
         goto oom;
-    build_eog(t);
     t->chat_template = malloc(d->chat_template.len + 1);
     if (!t->chat_template)
         goto oom;

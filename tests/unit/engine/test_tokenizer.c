@@ -309,9 +309,13 @@ static void test_bad_vocab(void **state)
                                .add_space_prefix = -1};
     assert_null(tok_new(&d, err, sizeof err));
     assert_non_null(strstr(err, "unigram"));
+    /* an unknown pre-tokenizer falls back to the default one, as in llama.cpp */
     d.model = "gpt2";
     d.pre = "no-such-pre";
-    assert_null(tok_new(&d, err, sizeof err));
+    struct tokenizer *t = tok_new(&d, err, sizeof err);
+    assert_non_null(t);
+    assert_int_equal(t->pre, TOK_PRE_DEFAULT);
+    tok_free(t);
     d.n_tokens = 0;
     assert_null(tok_new(&d, err, sizeof err));
 }
