@@ -61,27 +61,42 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
             uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
             float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
             float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
-            for (int i = 0; i < KERN_IL; i++) {
-                int64_t r = g * KERN_IL + i;
-                for (int64_t b = 0; b < nb; b++) {
+            for (int64_t b = 0; b < nb; b++) {
+                /* quantize block b of the 8 rows, then transpose 8 x 8 dwords */
+                __m256i v[8];
+                for (int i = 0; i < KERN_IL; i++) {
+                    int64_t r = g * KERN_IL + i;
                     float dd = 0.0f;
                     int s0 = 0, s1 = 0;
-                    if (r < a->B) {
+                    if (r < a->B)
                         q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
-                    } else {
+                    else
                         memset(q, 0, sizeof(q));
-                    }
-                    __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
-                                                 _mm256_set1_epi8((char)0x80));
-                    uint32_t w[8];
-                    _mm256_storeu_si256((__m256i *)w, v);
-                    uint32_t *dst = (uint32_t *)(qs + b * 32 * KERN_IL) + i;
-                    for (int j = 0; j < 8; j++)
-                        dst[j * KERN_IL] = w[j];
+                    v[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
+                                            _mm256_set1_epi8((char)0x80));
                     d[b * KERN_IL + i] = dd;
                     ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
                     ds16[2 * b * KERN_IL + i] = dd * (float)s0;
                     ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
+                }
+                __m256i t[8], u[8];
+                for (int i = 0; i < 8; i += 2) {
+                    t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+                    t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+                }
+                for (int i = 0; i < 8; i += 4) {
+                    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+                    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+                    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+                    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+                }
+                /* u[0..3]: dwords 0..3 (low lane) and 4..7 (high lane) of rows 0..3; u[4..7]
+                 * rows 4..7 */
+                __m256i *dst = (__m256i *)(qs + b * 32 * KERN_IL);
+                for (int j = 0; j < 4; j++) {
+                    _mm256_store_si256(dst + j, _mm256_permute2x128_si256(u[j], u[j + 4], 0x20));
+                    _mm256_store_si256(dst + j + 4,
+                                       _mm256_permute2x128_si256(u[j], u[j + 4], 0x31));
                 }
             }
         }
