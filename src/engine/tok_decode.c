@@ -41,12 +41,12 @@ static int piece(const struct tokenizer *t, int32_t id, unsigned flags, int stri
         return 0;
     if (is_special_type(ty))
         return buf_append(out, s.p, s.len);
+    if (ty == TOK_TT_BYTE) {
+        int b = parse_byte_token(s);
+        char c = (char)b;
+        return b < 0 ? 0 : buf_append(out, &c, 1);
+    }
     if (t->model == TOK_MODEL_SPM) {
-        if (ty == TOK_TT_BYTE) {
-            int b = parse_byte_token(s);
-            char c = (char)b;
-            return b < 0 ? 0 : buf_append(out, &c, 1);
-        }
         if (ty != TOK_TT_NORMAL)
             return 0;
         size_t i = 0;
