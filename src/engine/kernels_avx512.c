@@ -899,14 +899,13 @@ static inline float load_w1(enum ggml_type t, const void *row, int64_t i)
 }
 
 /*
- * RB weight rows x CB activation rows, dot-product form over k (both are
- * k-contiguous): RB * CB accumulators, each weight load feeds CB FMAs and
- * each activation load RB.
+ * RB weight rows x CB activation rows, dot-product form over k in [k0, k1)
+ * (both operands are k-contiguous): RB * CB accumulators, each weight load
+ * feeds CB FMAs and each activation load RB. acc: add to y instead of storing.
  */
-static inline __attribute__((always_inline)) void float_tile(enum ggml_type t, const void *W,
-                                                             size_t rb_bytes, int64_t k, int64_t r,
-                                                             const float *x, int64_t c, float *y,
-                                                             int64_t ldy, int RB, int CB)
+static inline __attribute__((always_inline)) void
+float_tile(enum ggml_type t, const void *W, size_t rb_bytes, int64_t k, int64_t k0, int64_t k1,
+           int64_t r, const float *x, int64_t c, float *y, int64_t ldy, int RB, int CB, int acc_y)
 {
     __m512 acc[4][4];
 #pragma GCC unroll 4
@@ -918,8 +917,8 @@ static inline __attribute__((always_inline)) void float_tile(enum ggml_type t, c
 #pragma GCC unroll 4
     for (int i = 0; i < RB; i++)
         rows[i] = (const char *)W + (size_t)(r + i) * rb_bytes;
-    int64_t kk = 0;
-    for (; kk + 16 <= k; kk += 16) {
+    int64_t kk = k0;
+    for (; kk + 16 <= k1; kk += 16) {
         __m512 xv[4];
 #pragma GCC unroll 4
         for (int j = 0; j < CB; j++)
@@ -937,18 +936,22 @@ static inline __attribute__((always_inline)) void float_tile(enum ggml_type t, c
 #pragma GCC unroll 4
         for (int j = 0; j < CB; j++) {
             float sum = _mm512_reduce_add_ps(acc[i][j]);
-            for (int64_t q = kk; q < k; q++)
+            for (int64_t q = kk; q < k1; q++)
                 sum += load_w1(t, rows[i], q) * x[(c + j) * k + q];
-            y[(c + j) * ldy + r + i] = sum;
+            float *out = &y[(c + j) * ldy + r + i];
+            *out = acc_y ? *out + sum : sum;
         }
 }
 
+typedef void (*float_tile_fn)(enum ggml_type, const void *, size_t, int64_t, int64_t, int64_t,
+                              int64_t, const float *, int64_t, float *, int64_t, int);
+
 #define FLOAT_TILE_FN(RB, CB)                                                                      \
     static void float_tile_##RB##_##CB(enum ggml_type t, const void *W, size_t rbb, int64_t k,     \
-                                       int64_t r, const float *x, int64_t c, float *y,             \
-                                       int64_t ldy)                                                \
+                                       int64_t k0, int64_t k1, int64_t r, const float *x,          \
+                                       int64_t c, float *y, int64_t ldy, int acc_y)                \
     {                                                                                              \
-        float_tile(t, W, rbb, k, r, x, c, y, ldy, RB, CB);                                         \
+        float_tile(t, W, rbb, k, k0, k1, r, x, c, y, ldy, RB, CB, acc_y);                          \
     }
 FLOAT_TILE_FN(4, 4)
 FLOAT_TILE_FN(4, 3)
@@ -959,8 +962,9 @@ FLOAT_TILE_FN(1, 3)
 FLOAT_TILE_FN(1, 2)
 FLOAT_TILE_FN(1, 1)
 
-typedef void (*float_tile_fn)(enum ggml_type, const void *, size_t, int64_t, int64_t, const float *,
-                              int64_t, float *, int64_t);
+/* k and batch block sizes for large products: a (FLOAT_CB x FLOAT_KC) block of x is 128 KiB */
+#define FLOAT_KC 512
+#define FLOAT_CB 64
 
 static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
                               int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
@@ -971,13 +975,27 @@ static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes,
     static const float_tile_fn t1[5] = {NULL, float_tile_1_1, float_tile_1_2, float_tile_1_3,
                                         float_tile_1_4};
     (void)scratch;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4)
-        for (int64_t c = 0; c < B; c += 4)
-            t4[B - c < 4 ? B - c : 4](t, W, row_bytes, k, r, x, c, y, ldy);
-    for (; r < r1; r++)
-        for (int64_t c = 0; c < B; c += 4)
-            t1[B - c < 4 ? B - c : 4](t, W, row_bytes, k, r, x, c, y, ldy);
+    /*
+     * Small batches stream the weights once, full k per tile. Large batches
+     * are blocked over k and the batch so that the x block and the weight
+     * rows' k-slices stay in L2 while every row of this thread passes.
+     */
+    int64_t kc = B <= FLOAT_CB ? k : FLOAT_KC, cb = B <= FLOAT_CB ? B : FLOAT_CB;
+    for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        int64_t k1 = k0 + kc < k ? k0 + kc : k;
+        for (int64_t c0 = 0; c0 < B; c0 += cb) {
+            int64_t c1 = c0 + cb < B ? c0 + cb : B;
+            int64_t r = r0;
+            for (; r + 4 <= r1; r += 4)
+                for (int64_t c = c0; c < c1; c += 4)
+                    t4[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
+                                                k0 > 0);
+            for (; r < r1; r++)
+                for (int64_t c = c0; c < c1; c += 4)
+                    t1[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
+                                                k0 > 0);
+        }
+    }
 }
 
 void kern__init_avx512(struct kern__ops *o)
@@ -1003,114 +1021,8 @@ void kern__init_avx512(struct kern__ops *o)
 
 #else
 
-/* ---- float weights (F32 / F16 / BF16) ------------------------------------------ */
-
-/* 16 weights at element i of a row of type t, as floats. */
-static inline __m512 load_w16(enum ggml_type t, const void *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i)));
-    if (t == GGML_TYPE_BF16)
-        return _mm512_castsi512_ps(_mm512_slli_epi32(
-            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + i))),
-            16));
-    return _mm512_loadu_ps((const float *)row + i);
-}
-
-static inline float load_w1(enum ggml_type t, const void *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return h2f(((const uint16_t *)row)[i]);
-    if (t == GGML_TYPE_BF16)
-        return bf16_to_fp32(((const uint16_t *)row)[i]);
-    return ((const float *)row)[i];
-}
-
-/*
- * RB weight rows x CB activation rows, dot-product form over k (both are
- * k-contiguous): RB * CB accumulators, each weight load feeds CB FMAs and
- * each activation load RB.
- */
-static inline __attribute__((always_inline)) void float_tile(enum ggml_type t, const void *W,
-                                                             size_t rb_bytes, int64_t k, int64_t r,
-                                                             const float *x, int64_t c, float *y,
-                                                             int64_t ldy, int RB, int CB)
-{
-    __m512 acc[4][4];
-#pragma GCC unroll 4
-    for (int i = 0; i < RB; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < CB; j++)
-            acc[i][j] = _mm512_setzero_ps();
-    const void *rows[4];
-#pragma GCC unroll 4
-    for (int i = 0; i < RB; i++)
-        rows[i] = (const char *)W + (size_t)(r + i) * rb_bytes;
-    int64_t kk = 0;
-    for (; kk + 16 <= k; kk += 16) {
-        __m512 xv[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < CB; j++)
-            xv[j] = _mm512_loadu_ps(x + (c + j) * k + kk);
-#pragma GCC unroll 4
-        for (int i = 0; i < RB; i++) {
-            __m512 wv = load_w16(t, rows[i], kk);
-#pragma GCC unroll 4
-            for (int j = 0; j < CB; j++)
-                acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < RB; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < CB; j++) {
-            float sum = _mm512_reduce_add_ps(acc[i][j]);
-            for (int64_t q = kk; q < k; q++)
-                sum += load_w1(t, rows[i], q) * x[(c + j) * k + q];
-            y[(c + j) * ldy + r + i] = sum;
-        }
-}
-
-#define FLOAT_TILE_FN(RB, CB)                                                                      \
-    static void float_tile_##RB##_##CB(enum ggml_type t, const void *W, size_t rbb, int64_t k,     \
-                                       int64_t r, const float *x, int64_t c, float *y,             \
-                                       int64_t ldy)                                                \
-    {                                                                                              \
-        float_tile(t, W, rbb, k, r, x, c, y, ldy, RB, CB);                                         \
-    }
-FLOAT_TILE_FN(4, 4)
-FLOAT_TILE_FN(4, 3)
-FLOAT_TILE_FN(4, 2)
-FLOAT_TILE_FN(4, 1)
-FLOAT_TILE_FN(1, 4)
-FLOAT_TILE_FN(1, 3)
-FLOAT_TILE_FN(1, 2)
-FLOAT_TILE_FN(1, 1)
-
-typedef void (*float_tile_fn)(enum ggml_type, const void *, size_t, int64_t, int64_t, const float *,
-                              int64_t, float *, int64_t);
-
-static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
-                              int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
-                              int64_t ldy, float *scratch)
-{
-    static const float_tile_fn t4[5] = {NULL, float_tile_4_1, float_tile_4_2, float_tile_4_3,
-                                        float_tile_4_4};
-    static const float_tile_fn t1[5] = {NULL, float_tile_1_1, float_tile_1_2, float_tile_1_3,
-                                        float_tile_1_4};
-    (void)scratch;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4)
-        for (int64_t c = 0; c < B; c += 4)
-            t4[B - c < 4 ? B - c : 4](t, W, row_bytes, k, r, x, c, y, ldy);
-    for (; r < r1; r++)
-        for (int64_t c = 0; c < B; c += 4)
-            t1[B - c < 4 ? B - c : 4](t, W, row_bytes, k, r, x, c, y, ldy);
-}
-
 void kern__init_avx512(struct kern__ops *o)
 {
-    o->gemm_float = avx512_gemm_float;
     (void)o;
 }
 

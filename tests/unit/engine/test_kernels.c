@@ -373,6 +373,9 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 384, 1);
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 896, 2);
     check_matmul(kc, GGML_TYPE_Q8_0, 9, 896, 1);
+    /* float weights blocked over k (with a k tail) and over the batch */
+    check_matmul(kc, GGML_TYPE_F16, 9, 1040, 70);
+    check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
     /* several batch chunks in the interleaved mode */
     check_matmul(kc, GGML_TYPE_Q5_K, 20, 8192, 70);
     kern_ctx_free(kc);
