@@ -258,7 +258,8 @@ int cmd_generate(int argc, char **argv)
         if (tok_is_eog(tok, id))
             break;
         sampler_accept(smp, id, 1);
-        if (tok_stream_push(&ts, id, &text) || emit(&text)) {
+        /* ids past the tokenizer's vocabulary (padded embedding rows) print nothing */
+        if (((uint32_t)id < tok_n_vocab(tok) && tok_stream_push(&ts, id, &text)) || emit(&text)) {
             fprintf(stderr, "aistack generate: output error\n");
             goto out;
         }
