@@ -234,6 +234,8 @@ int jj_getitem(struct jj_ctx *c, struct jv obj, struct jv key, struct jv *out)
         }
         break;
     case JV_LIST:
+        if (obj.seq != JSEQ_LIST) /* generators and views are not subscriptable */
+            break;
         if (as_index(key, &i)) {
             int64_t n = (int64_t)obj.u.l->len;
             if (i < 0)
@@ -322,14 +324,20 @@ static int slice_indices(struct jj_ctx *c, const struct jv *parts, int64_t n, in
     return 0;
 }
 
-static int do_slice(struct jj_ctx *c, struct jv obj, const struct jv *parts, struct jv *out)
+static int do_slice(struct jj_ctx *c, struct jv obj, const struct jv *parts, int folded,
+                    struct jv *out)
 {
     int64_t start = 0, stop = 0, step = 1, n;
     int ok, rc;
     size_t *offs = NULL;
     if (obj.kind == JV_UNDEF)
         return undefined_error(c, obj);
-    if (obj.kind != JV_LIST && obj.kind != JV_STR) {
+    if ((obj.kind != JV_LIST && obj.kind != JV_STR) ||
+        (obj.kind == JV_LIST && obj.seq != JSEQ_LIST)) {
+        /* jinja2 slices with plain Python (a TypeError), except when its optimizer
+           folded an all-constant slice through getitem (an Undefined) */
+        if (!folded)
+            return jj_fail(c, AS_EINVAL, "'%s' object is not subscriptable", jv_type_name(obj));
         *out = jv_undef(NULL);
         return 0;
     }
@@ -338,6 +346,8 @@ static int do_slice(struct jj_ctx *c, struct jv obj, const struct jv *parts, str
     if ((rc = slice_indices(c, parts, n, &start, &stop, &step, &ok)))
         return rc;
     if (!ok) {
+        if (!folded)
+            return jj_fail(c, AS_EINVAL, "slice indices must be integers or None");
         *out = jv_undef(NULL);
         return 0;
     }
@@ -466,7 +476,8 @@ static int binop(struct jj_ctx *c, int op, struct jv a, struct jv b, struct jv *
     if (!is_num(a) || !is_num(b)) {
         if (op == '+' && a.kind == JV_STR && b.kind == JV_STR)
             return concat2(c, a, b, out);
-        if (op == '+' && a.kind == JV_LIST && b.kind == JV_LIST && a.tuple == b.tuple) {
+        if (op == '+' && a.kind == JV_LIST && b.kind == JV_LIST && a.tuple == b.tuple &&
+            a.seq == JSEQ_LIST && b.seq == JSEQ_LIST) {
             size_t n = a.u.l->len + b.u.l->len;
             if (jj_charge(c, n))
                 return AS_ERANGE;
@@ -478,10 +489,10 @@ static int binop(struct jj_ctx *c, int op, struct jv a, struct jv b, struct jv *
             *out = jv_list(l, a.tuple);
             return 0;
         }
-        if (op == '*' && (a.kind == JV_STR || a.kind == JV_LIST) &&
+        if (op == '*' && (a.kind == JV_STR || (a.kind == JV_LIST && a.seq == JSEQ_LIST)) &&
             (b.kind == JV_INT || b.kind == JV_BOOL))
             return repeat(c, a, b.u.i, out);
-        if (op == '*' && (b.kind == JV_STR || b.kind == JV_LIST) &&
+        if (op == '*' && (b.kind == JV_STR || (b.kind == JV_LIST && b.seq == JSEQ_LIST)) &&
             (a.kind == JV_INT || a.kind == JV_BOOL))
             return repeat(c, b, a.u.i, out);
         return type_error(c, on, a, b);
@@ -675,6 +686,27 @@ static int contains(struct jj_ctx *c, struct jv hay, struct jv needle, int *res)
 
 static int eval(struct jj_ctx *c, const struct jn *x, struct jj_frame *f, struct jv *out);
 
+/* Whether jinja2's optimizer would fold x to a constant at compile time. */
+static int is_const(const struct jn *x, int depth)
+{
+    if (!x)
+        return 1;
+    if (depth > 64 || x->kind == JN_NAME || x->kind == JN_CALL)
+        return 0;
+    if (!is_const(x->a, depth + 1) || !is_const(x->b, depth + 1) || !is_const(x->c, depth + 1))
+        return 0;
+    for (size_t i = 0; i < x->n; i++)
+        if (!is_const(x->items[i], depth + 1))
+            return 0;
+    for (size_t i = 0; x->args && i < x->args->npos; i++)
+        if (!is_const(x->args->pos[i], depth + 1))
+            return 0;
+    for (size_t i = 0; x->args && i < x->args->nkw; i++)
+        if (!is_const(x->args->kw[i], depth + 1))
+            return 0;
+    return 1;
+}
+
 static int eval_args(struct jj_ctx *c, const struct jn_args *a, struct jj_frame *f,
                      struct jj_callargs *ca, size_t extra_kw)
 {
@@ -789,7 +821,7 @@ static int eval(struct jj_ctx *c, const struct jn *x, struct jj_frame *f, struct
                 return rc;
         }
         c->line = x->line;
-        return do_slice(c, a, parts, out);
+        return do_slice(c, a, parts, c->folding, out);
     }
     case JN_CALL: {
         struct jj_callargs ca;
@@ -1033,7 +1065,12 @@ static int exec_stmt(struct jj_ctx *c, const struct js *s, struct jj_frame *f)
     case JS_TEXT:
         return emit(c, s->text.p, s->text.len);
     case JS_OUT:
-        if ((rc = eval(c, s->expr, f, &v)))
+        /* jinja2 evaluates an all-constant {{ }} at compile time, where slicing goes
+           through the sandbox's getitem (bad slices give Undefined, not TypeError) */
+        c->folding = is_const(s->expr, 0);
+        rc = eval(c, s->expr, f, &v);
+        c->folding = 0;
+        if (rc)
             return rc;
         return emit_value(c, v);
     case JS_IF:

@@ -52,6 +52,20 @@ enum jv_kind {
     JV_FUNC, /* builtin, bound method, macro, caller */
 };
 
+/*
+ * jinja2 filters such as select/map/unique/items return generators and dict
+ * methods return views; they iterate like lists but print, test, index and
+ * measure differently (a generator is always true, even when empty).
+ */
+enum jv_seq {
+    JSEQ_LIST = 0,
+    JSEQ_GEN,     /* generator: always truthy, no len(), not subscriptable */
+    JSEQ_REVITER, /* reversed(list): like a generator */
+    JSEQ_ITEMS,   /* dict.items() view: has len(), not subscriptable */
+    JSEQ_KEYS,
+    JSEQ_VALUES,
+};
+
 struct jv_list;
 struct jv_dict;
 struct jj_loop;
@@ -60,6 +74,7 @@ struct jv_func;
 struct jv {
     uint8_t kind;
     uint8_t tuple; /* JV_LIST printed as a Python tuple */
+    uint8_t seq;   /* JV_LIST: enum jv_seq, what Python object the list stands for */
     union {
         int64_t i; /* JV_BOOL (0/1), JV_INT */
         double f;
@@ -314,6 +329,7 @@ struct jj_ctx {
     uint64_t work;
     int depth;
     int line;              /* line of the construct being evaluated */
+    int folding;           /* evaluating an all-constant {{ }} (see JS_OUT) */
     struct jv_dict *vars;  /* context variables from the caller's JSON */
     struct jj_frame *root; /* top-level template frame */
 };
@@ -367,13 +383,43 @@ uint32_t jj_utf8_decode(const char *p, size_t n, size_t *adv);
 /* Python str.isspace() for a code point. */
 int jj_is_space(uint32_t cp);
 
-/* builtins (jinja_builtins.c) */
+/* helpers shared by jinja_str.c and jinja_filters.c */
+int jj__str_eq(struct str s, const char *lit);
+struct jj_callargs;
+/* Positional argument i or keyword `name` (may be NULL); 1 when given. */
+int jj__arg(const struct jj_callargs *a, size_t i, const char *name, struct jv *out);
+int jj__want_str(struct jj_ctx *c, struct jv v, const char *what);
+int jj__want_int(struct jj_ctx *c, struct jv v, const char *what, int64_t *out);
+/* Turns a finished buffer into a string value (rc: the appends' status); frees b. */
+int jj__str_from_buf(struct jj_ctx *c, struct buf *b, int rc, struct jv *out);
+extern const char *const jj__no_kw[1];
+/* Python's TypeError for too many positional or unknown keyword arguments. */
+int jj__check_args(struct jj_ctx *c, const char *kind, struct str name, const struct jj_callargs *a,
+                   int max_pos, const char *const *kw, int nkw);
+int jj__undef_fail(struct jj_ctx *c, struct jv u);
+/* str.upper ('u'), lower ('l'), title ('t'), capitalize ('c'), jinja's title filter ('T'). */
+int jj__case_map(struct jj_ctx *c, struct jv s, int mode, struct jv *out);
+/* str.strip/lstrip/rstrip (which: 'b', 'l', 'r'); chars none = whitespace. */
+int jj__strip(struct jj_ctx *c, struct jv s, struct jv chars, int which, struct jv *out);
+/* str.replace(old, new, count); count < 0: all. */
+int jj__replace(struct jj_ctx *c, struct jv s, struct jv old, struct jv nw, int64_t count,
+                struct jv *out);
+/* The (key, value) tuples of a dict, as a list. */
+int jj__dict_pairs(struct jj_ctx *c, struct jv_dict *d, struct jv *out);
+/* sep.join(str(x) for x in seq), optionally of an attribute of each item. */
+int jj__join(struct jj_ctx *c, struct jv seq, struct jv sep, struct jv attr, int has_attr,
+             struct jv *out);
+
+/* builtins (jinja_str.c: globals and methods; jinja_filters.c: filters and tests) */
 struct jj_callargs {
     size_t npos, nkw;
     struct jv *pos;
     struct str *kwnames;
     struct jv *kw;
 };
+/* Whether a filter / test of that name exists (jinja2 checks at compile time). */
+int jj_filter_known(struct str name);
+int jj_test_known(struct str name);
 /* Applies filter `name` to v. */
 int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs *a,
               struct jv *out);

@@ -1147,12 +1147,76 @@ done:
     return 0;
 }
 
+/*
+ * jinja2 reports an unknown filter or test when compiling, except inside an
+ * `if` (test and branches) or a conditional expression, where it becomes a
+ * runtime error of the branch actually taken. soft: inside such a construct.
+ */
+static int check_expr(struct parser *P, const struct jn *x, int soft, int depth);
+
+static int check_args_names(struct parser *P, const struct jn_args *a, int soft, int depth)
+{
+    for (size_t i = 0; a && i < a->npos; i++)
+        if (check_expr(P, a->pos[i], soft, depth))
+            return AS_EINVAL;
+    for (size_t i = 0; a && i < a->nkw; i++)
+        if (check_expr(P, a->kw[i], soft, depth))
+            return AS_EINVAL;
+    return 0;
+}
+
+static int check_expr(struct parser *P, const struct jn *x, int soft, int depth)
+{
+    if (!x)
+        return 0;
+    if (depth > 4 * JJ_MAX_PARSE_DEPTH)
+        return 0;
+    if (x->kind == JN_COND)
+        soft = 1;
+    if (!soft && ((x->kind == JN_FILTER && !jj_filter_known(x->name)) ||
+                  (x->kind == JN_TEST && !jj_test_known(x->name)))) {
+        if (P->err) {
+            P->err->line = x->line;
+            snprintf(P->err->msg, sizeof(P->err->msg), "syntax error: no %s named '%.*s'",
+                     x->kind == JN_FILTER ? "filter" : "test",
+                     (int)(x->name.len > 40 ? 40 : x->name.len), x->name.p);
+        }
+        return AS_EINVAL;
+    }
+    if (check_expr(P, x->a, soft, depth + 1) || check_expr(P, x->b, soft, depth + 1) ||
+        check_expr(P, x->c, soft, depth + 1) || check_args_names(P, x->args, soft, depth + 1))
+        return AS_EINVAL;
+    for (size_t i = 0; i < x->n; i++)
+        if (check_expr(P, x->items[i], soft, depth + 1))
+            return AS_EINVAL;
+    return 0;
+}
+
+static int check_body(struct parser *P, const struct jbody *b, int soft)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const struct js *s = b->s[i];
+        int in = s->kind == JS_IF || s->kind == JS_BLOCK ? (s->kind == JS_IF ? 1 : soft) : 0;
+        if (check_expr(P, s->expr, s->kind == JS_IF ? 1 : soft, 0) ||
+            check_expr(P, s->cond, 0, 0) || check_expr(P, s->filter, soft, 0) ||
+            check_body(P, &s->body, in) || check_body(P, &s->other, in))
+            return AS_EINVAL;
+        for (size_t k = 0; k < s->nparams; k++)
+            if (s->defaults && check_expr(P, s->defaults[k], soft, 0))
+                return AS_EINVAL;
+    }
+    return 0;
+}
+
 int jj_parse(struct jj_arena *a, const struct jt *toks, size_t ntoks, struct jbody *body,
              struct jinja_error *err)
 {
     struct parser P = {.a = a, .t = toks, .n = ntoks, .err = err};
     int which;
-    return parse_body(&P, NULL, body, &which);
+    int rc = parse_body(&P, NULL, body, &which);
+    if (!rc && check_body(&P, body, 0))
+        rc = AS_EINVAL;
+    return rc;
 }
 
 struct jinja_template *jinja_template_parse(const char *src, size_t len, struct jinja_error *err)

@@ -271,7 +271,7 @@ int jv_truthy(struct jv v)
     case JV_STR:
         return v.u.s.len != 0;
     case JV_LIST:
-        return v.u.l->len != 0;
+        return v.seq == JSEQ_GEN || v.seq == JSEQ_REVITER || v.u.l->len != 0;
     case JV_DICT:
         return v.u.d->len != 0;
     default:
@@ -284,6 +284,11 @@ const char *jv_type_name(struct jv v)
     static const char *names[] = {"Undefined", "NoneType",    "bool",    "int",
                                   "float",     "str",         "list",    "dict",
                                   "Namespace", "LoopContext", "function"};
+    if (v.kind == JV_LIST && v.seq != JSEQ_LIST) {
+        static const char *const seqs[] = {"list",       "generator", "list_reverseiterator",
+                                           "dict_items", "dict_keys", "dict_values"};
+        return seqs[v.seq < 6 ? v.seq : 0];
+    }
     if (v.kind == JV_LIST && v.tuple)
         return "tuple";
     return v.kind <= JV_FUNC ? names[v.kind] : "object";
@@ -317,6 +322,8 @@ static int equal_rec(struct jv a, struct jv b, int depth)
     case JV_STR:
         return a.u.s.len == b.u.s.len && memcmp(a.u.s.p, b.u.s.p, a.u.s.len) == 0;
     case JV_LIST:
+        if (a.seq != b.seq || ((a.seq == JSEQ_GEN || a.seq == JSEQ_REVITER) && a.u.l != b.u.l))
+            return 0;
         if (a.tuple != b.tuple || a.u.l->len != b.u.l->len)
             return 0;
         for (size_t i = 0; i < a.u.l->len; i++)
@@ -527,8 +534,18 @@ static int write_rec(struct jj_ctx *c, struct buf *b, struct jv v, int repr, int
         break;
     case JV_LIST: {
         const struct jv_list *l = v.u.l;
+        static const char *const views[] = {
+            "", "", "", "dict_items(", "dict_keys(", "dict_values("};
+        if (v.seq == JSEQ_GEN || v.seq == JSEQ_REVITER) {
+            /* Python prints an address here; nothing stable to match */
+            rc = buf_append_cstr(b, v.seq == JSEQ_GEN ? "<generator object>"
+                                                      : "<list_reverseiterator object>");
+            break;
+        }
         if (jj_charge(c, l->len))
             return AS_ERANGE;
+        if (v.seq != JSEQ_LIST && buf_append_cstr(b, views[v.seq]))
+            return out_err(c, AS_ENOMEM);
         rc = buf_append_char(b, v.tuple ? '(' : '[');
         for (size_t i = 0; i < l->len && !rc; i++) {
             if (i)
@@ -540,6 +557,8 @@ static int write_rec(struct jj_ctx *c, struct buf *b, struct jv v, int repr, int
             rc = buf_append_char(b, ',');
         if (!rc)
             rc = buf_append_char(b, v.tuple ? ')' : ']');
+        if (!rc && v.seq != JSEQ_LIST)
+            rc = buf_append_char(b, ')');
         break;
     }
     case JV_DICT:
@@ -683,6 +702,9 @@ static int json_rec(struct jj_ctx *c, struct buf *b, struct jv v, const struct j
         return buf_append_json_str(b, v.u.s.p, v.u.s.len);
     case JV_LIST: {
         const struct jv_list *l = v.u.l;
+        if (v.seq != JSEQ_LIST)
+            return jj_fail(c, AS_EINVAL, "Object of type %s is not JSON serializable",
+                           jv_type_name(v));
         if (jj_charge(c, l->len))
             return AS_ERANGE;
         if (l->len == 0)
