@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make run`: the main job on the embedded defaults. Grows with the project:
-# train the default model (first run), bring the stack up, ask it a question.
+# `make run`: the main job on the embedded defaults. Trains the default model on
+# the first run (generated data, BPE tokenizer, a small chat model; cached under
+# state/default-model afterwards), loads it in the inference engine and asks it
+# held-out questions it never saw in training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "aistack: build OK ($(ls build/aistack* | xargs -n1 basename | tr '\n' ' '))"
-./build/aistack --help
+threads=$(nproc)
+exec ./build/aistack demo --dir state/default-model --threads "$threads" --eval 200

@@ -25,5 +25,6 @@ int cmd_tokenizer(int argc, char **argv) CLI_WEAK;
 int cmd_up(int argc, char **argv) CLI_WEAK;
 int cmd_down(int argc, char **argv) CLI_WEAK;
 int cmd_chat(int argc, char **argv) CLI_WEAK;
+int cmd_demo(int argc, char **argv) CLI_WEAK;
 
 #endif

@@ -27,6 +27,7 @@ static const struct subcommand commands[] = {
     {"up", cmd_up, "start the local stack"},
     {"down", cmd_down, "stop the local stack"},
     {"chat", cmd_chat, "chat with a running stack"},
+    {"demo", cmd_demo, "train the default model (first run) and ask it held-out questions"},
 };
 
 static void usage(FILE *f)

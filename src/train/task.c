@@ -123,13 +123,20 @@ void task_get(uint64_t i, uint32_t v, struct task_item *out)
 void task_sample(uint64_t *rng, enum task_split s, struct task_item *out)
 {
     for (;;) {
+        /* subtraction (borrows) is the hardest to learn: it gets the largest share */
         *rng = mix64(*rng);
-        uint64_t i = *rng % task_count();
+        uint64_t r = *rng, kind = (r >> 56) % 100, i;
+        if (kind < 35)
+            i = r % N_ADD;
+        else if (kind < 80)
+            i = N_ADD + r % N_SUB;
+        else
+            i = N_ADD + N_SUB + r % N_CONV;
         if (i >= N_ADD && i < N_ADD + N_SUB && !sub_valid(i - N_ADD))
             continue;
         if (task_split_of(i) != s)
             continue;
-        task_get(i, (uint32_t)(*rng >> 40), out);
+        task_get(i, (uint32_t)(r >> 40), out);
         return;
     }
 }
