@@ -36,7 +36,6 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1166,10 +1165,10 @@ int http_server_start(struct http_server *srv)
 {
     if (srv->started)
         return 0;
+    /* writes to a closed peer fail with EPIPE instead of killing the process (MHD
+     * and curl pass MSG_NOSIGNAL, but services may write to pipes too) */
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     for (int i = 0; i < srv->nthreads; i++) {
@@ -1227,37 +1226,56 @@ void http_server_shutdown(struct http_server *srv)
     (void)w;
 }
 
+/*
+ * SIGTERM/SIGINT: the handler only writes to the server's eventfd (the self-pipe
+ * trick); http_server_run() does the work. A handler rather than signalfd because
+ * signalfd needs the signal blocked in every thread, and threads started before
+ * us (sanitizer runtimes, libraries) would still take it and die. SA_RESETHAND:
+ * a second signal during the drain kills the process the usual way.
+ */
+static int g_signal_fd = -1;
+static volatile sig_atomic_t g_signal_no;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    g_signal_no = sig;
+    uint64_t one = 1;
+    ssize_t w = write(g_signal_fd, &one, sizeof one);
+    (void)w;
+    errno = saved;
+}
+
 int http_server_run(struct http_server *srv)
 {
     int rc = http_server_start(srv);
     if (rc != 0)
         return rc;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-    if (sfd < 0)
-        log_warn("http: signalfd failed; only http_server_shutdown() stops the server", NULL);
-    struct pollfd p[2] = {{.fd = srv->shutdown_fd, .events = POLLIN},
-                          {.fd = sfd, .events = POLLIN}};
-    for (;;) {
-        int n = poll(p, sfd >= 0 ? 2 : 1, -1);
-        if (n < 0 && errno != EINTR)
-            break;
-        if (n > 0 && (p[0].revents || (sfd >= 0 && p[1].revents)))
-            break;
-    }
-    const char *why = "shutdown";
-    if (sfd >= 0 && p[1].revents) {
-        struct signalfd_siginfo si;
-        if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-            why = si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
-    }
-    if (sfd >= 0)
-        close(sfd);
-    log_info("http server draining", "reason=%s in_flight=%d", why, atomic_load(&srv->active));
-    return http_server_drain(srv);
+    struct sigaction sa, old_term, old_int;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    g_signal_no = 0;
+    g_signal_fd = srv->shutdown_fd;
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &old_int);
+    struct pollfd p = {.fd = srv->shutdown_fd, .events = POLLIN};
+    while (poll(&p, 1, -1) <= 0 && errno == EINTR)
+        ;
+    uint64_t v;
+    ssize_t r = read(srv->shutdown_fd, &v, sizeof v);
+    (void)r;
+    int sig = g_signal_no;
+    log_info("http server draining", "reason=%s in_flight=%d",
+             sig == SIGTERM  ? "SIGTERM"
+             : sig == SIGINT ? "SIGINT"
+                             : "shutdown",
+             atomic_load(&srv->active));
+    rc = http_server_drain(srv);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    return rc;
 }
 
 static void add_conn_cb(struct loop *l, void *ud)

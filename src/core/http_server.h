@@ -69,12 +69,14 @@ void http_server_free(struct http_server *srv);
 int http_server_route(struct http_server *srv, const char *method, const char *pattern,
                       http_handler_fn fn, void *ud);
 
-/* Starts the worker threads. Blocks SIGTERM, SIGINT and SIGPIPE in the calling
- * thread first (the workers inherit that), so call it from the main thread. 0 or AS_E*. */
+/* Starts the worker threads (SIGPIPE blocked in them). 0 or AS_E*. */
 int http_server_start(struct http_server *srv);
 /* Starts the server if needed, serves until SIGTERM/SIGINT or http_server_shutdown(),
- * then drains (see http_server_drain()) and stops the workers. Returns 0, AS_ETIMEDOUT when
- * the drain had to cut requests off, or AS_E* if the server could not start. */
+ * then drains (see http_server_drain()) and stops the workers. It installs its own
+ * SIGTERM/SIGINT handlers while it runs (a second signal during the drain kills the
+ * process) and restores the previous ones. Returns 0, AS_ETIMEDOUT when the drain
+ * had to cut requests off, or AS_E* if the server could not start. One server per
+ * process may be running it at a time. */
 int http_server_run(struct http_server *srv);
 /* Any thread: makes http_server_run() begin its drain and return. */
 void http_server_shutdown(struct http_server *srv);
