@@ -10,10 +10,13 @@
  * client's connection cache. Every request ends with exactly one on_done call
  * carrying a clear error category (connect, timeout, TLS, too large, ...).
  *
- * Threads: one client per loop (per worker thread). Every function must be called
- * on the loop's thread; callbacks run there too. To start a request from another
- * thread, loop_post() a function that calls http_client_submit() on the loop's
- * thread (everything the request borrows must stay valid until then).
+ * Threads: one client per loop (per worker thread). Every function except
+ * http_client_new() must be called on the loop's thread; callbacks run there
+ * too. To start a request from another thread, loop_post() a function that
+ * calls http_client_submit() on the loop's thread (everything the request
+ * borrows must stay valid until then). A proxy handler on an http_server worker
+ * uses the client made for that worker's loop (http_server_worker_loop()): the
+ * upstream request never changes threads.
  *
  * Proxies: by default the *_proxy environment variables are ignored (loopback and
  * cluster traffic must never go through a proxy by accident); set
@@ -162,13 +165,18 @@ struct http_client_request {
     void *ud;                          /* passed to every callback */
 };
 
-/* Creates a client on loop l (borrowed; must outlive the client). NULL on failure. */
+/*
+ * Creates a client on loop l (borrowed; must outlive the client). NULL on
+ * failure. Touches nothing of the loop, so it may run on any thread, e.g. on the
+ * main thread for each worker loop before the workers start.
+ */
 struct http_client *http_client_new(struct loop *l);
 
 /*
  * Frees the client. Requests still running end first with
- * HTTP_CLIENT_E_CANCELLED (their on_done runs inside this call). Must not be
- * called from one of the client's callbacks. Accepts NULL.
+ * HTTP_CLIENT_E_CANCELLED (their on_done runs inside this call). Call it on
+ * the loop's thread or once the loop no longer runs, never from one of the
+ * client's callbacks. Accepts NULL.
  */
 void http_client_free(struct http_client *c);
 

@@ -35,6 +35,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/http_client.h"
+#include "core/http_server.h"
 #include "core/loop.h"
 #include "core/sse.h"
 
@@ -1211,6 +1212,244 @@ static void test_parse_headers(void **state)
     assert_int_equal(http_client__parse_headers(head, sizeof(head) - 1, h, 3), -1);
 }
 
+/* ---- a proxy on the real server: MHD and curl sharing one worker loop ----------------- */
+
+static struct http_client *px_cli; /* the client of the server's only worker loop */
+
+struct up_gen { /* upstream SSE generator with backpressure */
+    struct http_stream *st;
+    int i, n;
+};
+
+static void up_pump(struct http_stream *st, void *ud)
+{
+    struct up_gen *g = ud;
+    char ev[128];
+    while (g->i < g->n) {
+        int k = snprintf(ev, sizeof(ev), "{\"i\":%d,\"pad\":\"%060d\"}", g->i, g->i);
+        int rc = http_sse_event(st, NULL, ev, (size_t)k);
+        if (rc == AS_EAGAIN)
+            return; /* on_writable calls us again */
+        if (rc != 0)
+            break;
+        g->i++;
+    }
+    http_stream_end(st);
+    free(g);
+}
+
+static void up_gone(struct http_stream *st, void *ud)
+{
+    http_stream_end(st);
+    free(ud);
+}
+
+static void h_up_sse(struct http_req *req, void *ud)
+{
+    const char *n = http_req_query(req, "n");
+    struct up_gen *g = calloc(1, sizeof(*g));
+    if (!g) {
+        http_respond_error(req, 500, "oom", NULL, NULL, NULL);
+        return;
+    }
+    g->n = n ? (int)strtol(n, NULL, 10) : 10;
+    g->st = http_stream_begin(req, 200, "text/event-stream");
+    if (!g->st) {
+        free(g);
+        return;
+    }
+    http_stream_set_callbacks(g->st, up_gone, up_pump, g);
+    up_pump(g->st, g);
+}
+
+struct px {
+    struct http_req *req; /* until the response starts */
+    struct http_stream *st;
+    struct http_client_req *up;
+    int paused;
+};
+
+static atomic_int px_pauses;
+
+static void px_gone(struct http_stream *st, void *ud)
+{
+    struct px *p = ud;
+    http_client_cancel(p->up); /* on_done ends the stream */
+}
+
+static void px_writable(struct http_stream *st, void *ud)
+{
+    struct px *p = ud;
+    if (p->paused) {
+        p->paused = 0;
+        http_client_resume(p->up);
+    }
+}
+
+static int px_headers(struct http_client_req *up, int status, const struct http_header *h, size_t n,
+                      void *ud)
+{
+    struct px *p = ud;
+    if (status != 200)
+        return HTTP_CLIENT_ABORT; /* a gateway would retry elsewhere here */
+    p->st = http_stream_begin(p->req, status, "text/event-stream");
+    p->req = NULL;
+    if (!p->st)
+        return HTTP_CLIENT_ABORT;
+    http_stream_set_callbacks(p->st, px_gone, px_writable, p);
+    return HTTP_CLIENT_CONTINUE;
+}
+
+static int px_data(struct http_client_req *up, const char *d, size_t n, void *ud)
+{
+    struct px *p = ud;
+    int rc = http_stream_write(p->st, d, n);
+    if (rc == 0)
+        return HTTP_CLIENT_CONTINUE;
+    if (rc == AS_EAGAIN) {
+        p->paused = 1;
+        atomic_fetch_add(&px_pauses, 1);
+        return HTTP_CLIENT_PAUSE; /* the same bytes come again after resume */
+    }
+    return HTTP_CLIENT_ABORT;
+}
+
+static void px_done(struct http_client_req *up, const struct http_client_result *r, void *ud)
+{
+    struct px *p = ud;
+    if (p->st) {
+        if (r->err != HTTP_CLIENT_OK) { /* never a clean end after a broken stream */
+            char ev[160];
+            int k = snprintf(ev, sizeof(ev), "{\"error\":\"%s\"}", http_client_strerror(r->err));
+            http_sse_event(p->st, "error", ev, (size_t)k);
+        }
+        http_stream_end(p->st);
+    } else {
+        http_respond_error(p->req, 502, http_client_strerror(r->err), NULL, NULL, NULL);
+    }
+    free(p);
+}
+
+static void h_proxy(struct http_req *req, void *ud)
+{
+    struct px *p = calloc(1, sizeof(*p));
+    const char *to = http_req_query(req, "to");
+    if (!p || !to) {
+        free(p);
+        http_respond_error(req, 400, "need ?to=", NULL, NULL, NULL);
+        return;
+    }
+    p->req = req;
+    struct http_client_request r = {.url = to,
+                                    .timeout_ms = 10000,
+                                    .idle_timeout_ms = 2000,
+                                    .on_headers = px_headers,
+                                    .on_data = px_data,
+                                    .on_done = px_done,
+                                    .ud = p};
+    if (http_client_submit(px_cli, &r, &p->up) != 0) {
+        free(p);
+        http_respond_error(req, 500, "submit failed", NULL, NULL, NULL);
+    }
+}
+
+/* The client side of the test pauses once, so the proxy's stream queue fills up. */
+static int slow_data(struct http_client_req *req, const char *d, size_t n, void *ud)
+{
+    struct rq *q = ud;
+    if (q->data_calls == 0 && q->pause_first) {
+        q->pause_first = 0;
+        q->req = req;
+        loop_timer_add(q->e->loop, 200, resume_cb, q);
+        return HTTP_CLIENT_PAUSE;
+    }
+    q->data_calls++;
+    return buf_append(&q->body, d, n) ? HTTP_CLIENT_ABORT : HTTP_CLIENT_CONTINUE;
+}
+
+static void test_proxy_on_server_loop(void **state)
+{
+    struct env *e = *state;
+    struct http_server_config cfg = {.bind_addr = "127.0.0.1",
+                                     .threads = 1,
+                                     .drain_timeout_ms = 2000,
+                                     .stream_queue_bytes = 32768};
+    char err[256] = "";
+    struct http_server *srv = http_server_new(&cfg, err, sizeof(err));
+    assert_non_null(srv);
+    /* creating the client touches nothing of the loop: fine before the worker runs */
+    px_cli = http_client_new(http_server_worker_loop(srv, 0));
+    assert_non_null(px_cli);
+    assert_int_equal(http_server_route(srv, "GET", "/up/sse", h_up_sse, NULL), 0);
+    assert_int_equal(http_server_route(srv, "GET", "/proxy", h_proxy, NULL), 0);
+    assert_int_equal(http_server_start(srv), 0);
+    int port = http_server_port(srv);
+
+    enum { NEV = 20000 }; /* about 1.8 MB of events */
+    struct rq ok, cut, refused;
+    struct http_client_request r;
+    rq_init(&ok, e);
+    rq_init(&cut, e);
+    rq_init(&refused, e);
+    char url[256];
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%d/proxy?to=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fup%%2Fsse%%3Fn%%3D%d",
+             port, port, NEV);
+    req_for(e, &r, &ok, "/", 1);
+    r.url = url;
+    r.on_data = slow_data;
+    ok.pause_first = 1;
+    submit_ok(e, &r, NULL);
+
+    char url2[256];
+    snprintf(url2, sizeof(url2),
+             "http://127.0.0.1:%d/proxy?to=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fchunkcut", port,
+             e->srv->port);
+    req_for(e, &r, &cut, "/", 1);
+    r.url = url2;
+    submit_ok(e, &r, NULL);
+
+    int dead;
+    int fd = ts_listen(&dead);
+    assert_true(fd >= 0);
+    close(fd);
+    char url3[256];
+    snprintf(url3, sizeof(url3), "http://127.0.0.1:%d/proxy?to=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2F",
+             port, dead);
+    req_for(e, &r, &refused, "/", 0);
+    r.url = url3;
+    submit_ok(e, &r, NULL);
+
+    env_run(e, 20000);
+    assert_int_equal(http_server_drain(srv), 0);
+    http_client_free(px_cli); /* the worker loop no longer runs */
+    px_cli = NULL;
+    http_server_free(srv);
+
+    assert_int_equal(ok.err, HTTP_CLIENT_OK);
+    assert_int_equal(ok.status, 200);
+    /* every event, in order, nothing lost or doubled across pauses */
+    struct buf want;
+    buf_init(&want, 8 << 20);
+    for (int i = 0; i < NEV; i++)
+        buf_printf(&want, "data: {\"i\":%d,\"pad\":\"%060d\"}\n\n", i, i);
+    assert_int_equal(ok.body.len, want.len);
+    assert_memory_equal(ok.body.data, want.data, want.len);
+    buf_free(&want);
+    fprintf(stderr, "proxy paused %d times for backpressure\n", atomic_load(&px_pauses));
+
+    assert_int_equal(cut.err, HTTP_CLIENT_OK);
+    assert_int_equal(cut.status, 200);
+    assert_string_equal(rq_body(&cut),
+                        "data: {}\n\nevent: error\ndata: {\"error\":\"recv_failed\"}\n\n");
+
+    assert_int_equal(refused.status, 502);
+    assert_non_null(strstr(rq_body(&refused), "connect_failed"));
+    buf_free(&ok.body);
+    buf_free(&cut.body);
+    buf_free(&refused.body);
+}
+
 /* ---- TLS against openssl s_server --------------------------------------------------- */
 
 static int run_cmd(const char *cmd)
@@ -1247,6 +1486,9 @@ static void test_tls(void **state)
         char portarg[32], key[300];
         snprintf(portarg, sizeof(portarg), "127.0.0.1:%d", port);
         snprintf(key, sizeof(key), "%s/key.pem", dir);
+        sigset_t none; /* http_server_start() blocked SIGTERM in this thread; exec keeps masks */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
@@ -1285,7 +1527,7 @@ static void test_tls(void **state)
         submit_ok(e, &r, NULL);
         env_run(e, 5000);
     }
-    kill(pid, SIGTERM);
+    kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     run_cmd(cmd);
@@ -1324,6 +1566,7 @@ int main(void)
         T(test_submit_errors),
         T(test_free_cancels_pending),
         T(test_submit_from_other_thread),
+        T(test_proxy_on_server_loop),
         T(test_tls),
         cmocka_unit_test(test_parse_headers),
     };
