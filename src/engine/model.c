@@ -128,13 +128,10 @@ struct model_ctx *model_ctx_new(const struct model *m, const struct model_ctx_pa
         .max_seq_tokens = p.n_ctx,
     };
     if (!kc.budget_bytes && !kc.budget_tokens) {
-        uint64_t t = (uint64_t)p.n_ctx * p.max_seqs;
+        /* every sequence can hold a full context: whole blocks per sequence */
+        uint64_t per_seq = ((uint64_t)p.n_ctx + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS;
+        uint64_t t = per_seq * KV_BLOCK_TOKENS * p.max_seqs;
         kc.budget_tokens = t > (1u << 30) ? (1u << 30) : (uint32_t)t;
-        /* round up so a full context always fits */
-        kc.budget_tokens =
-            (kc.budget_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS * KV_BLOCK_TOKENS * 1u;
-        if (kc.budget_tokens < (uint64_t)p.max_seqs * KV_BLOCK_TOKENS)
-            kc.budget_tokens = p.max_seqs * KV_BLOCK_TOKENS;
     }
     ctx->kv = kv_cache_new(&kc, err, errlen);
     if (!ctx->kv)

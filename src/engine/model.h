@@ -95,7 +95,7 @@ struct model_ctx_params {
     uint32_t max_seqs;         /* sequence slots in the KV cache (0: 1) */
     uint32_t max_logits;       /* most tokens per batch that want logits (0: max_seqs) */
     uint32_t n_ctx;            /* positions per sequence (0: model_n_ctx()) */
-    uint64_t kv_budget_bytes;  /* KV cache memory (0: n_ctx * max_seqs positions) */
+    uint64_t kv_budget_bytes;  /* KV cache memory (0: room for max_seqs full contexts) */
     uint32_t kv_budget_tokens; /* KV positions over all sequences; wins over bytes */
     int kv_f32;                /* store K/V as F32 instead of F16 */
 };
