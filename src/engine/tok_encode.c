@@ -32,96 +32,116 @@ static int frags_push(struct frags *f, int32_t id, size_t off, size_t len)
 
 /*
  * llama.cpp's tokenizer_st_partition: for each special token, longest first,
- * split every raw fragment at each of its occurrences. Done in the same order
- * so that overlapping specials resolve the same way.
+ * every raw fragment is split at the token's occurrences, scanning left to
+ * right without overlaps. The same result without rescanning the text per
+ * token: one pass over the text with the specials' trie lists every
+ * occurrence; then, token by token in the same order, an occurrence is taken
+ * when none of its bytes is taken yet (that is "inside one raw fragment", and
+ * ascending order gives the leftmost non-overlapping scan). Whitespace that
+ * LSTRIP/RSTRIP remove is marked dropped. Cost O(text * longest special).
  */
+#define MARK_FREE (-1)
+#define MARK_DROP (-2)
+#define MARK_CONT (-3)
+
+struct occ {
+    uint32_t node, pos;
+};
+
 static int partition(const struct tokenizer *t, const char *text, size_t len, int parse_special,
-                     struct frags *cur)
+                     struct frags *out)
 {
-    struct frags next = {0};
-    int rc = 0;
-    uint8_t *pairs = NULL; /* which byte pairs occur: skips specials that cannot match */
-    cur->n = 0;
-    if ((rc = frags_push(cur, -1, 0, len)))
-        goto out;
-    if (t->n_special == 0 || len == 0)
-        goto out;
-    pairs = calloc(65536 / 8, 1);
-    uint8_t single[32] = {0};
-    if (!pairs) {
-        rc = AS_ENOMEM;
-        goto out;
-    }
+    struct occ *occ = NULL, *sorted = NULL;
+    size_t nocc = 0, cap = 0;
+    uint32_t *start = NULL;
+    int32_t *mark = NULL;
+    int rc = AS_ENOMEM;
+    out->n = 0;
+    if (t->n_special == 0)
+        return frags_push(out, -1, 0, len);
     for (size_t i = 0; i < len; i++) {
-        uint8_t a = (uint8_t)text[i];
-        single[a >> 3] |= (uint8_t)(1u << (a & 7));
-        if (i + 1 < len) {
-            unsigned k = (unsigned)a << 8 | (uint8_t)text[i + 1];
-            pairs[k >> 3] |= (uint8_t)(1u << (k & 7));
+        uint32_t node = 0;
+        for (size_t j = i; j < len && j - i < t->max_special_len; j++) {
+            if (!(node = tok__trie_child(t, node, (uint8_t)text[j])))
+                break;
+            if (t->trie_term[node]) {
+                if (tok__grow((void **)&occ, &cap, nocc + 1, sizeof *occ))
+                    goto out;
+                occ[nocc++] = (struct occ){node, (uint32_t)i};
+            }
         }
     }
+    if (nocc == 0) {
+        rc = frags_push(out, -1, 0, len);
+        goto out;
+    }
+    /* group occurrences by node, positions stay ascending (counting sort) */
+    start = calloc((size_t)t->trie_nodes + 1, sizeof *start);
+    sorted = malloc(nocc * sizeof *sorted);
+    mark = malloc(len * sizeof *mark);
+    if (!start || !sorted || !mark)
+        goto out;
+    for (size_t k = 0; k < nocc; k++)
+        start[occ[k].node + 1]++;
+    for (uint32_t k = 0; k < t->trie_nodes; k++)
+        start[k + 1] += start[k];
+    for (size_t k = 0; k < nocc; k++)
+        sorted[start[occ[k].node]++] = occ[k];
+    for (uint32_t k = t->trie_nodes; k > 0; k--) /* back to group starts */
+        start[k] = start[k - 1];
+    start[0] = 0;
+    for (size_t i = 0; i < len; i++)
+        mark[i] = MARK_FREE;
+
     for (uint32_t si = 0; si < t->n_special; si++) {
         int32_t id = t->special[si];
         uint8_t ty = t->type[id];
         if (!parse_special && (ty == TOK_TT_CONTROL || ty == TOK_TT_UNKNOWN))
             continue;
-        struct str sp = t->text[id];
-        if (sp.len > len)
-            continue;
-        uint8_t a = (uint8_t)sp.p[0];
-        if (sp.len == 1 && !(single[a >> 3] & (1u << (a & 7))))
-            continue;
-        if (sp.len > 1) {
-            unsigned k = (unsigned)a << 8 | (uint8_t)sp.p[1];
-            if (!(pairs[k >> 3] & (1u << (k & 7))))
-                continue;
-        }
-        int found = 0;
-        next.n = 0;
-        for (size_t fi = 0; fi < cur->n; fi++) {
-            struct frag f = cur->v[fi];
-            if (f.id >= 0) {
-                if ((rc = frags_push(&next, f.id, f.off, f.len)))
-                    goto out;
-                continue;
-            }
-            size_t off = f.off, flen = f.len;
-            while (flen > 0) {
-                const char *m = memmem(text + off, flen, sp.p, sp.len);
-                if (!m) {
-                    if ((rc = frags_push(&next, -1, off, flen)))
-                        goto out;
-                    break;
-                }
-                found = 1;
-                size_t mpos = (size_t)(m - text);
-                size_t left = mpos - off;
-                if (t->attr[id] & TOK_ATTR_LSTRIP)
-                    while (left > 0 && isspace((unsigned char)text[off + left - 1]))
-                        left--;
-                if (left > 0 && (rc = frags_push(&next, -1, off, left)))
-                    goto out;
-                if ((rc = frags_push(&next, id, mpos, sp.len)))
-                    goto out;
-                size_t roff = mpos + sp.len, rlen = off + flen - roff;
-                if (t->attr[id] & TOK_ATTR_RSTRIP)
-                    while (rlen > 0 && isspace((unsigned char)text[roff])) {
-                        roff++;
-                        rlen--;
-                    }
-                off = roff;
-                flen = rlen;
-            }
-        }
-        if (found) {
-            struct frags tmp = *cur;
-            *cur = next;
-            next = tmp;
+        uint32_t node = t->special_node[si];
+        size_t n = t->text[id].len;
+        for (uint32_t k = start[node]; k < start[node + 1]; k++) {
+            size_t p = sorted[k].pos, j = 0;
+            while (j < n && mark[p + j] == MARK_FREE)
+                j++;
+            if (j < n)
+                continue; /* overlaps a token or stripped space */
+            mark[p] = id;
+            for (j = 1; j < n; j++)
+                mark[p + j] = MARK_CONT;
+            if (t->attr[id] & TOK_ATTR_LSTRIP)
+                for (size_t q = p;
+                     q > 0 && mark[q - 1] == MARK_FREE && isspace((unsigned char)text[q - 1]); q--)
+                    mark[q - 1] = MARK_DROP;
+            if (t->attr[id] & TOK_ATTR_RSTRIP)
+                for (size_t q = p + n;
+                     q < len && mark[q] == MARK_FREE && isspace((unsigned char)text[q]); q++)
+                    mark[q] = MARK_DROP;
         }
     }
+    for (size_t i = 0; i < len;) {
+        if (mark[i] >= 0) {
+            size_t n = t->text[mark[i]].len;
+            if ((rc = frags_push(out, mark[i], i, n)))
+                goto out;
+            i += n;
+        } else if (mark[i] == MARK_FREE) {
+            size_t j = i;
+            while (j < len && mark[j] == MARK_FREE)
+                j++;
+            if ((rc = frags_push(out, -1, i, j - i)))
+                goto out;
+            i = j;
+        } else {
+            i++; /* dropped whitespace */
+        }
+    }
+    rc = 0;
 out:
-    free(pairs);
-    free(next.v);
+    free(occ);
+    free(sorted);
+    free(start);
+    free(mark);
     return rc;
 }
 

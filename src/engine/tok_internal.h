@@ -74,6 +74,14 @@ struct tokenizer {
 
     int32_t *special; /* specials to match in text, longest first */
     uint32_t n_special;
+    /* byte trie of the specials' texts: finds every occurrence in one pass */
+    uint32_t trie_nodes;
+    uint8_t *trie_term;  /* (trie_nodes) 1 = a special's text ends here */
+    uint64_t *trie_keys; /* hash of (parent << 8 | byte) + 1, 0 = empty */
+    uint32_t *trie_child;
+    uint32_t trie_mask;
+    uint32_t *special_node; /* (n_special) trie node where special i ends */
+    size_t max_special_len;
 
     int32_t bos, eos, eot, eom, unk, pad;
     int add_bos, add_eos, add_space_prefix;
@@ -84,6 +92,19 @@ struct tokenizer {
 static inline int tok__valid_id(const struct tokenizer *t, int32_t id)
 {
     return id >= 0 && (uint32_t)id < t->n_vocab;
+}
+
+/* Child of trie node `node` for byte c, or 0 (the root is never a child). */
+static inline uint32_t tok__trie_child(const struct tokenizer *t, uint32_t node, uint8_t c)
+{
+    uint64_t key = ((uint64_t)node << 8 | c) + 1;
+    for (uint32_t i = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & t->trie_mask;;
+         i = (i + 1) & t->trie_mask) {
+        if (t->trie_keys[i] == key)
+            return t->trie_child[i];
+        if (t->trie_keys[i] == 0)
+            return 0;
+    }
 }
 
 /* Writes "tokenizer: MSG[ ARG]" into err (arg may be NULL). */

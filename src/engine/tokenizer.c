@@ -196,6 +196,48 @@ static int find_text(const struct tokenizer *t, const char *s)
     return (int)id;
 }
 
+/* The byte trie over the specials' texts (see tok_encode.c). */
+static int build_trie(struct tokenizer *t)
+{
+    size_t total = 1;
+    for (uint32_t i = 0; i < t->n_special; i++) {
+        total += t->text[t->special[i]].len;
+        if (t->text[t->special[i]].len > t->max_special_len)
+            t->max_special_len = t->text[t->special[i]].len;
+    }
+    uint32_t cap = 16;
+    while (cap < 2 * total)
+        cap *= 2;
+    t->trie_mask = cap - 1;
+    t->trie_term = calloc(total, 1);
+    t->trie_keys = calloc(cap, sizeof *t->trie_keys);
+    t->trie_child = calloc(cap, sizeof *t->trie_child);
+    t->special_node = calloc(t->n_special ? t->n_special : 1, sizeof *t->special_node);
+    if (!t->trie_term || !t->trie_keys || !t->trie_child || !t->special_node)
+        return AS_ENOMEM;
+    t->trie_nodes = 1;
+    for (uint32_t i = 0; i < t->n_special; i++) {
+        struct str x = t->text[t->special[i]];
+        uint32_t node = 0;
+        for (size_t k = 0; k < x.len; k++) {
+            uint32_t child = tok__trie_child(t, node, (uint8_t)x.p[k]);
+            if (!child) {
+                uint64_t key = ((uint64_t)node << 8 | (uint8_t)x.p[k]) + 1;
+                uint32_t j = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & t->trie_mask;
+                while (t->trie_keys[j])
+                    j = (j + 1) & t->trie_mask;
+                child = t->trie_nodes++;
+                t->trie_keys[j] = key;
+                t->trie_child[j] = child;
+            }
+            node = child;
+        }
+        t->trie_term[node] = 1;
+        t->special_node[i] = node;
+    }
+    return 0;
+}
+
 static int build_specials(struct tokenizer *t, const char *name)
 {
     uint32_t n = 0;
@@ -215,6 +257,8 @@ static int build_specials(struct tokenizer *t, const char *name)
             t->special[t->n_special++] = (int32_t)i;
     }
     qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
+    if (build_trie(t))
+        return AS_ENOMEM;
 
     /* llama.cpp: Phi-3 strips whitespace after its special tokens */
     if (name && (str_contains_ci(name, "phi-3") || str_contains_ci(name, "phi3"))) {
@@ -464,6 +508,10 @@ void tok_free(struct tokenizer *t)
     free(t->merge_blob);
     tok__strmap_free(&t->mergemap);
     free(t->special);
+    free(t->trie_term);
+    free(t->trie_keys);
+    free(t->trie_child);
+    free(t->special_node);
     free(t->chat_template);
     free(t);
 }

@@ -6,6 +6,7 @@
  * converters (SentencePiece .model against the fixture GGUF, tokenizer.json).
  * Tests that need ../shared/testdata skip without it.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,139 @@ static void test_small_bpe_roundtrip_bytes(void **state)
     tok_free(t);
 }
 
+/* ---- special-token partitioning against a direct transcription of llama.cpp's ---- */
+
+struct ref_frag {
+    int32_t id; /* -1 = raw text */
+    size_t off, len;
+};
+
+/* llama.cpp's tokenizer_st_partition, done the slow way: per special, rescan every raw fragment. */
+static size_t ref_partition(const struct tokenizer *t, const char *text, size_t len, int parse,
+                            struct ref_frag *f, size_t cap)
+{
+    size_t n = 1;
+    f[0] = (struct ref_frag){-1, 0, len};
+    for (uint32_t si = 0; si < t->n_special; si++) {
+        int32_t id = t->special[si];
+        if (!parse && (t->type[id] == TOK_TT_CONTROL || t->type[id] == TOK_TT_UNKNOWN))
+            continue;
+        struct str sp = t->text[id];
+        struct ref_frag next[512];
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (f[k].id >= 0) {
+                next[m++] = f[k];
+                continue;
+            }
+            size_t off = f[k].off, flen = f[k].len;
+            while (flen > 0) {
+                const char *hit = memmem(text + off, flen, sp.p, sp.len);
+                if (!hit) {
+                    next[m++] = (struct ref_frag){-1, off, flen};
+                    break;
+                }
+                size_t pos = (size_t)(hit - text), left = pos - off;
+                if (t->attr[id] & TOK_ATTR_LSTRIP)
+                    while (left > 0 && isspace((unsigned char)text[off + left - 1]))
+                        left--;
+                if (left)
+                    next[m++] = (struct ref_frag){-1, off, left};
+                next[m++] = (struct ref_frag){id, pos, sp.len};
+                size_t roff = pos + sp.len, rlen = off + flen - roff;
+                if (t->attr[id] & TOK_ATTR_RSTRIP)
+                    while (rlen > 0 && isspace((unsigned char)text[roff])) {
+                        roff++;
+                        rlen--;
+                    }
+                off = roff;
+                flen = rlen;
+            }
+        }
+        assert_true(m <= cap);
+        memcpy(f, next, m * sizeof *f);
+        n = m;
+    }
+    return n;
+}
+
+static void test_partition_matches_reference(void **state)
+{
+    /* overlapping (also self-overlapping) specials of both kinds; the name makes llama.cpp's
+       Phi-3 rule add RSTRIP */
+    static char storage[256][3];
+    struct str tokens[270];
+    int32_t types[270];
+    uint32_t n = 0;
+    for (int b = 0; b < 256; b++) {
+        tokens[n] =
+            (struct str){storage[b], tok_utf8_encode(tok__byte_to_cpt((uint8_t)b), storage[b])};
+        types[n++] = TOK_TT_NORMAL;
+    }
+    static const char *const sp[] = {"<a>", "<a><b>", "a>", "ab", "<|x|>", "b", "<a><b>", "bb"};
+    static const int32_t st[] = {TOK_TT_CONTROL,      TOK_TT_USER_DEFINED, TOK_TT_CONTROL,
+                                 TOK_TT_USER_DEFINED, TOK_TT_CONTROL,      TOK_TT_USER_DEFINED,
+                                 TOK_TT_CONTROL,      TOK_TT_USER_DEFINED};
+    for (int i = 0; i < 8; i++) {
+        tokens[n] = (struct str){sp[i], strlen(sp[i])};
+        types[n++] = st[i];
+    }
+    for (int model = 0; model < 2; model++) {
+        struct tok_vocab_desc d = {.model = model ? "llama" : "gpt2",
+                                   .name = model ? "phi3-test" : NULL,
+                                   .n_tokens = n,
+                                   .tokens = tokens,
+                                   .types = types,
+                                   .bos = -1,
+                                   .eos = -1,
+                                   .unk = -1,
+                                   .pad = -1,
+                                   .eot = -1,
+                                   .eom = -1,
+                                   .add_bos = 0,
+                                   .add_eos = 0,
+                                   .add_space_prefix = -1};
+        char err[128];
+        struct tokenizer *t = tok_new(&d, err, sizeof err);
+        assert_non_null(t);
+        static const char *const parts[] = {"<a>", "<b>", "<a><b>", "a",     "b", ">",  "<",
+                                            " ",   "  ",  "\n",     "<|x|>", "x", "ab", "bbb"};
+        uint32_t seed = 77;
+        struct ref_frag f[512];
+        struct tok_ids got, want;
+        tok_ids_init(&got, 0);
+        tok_ids_init(&want, 0);
+        for (int iter = 0; iter < 2000; iter++) {
+            char text[256];
+            size_t len = 0;
+            for (int k = 0; k < iter % 30; k++) {
+                seed = seed * 1103515245u + 12345u;
+                const char *p = parts[(seed >> 16) % (sizeof parts / sizeof parts[0])];
+                memcpy(text + len, p, strlen(p));
+                len += strlen(p);
+            }
+            int parse = iter & 1;
+            size_t nf = ref_partition(t, text, len, parse, f, 512);
+            want.n = 0;
+            for (size_t k = 0; k < nf; k++) {
+                if (f[k].id >= 0)
+                    assert_int_equal(tok_ids_push(&want, f[k].id), 0);
+                else /* a raw fragment holds no special any more: plain encoding */
+                    assert_int_equal(tok_encode(t, text + f[k].off, f[k].len, 0, &want), 0);
+            }
+            got.n = 0;
+            assert_int_equal(tok_encode(t, text, len, parse ? TOK_ENCODE_PARSE_SPECIAL : 0, &got),
+                             0);
+            if (got.n != want.n || (got.n && memcmp(got.ids, want.ids, got.n * sizeof *got.ids)))
+                fail_msg("model %d parse %d: '%.*s' partitions differently", model, parse, (int)len,
+                         text);
+        }
+        tok_ids_free(&got);
+        tok_ids_free(&want);
+        tok_free(t);
+    }
+}
+
 static void test_bad_vocab(void **state)
 {
     char err[128];
@@ -508,13 +642,18 @@ static void test_stream_utf8(void **state)
 /* Encoding time must grow linearly, also for one huge word or run of spaces. */
 static double encode_time(const struct tokenizer *t, const char *text, size_t n)
 {
-    struct tok_ids ids;
-    tok_ids_init(&ids, 0);
-    double t0 = now_s();
-    assert_int_equal(tok_encode(t, text, n, 0, &ids), 0);
-    double dt = now_s() - t0;
-    tok_ids_free(&ids);
-    return dt;
+    double best = 1e9;
+    for (int rep = 0; rep < 3; rep++) { /* the fastest of three: the machine is shared */
+        struct tok_ids ids;
+        tok_ids_init(&ids, 0);
+        double t0 = now_s();
+        assert_int_equal(tok_encode(t, text, n, 0, &ids), 0);
+        double dt = now_s() - t0;
+        tok_ids_free(&ids);
+        if (dt < best)
+            best = dt;
+    }
+    return best;
 }
 
 static void test_linear_time(void **state)
@@ -522,19 +661,20 @@ static void test_linear_time(void **state)
     if (!have("vocab/ggml-vocab-gpt-2.gguf"))
         skip();
     const char *names[] = {"gpt-2", "llama-spm", "deepseek-llm"};
-    size_t n =
-        getenv("AISTACK_SANITIZE") && !strcmp(getenv("AISTACK_SANITIZE"), "1") ? 20000 : 100000;
-    char *text = malloc(2 * n);
+    const char *san = getenv("AISTACK_SANITIZE");
+    size_t n = san && !strcmp(san, "1") ? 5000 : 25000;
+    char *text = malloc(8 * n);
     assert_non_null(text);
     for (size_t v = 0; v < 3; v++) {
         struct tokenizer *t = load_vocab(names[v]);
         for (int kind = 0; kind < 3; kind++) {
-            for (size_t i = 0; i < 2 * n; i++)
+            for (size_t i = 0; i < 8 * n; i++)
                 text[i] = kind == 0 ? ' ' : kind == 1 ? 'a' : "ab cd, ef!\n"[i % 11];
-            double a = encode_time(t, text, n), b = encode_time(t, text, 2 * n);
+            /* 8x the text: linear is 8x the time, quadratic 64x */
+            double a = encode_time(t, text, n), b = encode_time(t, text, 8 * n);
             print_message("%s kind %d: %zu bytes %.1f ms, %zu bytes %.1f ms\n", names[v], kind, n,
-                          a * 1e3, 2 * n, b * 1e3);
-            assert_true(b < 4 * a + 0.05);
+                          a * 1e3, 8 * n, b * 1e3);
+            assert_true(b < 40 * a + 0.2); /* n log n with cache misses, not n^2 */
         }
         tok_free(t);
     }
@@ -748,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_pretok_invalid_utf8),
         cmocka_unit_test(test_small_bpe_specials),
         cmocka_unit_test(test_small_bpe_roundtrip_bytes),
+        cmocka_unit_test(test_partition_matches_reference),
         cmocka_unit_test(test_bad_vocab),
         cmocka_unit_test(test_gpt2_random_bytes),
         cmocka_unit_test(test_spm_bos_and_roundtrip),
