@@ -284,6 +284,27 @@ static void test_kv_budget(void **state)
     model_free(m);
 }
 
+static void test_default_budget(void **state)
+{
+    (void)state;
+    char err[256];
+    struct model *m = model_load(path_ok, NULL, err, sizeof err);
+    /* 33 positions take two blocks: three full sequences need six */
+    struct model_ctx_params cp = {.max_batch = 33, .max_seqs = 3, .n_ctx = 33};
+    struct model_ctx *ctx = model_ctx_new(m, &cp, err, sizeof err);
+    assert_non_null(ctx);
+    struct kv_cache *kv = model_ctx_kv(ctx);
+    int32_t t[33] = {0};
+    float l[NV];
+    for (int i = 0; i < 3; i++)
+        run(ctx, kv_seq_alloc(kv), t, 33, 0, l);
+    struct kv_cache_usage u;
+    kv_cache_usage(kv, &u);
+    assert_int_equal(u.blocks_used, 6);
+    model_ctx_free(ctx);
+    model_free(m);
+}
+
 static void test_embed(void **state)
 {
     (void)state;
@@ -335,7 +356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_batch_validation),
         cmocka_unit_test(test_prefix_sharing), cmocka_unit_test(test_kv_budget),
-        cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_default_budget), cmocka_unit_test(test_embed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
