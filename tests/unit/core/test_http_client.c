@@ -225,7 +225,9 @@ static int tc_serve(struct tconn *c)
                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Test:  yes \r\n"
                        "Content-Length: %d\r\n\r\n",
                        n) ||
-             ts_write(fd, out, (size_t)n);
+             (strcmp(method, "HEAD") != 0 && ts_write(fd, out, (size_t)n));
+        if (strstr(path, "close"))
+            rc = -1; /* closes a keep-alive connection without saying so */
     } else if (strncmp(path, "/stream", 7) == 0) {
         long n = query_num(path, "n", 5), ms = query_num(path, "ms", 50);
         rc = ts_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -876,6 +878,45 @@ static void test_keepalive_reuse(void **state)
     assert_int_equal(q.res.connect_us, 0);
     assert_int_equal(atomic_load(&e->srv->accepted), 1);
     buf_free(&q.body);
+}
+
+static void test_methods_and_dead_keepalive(void **state)
+{
+    struct env *e = *state;
+    struct http_client_request r;
+    struct rq h, d, c;
+    rq_init(&h, e);
+    rq_init(&d, e);
+    rq_init(&c, e);
+    req_for(e, &r, &h, "/echo/head", 0);
+    r.method = "HEAD";
+    submit_ok(e, &r, NULL);
+    req_for(e, &r, &d, "/echo/delete", 0);
+    r.method = "DELETE";
+    submit_ok(e, &r, NULL);
+    env_run(e, 3000);
+    assert_int_equal(h.err, HTTP_CLIENT_OK);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(h.body.len, 0);
+    assert_int_equal(d.err, HTTP_CLIENT_OK);
+    assert_string_equal(rq_body(&d),
+                        "{\"method\":\"DELETE\",\"path\":\"/echo/delete\",\"received\":null}");
+
+    /* The server drops the connection after each answer: the next request must not
+     * fail. The two kept-alive connections above serve one each, then two new ones. */
+    req_for(e, &r, &c, "/echo/close", 0);
+    c.chain = &r;
+    c.chain_left = 3;
+    assert_int_equal(atomic_load(&e->srv->accepted), 2);
+    submit_ok(e, &r, NULL);
+    env_run(e, 3000);
+    assert_int_equal(c.done_calls, 4);
+    assert_int_equal(c.err, HTTP_CLIENT_OK);
+    assert_int_equal(c.res.reused, 0);
+    assert_int_equal(atomic_load(&e->srv->accepted), 4);
+    buf_free(&h.body);
+    buf_free(&d.body);
+    buf_free(&c.body);
 }
 
 static void test_429_headers_before_body(void **state)
@@ -1557,6 +1598,7 @@ int main(void)
         T(test_cancel_mid_stream),
         T(test_100_concurrent),
         T(test_keepalive_reuse),
+        T(test_methods_and_dead_keepalive),
         T(test_429_headers_before_body),
         T(test_cut_response),
         T(test_pause_resume_response),
