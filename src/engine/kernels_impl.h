@@ -124,11 +124,15 @@ void kern__pack_row(enum ggml_type t, const void *row, int64_t k, int8_t *q, flo
 void kern__quantize_row_ref(const float *x, int64_t k, int8_t *q, float *d, float *ds, float *ds16);
 
 /*
- * Per-ISA tables are layered: the AVX2 table starts as a copy of the scalar
- * one and kern__init_avx2() overrides what it implements; the AVX-512 table
- * starts from the AVX2 one. Each init sets o->isa.
+ * Per-ISA tables are layered: kern__init_scalar() fills the base table, the
+ * AVX2 table starts as a copy of the scalar one and kern__init_avx2() overrides what it implements;
+ * the AVX-512 table starts from the AVX2 one. Each init sets o->isa.
  */
+void kern__init_scalar(struct kern__ops *o);
 void kern__init_avx2(struct kern__ops *o);
 void kern__init_avx512(struct kern__ops *o);
+/* The batched-product part of the AVX-512 level (kernels_gemm_avx512.c), called by
+ * kern__init_avx512. */
+void kern__init_avx512_gemm(struct kern__ops *o);
 
 #endif

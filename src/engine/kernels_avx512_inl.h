@@ -1,0 +1,77 @@
+/*
+ * kernels_avx512_inl.h - small inline helpers shared by the AVX-512 kernel
+ * files (kernels_avx512.c, kernels_gemm_avx512.c).
+ *
+ * Only for files compiled with the AVX-512 flags (names ending in _avx512.c).
+ */
+#ifndef AISTACK_ENGINE_KERNELS_AVX512_INL_H
+#define AISTACK_ENGINE_KERNELS_AVX512_INL_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/kernels_impl.h"
+#include "engine/quant_blocks.h"
+
+/* fp16 -> float with F16C (exact, like fp16.h's reference). */
+static inline float h2f(ggml_fp16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline int32_t hsum256_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Sum of 32 unsigned bytes. */
+static inline int32_t sum_u8_32(__m256i u)
+{
+    __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+    __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* Sums of the two 16-byte halves of 32 unsigned bytes. */
+static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
+{
+    __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+    __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
+    *s0 = _mm_cvtsi128_si32(_mm_add_epi64(lo, _mm_unpackhi_epi64(lo, lo)));
+    *s1 = _mm_cvtsi128_si32(_mm_add_epi64(hi, _mm_unpackhi_epi64(hi, hi)));
+}
+
+/*
+ * The 8 6-bit scales (lanes 0..7) and mins (lanes 8..15) of a Q4_K/Q5_K
+ * super-block, as floats. sc12 must have 16 readable bytes. With u0..u2 the
+ * three little-endian words of the 12 bytes, the unpacked 16 bytes are
+ *   u0 & 0x3f.., u2 & 0x0f.. | ((u0 >> 6) & 0x03..) << 4,
+ *   u1 & 0x3f.., (u2 >> 4) & 0x0f.. | ((u1 >> 6) & 0x03..) << 4
+ * computed here in one vector (no scalar stores feeding a vector load).
+ */
+static inline __m512 k4_scales_mins(const uint8_t *sc12)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)sc12);
+    __m128i lo = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
+    __m128i hi = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* -- u0 -- u1 */
+    lo = _mm_and_si128(_mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4)),
+                       _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    hi = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(hi, 6), _mm_set1_epi32(0x03030303)), 4);
+    hi = _mm_and_si128(hi, _mm_setr_epi32(0, -1, 0, -1));
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_or_si128(lo, hi)));
+}
+
+#endif
