@@ -656,7 +656,7 @@ static void test_streaming_chunks_arrive_early(void **state)
     /* 4 gaps of 60 ms: the first chunk must be delivered long before the end */
     assert_true(q.data_calls >= 4);
     assert_true(ms_between(q.first_data_ns, q.done_ns) >= 180.0);
-    assert_true(q.res.first_byte_us > 0 && q.res.first_byte_us < 100000);
+    assert_true(q.res.first_byte_us > 0 && q.res.first_byte_us + 180000 <= q.res.total_us);
     buf_free(&q.body);
 }
 
@@ -976,12 +976,15 @@ static void test_pause_resume_response(void **state)
     req_for(e, &r, &q, "/stream?n=3&ms=10", 1);
     r.idle_timeout_ms = 60; /* a paused stream is not idle */
     q.pause_first = 1;
+    uint64_t t0 = loop_now_ns();
     submit_ok(e, &r, NULL);
     env_run(e, 3000);
     assert_int_equal(q.err, HTTP_CLIENT_OK);
+    /* the refused first piece came again, nothing was lost, and nothing came during the
+     * 150 ms pause although the whole body had long arrived (lower bounds only: load-proof) */
     assert_string_equal(rq_body(&q), "chunk 0\nchunk 1\nchunk 2\n");
-    assert_true(ms_between(q.first_data_ns, q.done_ns) < 140.0);
-    assert_true(q.res.total_us >= 140000);
+    assert_true(ms_between(t0, q.first_data_ns) >= 145.0);
+    assert_true(q.res.total_us >= 145000);
     buf_free(&q.body);
 }
 
