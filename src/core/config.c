@@ -3,51 +3,26 @@
  * AISTACK_* environment < command-line flags (see config.h).
  *
  * Every layer is applied in full and every problem collected, so an operator
- * sees all mistakes at once, each with its file:line, variable or flag. The
- * YAML side is in config_yaml.c. Not for: run-time reload, secrets storage.
+ * sees all mistakes at once, each with its file:line, variable or flag. This
+ * file holds the loader, value parsing and the file layer; the environment,
+ * flags and --help are in config_args.c, the YAML tree in config_yaml.c.
+ * Not for: run-time reload, secrets storage.
  */
 #include "core/config.h"
+#include "core/config_internal.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 extern char **environ;
 
-struct cfg_value {
-    const struct cfg_option *opt;
-    bool has;     /* holds a value (default or set) */
-    bool set;     /* set by file, env or flag */
-    char *source; /* where the value came from */
-    int64_t i;    /* CFG_INT, CFG_DURATION (ms), CFG_SIZE (bytes) */
-    double d;
-    bool b;
-    char *s;
-    char **list;
-    size_t nlist;
-    const struct cfg_node *node; /* CFG_NODE: borrowed from config->root */
-};
-
-struct config {
-    size_t n;
-    struct cfg_value *v;
-    char *file;
-    struct cfg_node *root;
-};
-
-/* Collects problems, one per line, into msg. */
-struct report {
-    struct buf *msg;
-    int nerr;
-};
-
-static void report(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void report(struct report *r, const char *fmt, ...)
+void config__report(struct report *r, const char *fmt, ...)
 {
     r->nerr++;
     if (!r->msg)
@@ -122,7 +97,7 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /* The schema key closest to key (as key or as flag name), or NULL if none is close. */
-static const char *suggest(const struct config *c, const char *key, bool as_flag)
+const char *config__suggest(const struct config *c, const char *key, bool as_flag)
 {
     const char *best = NULL;
     size_t bestd = strlen(key) / 3 + 1;
@@ -154,7 +129,7 @@ static struct cfg_value *find(const struct config *c, const char *key)
     return NULL;
 }
 
-static void value_clear(struct cfg_value *v)
+void config__value_clear(struct cfg_value *v)
 {
     free(v->s);
     v->s = NULL;
@@ -195,7 +170,7 @@ static void fmt_size(char *out, size_t cap, int64_t b)
 }
 
 /* Range of an int-like option as text, in the option's own units. */
-static void fmt_bound(const struct cfg_option *o, int64_t v, char *out, size_t cap)
+void config__fmt_bound(const struct cfg_option *o, int64_t v, char *out, size_t cap)
 {
     if (o->type == CFG_DURATION)
         fmt_duration(out, cap, v);
@@ -251,8 +226,8 @@ static int parse_scalar(const struct cfg_option *o, const char *text, struct cfg
     if ((o->type == CFG_INT || o->type == CFG_DURATION || o->type == CFG_SIZE) && o->min < o->max &&
         (tmp->i < o->min || tmp->i > o->max)) {
         char lo[32], hi[32];
-        fmt_bound(o, o->min, lo, sizeof lo);
-        fmt_bound(o, o->max, hi, sizeof hi);
+        config__fmt_bound(o, o->min, lo, sizeof lo);
+        config__fmt_bound(o, o->max, hi, sizeof hi);
         snprintf(why, cap, "%.80s is out of range [%s, %s]", text, lo, hi);
         return AS_EINVAL;
     }
@@ -286,14 +261,14 @@ static int split_list(const char *text, struct cfg_value *tmp)
 }
 
 /* Moves a parsed temporary into v, recording its source. */
-static int commit(struct cfg_value *v, struct cfg_value *tmp, const char *source, bool set)
+int config__commit(struct cfg_value *v, struct cfg_value *tmp, const char *source, bool set)
 {
     char *src = strdup(source);
     if (!src) {
-        value_clear(tmp);
+        config__value_clear(tmp);
         return AS_ENOMEM;
     }
-    value_clear(v);
+    config__value_clear(v);
     free(v->source);
     v->source = src;
     v->i = tmp->i, v->d = tmp->d, v->b = tmp->b, v->s = tmp->s;
@@ -305,8 +280,8 @@ static int commit(struct cfg_value *v, struct cfg_value *tmp, const char *source
 }
 
 /* Parses text (env, flag or default) for v; on error reports "<where>: <reason>". */
-static int apply_text(struct cfg_value *v, const char *text, const char *where, bool set,
-                      struct report *r)
+int config__apply_text(struct cfg_value *v, const char *text, const char *where, bool set,
+                       struct report *r)
 {
     struct cfg_value tmp = {0};
     char why[256];
@@ -318,11 +293,11 @@ static int apply_text(struct cfg_value *v, const char *text, const char *where, 
     if (rc) {
         if (v->opt->type == CFG_STRLIST)
             snprintf(why, sizeof why, "out of memory");
-        report(r, "%s: %s", where, why);
-        value_clear(&tmp);
+        config__report(r, "%s: %s", where, why);
+        config__value_clear(&tmp);
         return rc;
     }
-    return commit(v, &tmp, where, set);
+    return config__commit(v, &tmp, where, set);
 }
 
 /* ---- file layer ------------------------------------------------------------ */
@@ -335,51 +310,52 @@ static int apply_node(struct cfg_value *v, const struct cfg_node *n, const char 
     snprintf(src, sizeof src, "%s:%d", file, n->line);
     if (v->opt->type == CFG_NODE) {
         tmp.node = n;
-        return commit(v, &tmp, src, true);
+        return config__commit(v, &tmp, src, true);
     }
     if (cfg_node_is_null(n)) {
-        report(r, "%s: key '%s': missing value", src, key);
+        config__report(r, "%s: key '%s': missing value", src, key);
         return AS_EINVAL;
     }
     if (v->opt->type == CFG_STRLIST) {
         if (n->type != CFG_NODE_SEQ) {
-            report(r, "%s: key '%s': expected a list", src, key);
+            config__report(r, "%s: key '%s': expected a list", src, key);
             return AS_EINVAL;
         }
         for (size_t i = 0; i < n->n; i++) {
             const struct cfg_node *it = n->items[i];
             if (it->type != CFG_NODE_SCALAR || strlen(it->str) != it->len) {
-                report(r, "%s:%d: key '%s': list items must be strings", file, it->line, key);
-                value_clear(&tmp);
+                config__report(r, "%s:%d: key '%s': list items must be strings", file, it->line,
+                               key);
+                config__value_clear(&tmp);
                 return AS_EINVAL;
             }
             char **l = realloc(tmp.list, (tmp.nlist + 1) * sizeof *l);
             if (!l || !(l[tmp.nlist] = strdup(it->str))) {
                 if (l)
                     tmp.list = l;
-                value_clear(&tmp);
+                config__value_clear(&tmp);
                 return AS_ENOMEM;
             }
             tmp.list = l;
             tmp.nlist++;
         }
-        return commit(v, &tmp, src, true);
+        return config__commit(v, &tmp, src, true);
     }
     if (n->type != CFG_NODE_SCALAR) {
-        report(r, "%s: key '%s': expected a single value, not a %s", src, key,
-               n->type == CFG_NODE_MAP ? "mapping" : "list");
+        config__report(r, "%s: key '%s': expected a single value, not a %s", src, key,
+                       n->type == CFG_NODE_MAP ? "mapping" : "list");
         return AS_EINVAL;
     }
     if (strlen(n->str) != n->len) {
-        report(r, "%s: key '%s': value contains a NUL byte", src, key);
+        config__report(r, "%s: key '%s': value contains a NUL byte", src, key);
         return AS_EINVAL;
     }
     if (parse_scalar(v->opt, n->str, &tmp, why, sizeof why)) {
-        report(r, "%s: key '%s': %s", src, key, why);
-        value_clear(&tmp);
+        config__report(r, "%s: key '%s': %s", src, key, why);
+        config__value_clear(&tmp);
         return AS_EINVAL;
     }
-    return commit(v, &tmp, src, true);
+    return config__commit(v, &tmp, src, true);
 }
 
 /* True if some schema key starts with prefix + ".". */
@@ -408,11 +384,13 @@ static void walk_map(struct config *c, const struct cfg_node *map, const char *p
             if (val->type == CFG_NODE_MAP)
                 walk_map(c, val, key, file, r);
             else if (!cfg_node_is_null(val))
-                report(r, "%s:%d: key '%s': expected a mapping of settings", file, val->line, key);
+                config__report(r, "%s:%d: key '%s': expected a mapping of settings", file,
+                               val->line, key);
         } else {
-            const char *hint = suggest(c, key, false);
-            report(r, "%s:%d: key '%.200s': unknown key%s%s%s", file, map->key_lines[i], key,
-                   hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+            const char *hint = config__suggest(c, key, false);
+            config__report(r, "%s:%d: key '%.200s': unknown key%s%s%s", file, map->key_lines[i],
+                           key, hint ? " (did you mean '" : "", hint ? hint : "",
+                           hint ? "'?)" : "");
         }
     }
 }
@@ -424,7 +402,7 @@ static int apply_yaml(struct config *c, const char *data, size_t len, const char
     struct cfg_node *root = NULL;
     int rc = cfg_node_parse(data, len, &root, err, sizeof err);
     if (rc) {
-        report(r, "%s:%s", name, err);
+        config__report(r, "%s:%s", name, err);
         return rc;
     }
     if (!(c->file = strdup(name))) {
@@ -435,7 +413,8 @@ static int apply_yaml(struct config *c, const char *data, size_t len, const char
     if (root->type == CFG_NODE_MAP)
         walk_map(c, root, "", name, r);
     else if (!cfg_node_is_null(root))
-        report(r, "%s:%d: the file must be a mapping of settings (key: value)", name, root->line);
+        config__report(r, "%s:%d: the file must be a mapping of settings (key: value)", name,
+                       root->line);
     return 0;
 }
 
@@ -445,7 +424,7 @@ static int load_file(struct config *c, const char *path, struct report *r)
     char *data = NULL;
     int rc = AS_EIO;
     if (!f) {
-        report(r, "%s: cannot open config file: %s", path, strerror(errno));
+        config__report(r, "%s: cannot open config file: %s", path, strerror(errno));
         goto out;
     }
     data = malloc(CFG_MAX_FILE_BYTES + 1);
@@ -455,11 +434,11 @@ static int load_file(struct config *c, const char *path, struct report *r)
     }
     size_t len = fread(data, 1, CFG_MAX_FILE_BYTES + 1, f);
     if (ferror(f)) {
-        report(r, "%s: cannot read config file", path);
+        config__report(r, "%s: cannot read config file", path);
         goto out;
     }
     if (len > CFG_MAX_FILE_BYTES) {
-        report(r, "%s: config file larger than %u bytes", path, CFG_MAX_FILE_BYTES);
+        config__report(r, "%s: config file larger than %u bytes", path, CFG_MAX_FILE_BYTES);
         rc = AS_ERANGE;
         goto out;
     }
@@ -471,186 +450,7 @@ out:
     return rc;
 }
 
-/* ---- environment and flags ------------------------------------------------- */
-
-static const char *env_get(char **envp, const char *name)
-{
-    size_t n = strlen(name);
-    for (char **e = envp; e && *e; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
-}
-
-static void apply_env(struct config *c, char **envp, struct report *r)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        char name[128], where[160];
-        struct cfg_value *v = &c->v[i];
-        if (v->opt->type == CFG_NODE || config_env_name(v->opt->key, name, sizeof name))
-            continue;
-        const char *val = env_get(envp, name);
-        if (!val)
-            continue;
-        snprintf(where, sizeof where, "env %s", name);
-        apply_text(v, val, where, true, r);
-    }
-}
-
-/* Matches a flag name (without dashes) to an option, by derived name or alias. */
-static struct cfg_value *find_flag(struct config *c, const char *name, size_t n, bool shortf)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        const struct cfg_option *o = c->v[i].opt;
-        char fl[128];
-        if (o->type == CFG_NODE)
-            continue;
-        if (o->alias && strlen(o->alias) == n && strncmp(o->alias, name, n) == 0 &&
-            (strlen(o->alias) == 1) == shortf)
-            return &c->v[i];
-        if (!shortf && !config_flag_name(o->key, fl, sizeof fl) && strlen(fl) == n &&
-            strncmp(fl, name, n) == 0)
-            return &c->v[i];
-    }
-    return NULL;
-}
-
-static bool is_config_flag(const char *a)
-{
-    return strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0;
-}
-
-/* Positional arguments go to the option marked positional, if any. */
-static void add_positional(struct config *c, const char *a, bool *first, struct report *r)
-{
-    struct cfg_value *v = NULL;
-    for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].opt->positional)
-            v = &c->v[i];
-    if (!v) {
-        report(r, "argument '%.100s': unexpected (settings are given as --name value)", a);
-        return;
-    }
-    if (v->opt->type == CFG_STRING) {
-        if (!*first) {
-            report(r, "argument '%.100s': only one %s may be given", a, v->opt->key);
-            return;
-        }
-        apply_text(v, a, "arguments", true, r);
-    } else {
-        struct cfg_value tmp = {0};
-        if (!*first) { /* keep the items collected so far */
-            tmp.list = v->list, tmp.nlist = v->nlist;
-            v->list = NULL, v->nlist = 0;
-        }
-        char **l = realloc(tmp.list, (tmp.nlist + 1) * sizeof *l);
-        if (!l || !(l[tmp.nlist] = strdup(a))) {
-            if (l)
-                tmp.list = l;
-            value_clear(&tmp);
-            report(r, "argument '%.100s': out of memory", a);
-            return;
-        }
-        tmp.list = l;
-        tmp.nlist++;
-        commit(v, &tmp, "arguments", true);
-    }
-    *first = false;
-}
-
-static void apply_flags(struct config *c, int argc, char **argv, struct report *r)
-{
-    bool first_pos = true, only_pos = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        char where[160];
-        if (only_pos) {
-            add_positional(c, a, &first_pos, r);
-            continue;
-        }
-        if (strcmp(a, "--") == 0) {
-            only_pos = true;
-            continue;
-        }
-        if (is_config_flag(a)) {
-            i++; /* handled before the file layer */
-            continue;
-        }
-        if (strncmp(a, "--config=", 9) == 0)
-            continue;
-        if (a[0] != '-' || a[1] == '\0') {
-            add_positional(c, a, &first_pos, r);
-            continue;
-        }
-        bool shortf = a[1] != '-';
-        const char *name = a + (shortf ? 1 : 2);
-        const char *eq = strchr(name, '=');
-        size_t n = eq ? (size_t)(eq - name) : strlen(name);
-        const char *val = eq ? eq + 1 : NULL;
-        struct cfg_value *v = find_flag(c, name, n, shortf);
-        bool negated = false;
-        if (!v && !shortf && n > 3 && strncmp(name, "no-", 3) == 0) {
-            v = find_flag(c, name + 3, n - 3, false);
-            if (v && v->opt->type == CFG_BOOL && !val)
-                negated = true;
-            else
-                v = NULL;
-        }
-        snprintf(where, sizeof where, "flag %s%.*s", shortf ? "-" : "--", (int)(n > 100 ? 100 : n),
-                 name);
-        if (!v) {
-            char flag[128];
-            snprintf(flag, sizeof flag, "%.*s", (int)(n > 100 ? 100 : n), name);
-            const char *hint = shortf ? NULL : suggest(c, flag, true);
-            char hf[128] = "";
-            if (hint)
-                config_flag_name(hint, hf, sizeof hf);
-            report(r, "%s: unknown flag%s%s%s", where, hint ? " (did you mean --" : "", hf,
-                   hint ? "?)" : "");
-            /* its value, if any, belongs to it: do not report it as a stray argument */
-            if (!eq && i + 1 < argc && argv[i + 1][0] != '-')
-                i++;
-            continue;
-        }
-        if (v->opt->type == CFG_BOOL && !val) {
-            apply_text(v, negated ? "false" : "true", where, true, r);
-            continue;
-        }
-        if (!val) {
-            if (i + 1 >= argc) {
-                report(r, "%s: missing value", where);
-                continue;
-            }
-            val = argv[++i];
-        }
-        apply_text(v, val, where, true, r);
-    }
-}
-
 /* ---- schema, help, load ---------------------------------------------------- */
-
-static const char *type_hint(enum cfg_type t)
-{
-    switch (t) {
-    case CFG_INT:
-        return "INT";
-    case CFG_DOUBLE:
-        return "NUM";
-    case CFG_BOOL:
-        return "";
-    case CFG_STRING:
-        return "STR";
-    case CFG_DURATION:
-        return "DURATION";
-    case CFG_SIZE:
-        return "SIZE";
-    case CFG_STRLIST:
-        return "A,B,...";
-    case CFG_NODE:
-        return "";
-    }
-    return "";
-}
 
 static int check_schema(const struct cfg_option *schema, size_t *count, struct report *r)
 {
@@ -658,98 +458,45 @@ static int check_schema(const struct cfg_option *schema, size_t *count, struct r
     for (; schema[n].key; n++) {
         const struct cfg_option *o = &schema[n];
         if (!valid_key(o->key) || o->type < CFG_INT || o->type > CFG_NODE) {
-            report(r, "schema: option '%s': invalid key or type", o->key);
+            config__report(r, "schema: option '%s': invalid key or type", o->key);
             continue;
         }
         if (strcmp(o->key, "config") == 0 || strcmp(o->key, "help") == 0)
-            report(r, "schema: option '%s': reserved name", o->key);
+            config__report(r, "schema: option '%s': reserved name", o->key);
         if (o->alias && (!*o->alias || strchr(o->alias, '=') || strcmp(o->alias, "c") == 0 ||
                          strcmp(o->alias, "h") == 0 || strcmp(o->alias, "config") == 0 ||
                          strcmp(o->alias, "help") == 0))
-            report(r, "schema: option '%s': alias '%s' is reserved or invalid", o->key, o->alias);
+            config__report(r, "schema: option '%s': alias '%s' is reserved or invalid", o->key,
+                           o->alias);
         for (size_t j = 0; o->alias && j < n; j++) {
             char fl[128];
             const char *other = schema[j].alias;
             if ((other && strcmp(other, o->alias) == 0) ||
                 (!config_flag_name(schema[j].key, fl, sizeof fl) && strcmp(fl, o->alias) == 0))
-                report(r, "schema: option '%s': alias '%s' is taken", o->key, o->alias);
+                config__report(r, "schema: option '%s': alias '%s' is taken", o->key, o->alias);
         }
         char own[128];
         for (size_t j = 0; j < n && !config_flag_name(o->key, own, sizeof own); j++)
             if (schema[j].alias && strcmp(schema[j].alias, own) == 0)
-                report(r, "schema: option '%s': flag --%s is taken by an alias", o->key, own);
+                config__report(r, "schema: option '%s': flag --%s is taken by an alias", o->key,
+                               own);
         if (o->positional && o->type != CFG_STRING && o->type != CFG_STRLIST)
-            report(r, "schema: option '%s': only strings and lists can be positional", o->key);
+            config__report(r, "schema: option '%s': only strings and lists can be positional",
+                           o->key);
         if (o->positional && npos++)
-            report(r, "schema: option '%s': a second positional option", o->key);
+            config__report(r, "schema: option '%s': a second positional option", o->key);
         for (size_t j = 0; j < n; j++) {
             size_t lj = strlen(schema[j].key);
             if (strcmp(schema[j].key, o->key) == 0)
-                report(r, "schema: option '%s': duplicate", o->key);
+                config__report(r, "schema: option '%s': duplicate", o->key);
             else if ((strncmp(schema[j].key, o->key, lj) == 0 && o->key[lj] == '.') ||
                      (strncmp(o->key, schema[j].key, strlen(o->key)) == 0 &&
                       schema[j].key[strlen(o->key)] == '.'))
-                report(r, "schema: options '%s' and '%s' overlap", schema[j].key, o->key);
+                config__report(r, "schema: options '%s' and '%s' overlap", schema[j].key, o->key);
         }
     }
     *count = n;
     return r->nerr ? AS_EINVAL : 0;
-}
-
-int config_help(const struct cfg_option *schema, const char *prog, struct buf *out)
-{
-    const char *pos = NULL;
-    bool pos_list = false;
-    for (const struct cfg_option *o = schema; o->key; o++)
-        if (o->positional) {
-            pos = o->key;
-            pos_list = o->type == CFG_STRLIST;
-        }
-    char args[128] = "";
-    if (pos)
-        snprintf(args, sizeof args, " [--] %s%s", pos, pos_list ? "..." : "");
-    int rc = buf_printf(out,
-                        "Usage: %s [--config FILE] [options]%s\n\n"
-                        "Settings come from the YAML file (--config, or AISTACK_CONFIG), then\n"
-                        "environment variables, then flags; later ones win.\n\n"
-                        "Options:\n"
-                        "  -c, --config FILE\n      YAML configuration file\n"
-                        "  -h, --help\n      show this help and exit\n",
-                        prog ? prog : "aistack", args);
-    for (const struct cfg_option *o = schema; !rc && o->key; o++) {
-        char fl[128], env[128], alias[64] = "";
-        if (config_flag_name(o->key, fl, sizeof fl) || config_env_name(o->key, env, sizeof env))
-            continue;
-        if (o->alias)
-            snprintf(alias, sizeof alias, "%s%s, ", strlen(o->alias) == 1 ? "-" : "--", o->alias);
-        if (o->type == CFG_NODE) {
-            rc = buf_printf(out, "  %s (file only)\n      %s\n", o->key, o->help ? o->help : "");
-            continue;
-        }
-        const char *th = type_hint(o->type);
-        rc = buf_printf(out, "  %s--%s%s%s\n      %s", alias, fl, *th ? " " : "", th,
-                        o->help ? o->help : "");
-        if (!rc && o->def)
-            rc = buf_printf(out, " (default: %s)", *o->def ? o->def : "\"\"");
-        if (!rc && o->required)
-            rc = buf_printf(out, " (required)");
-        if (!rc && (o->type == CFG_INT || o->type == CFG_DURATION || o->type == CFG_SIZE) &&
-            o->min < o->max) {
-            char lo[32], hi[32];
-            fmt_bound(o, o->min, lo, sizeof lo);
-            fmt_bound(o, o->max, hi, sizeof hi);
-            rc = buf_printf(out, " [%s..%s]", lo, hi);
-        }
-        if (!rc && o->type == CFG_DOUBLE && o->dmin < o->dmax)
-            rc = buf_printf(out, " [%g..%g]", o->dmin, o->dmax);
-        if (!rc)
-            rc = buf_printf(out, "\n      file: %s, env: %s", o->key, env);
-        if (!rc && o->type == CFG_BOOL)
-            rc = buf_printf(out, ", off: --no-%s", fl);
-        if (!rc)
-            rc = buf_append_char(out, '\n');
-    }
-    return rc;
 }
 
 void config_free(struct config *c)
@@ -757,7 +504,7 @@ void config_free(struct config *c)
     if (!c)
         return;
     for (size_t i = 0; c->v && i < c->n; i++) {
-        value_clear(&c->v[i]);
+        config__value_clear(&c->v[i]);
         free(c->v[i].source);
     }
     free(c->v);
@@ -774,13 +521,13 @@ static void check_required(const struct config *c, struct report *r)
         if (!o->required || c->v[i].has)
             continue;
         if (o->type == CFG_NODE) {
-            report(r, "key '%s': required (set it in the config file)", o->key);
+            config__report(r, "key '%s': required (set it in the config file)", o->key);
             continue;
         }
         config_env_name(o->key, env, sizeof env);
         config_flag_name(o->key, fl, sizeof fl);
-        report(r, "key '%s': required (set it in the config file, %s or --%s%s)", o->key, env, fl,
-               o->positional ? " or as an argument" : "");
+        config__report(r, "key '%s': required (set it in the config file, %s or --%s%s)", o->key,
+                       env, fl, o->positional ? " or as an argument" : "");
     }
 }
 
@@ -792,7 +539,7 @@ static struct config *config_new(const struct cfg_option *schema, struct report 
     struct config *c = calloc(1, sizeof *c);
     if (!c || !(c->v = calloc(n ? n : 1, sizeof *c->v))) {
         free(c);
-        report(r, "out of memory");
+        config__report(r, "out of memory");
         return NULL;
     }
     c->n = n;
@@ -802,7 +549,7 @@ static struct config *config_new(const struct cfg_option *schema, struct report 
             continue;
         char where[160];
         snprintf(where, sizeof where, "schema: default of '%s'", schema[i].key);
-        if (apply_text(&c->v[i], schema[i].def, where, false, r) == 0) {
+        if (config__apply_text(&c->v[i], schema[i].def, where, false, r) == 0) {
             free(c->v[i].source);
             c->v[i].source = strdup("default");
         }
@@ -829,13 +576,13 @@ int config_load_ex(const struct cfg_option *schema, int argc, char **argv, char 
             return config_help(schema, argv[0], msg) ? AS_ENOMEM : CONFIG_HELP;
         }
     }
-    const char *env_file = env_get(envp, "AISTACK_CONFIG");
+    const char *env_file = config__env_get(envp, "AISTACK_CONFIG");
     if (env_file && *env_file)
         file = env_file;
     for (int i = 1; i < argc; i++) {
-        if (is_config_flag(argv[i])) {
+        if (config__is_config_flag(argv[i])) {
             if (i + 1 >= argc)
-                report(&r, "flag %s: missing value", argv[i]);
+                config__report(&r, "flag %s: missing value", argv[i]);
             else
                 file = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
@@ -846,8 +593,8 @@ int config_load_ex(const struct cfg_option *schema, int argc, char **argv, char 
         goto out;
     if (file && *file && load_file(c, file, &r) == AS_ENOMEM)
         goto out;
-    apply_env(c, envp, &r);
-    apply_flags(c, argc, argv, &r);
+    config__apply_env(c, envp, &r);
+    config__apply_flags(c, argc, argv, &r);
     check_required(c, &r);
     if (r.nerr == 0) {
         *out = c;
