@@ -441,12 +441,12 @@ static void test_reuse_threads_and_speed(void **state)
     /* speed: a 20-message conversation with a tool renders in well under a millisecond */
     struct timespec a, b;
     int iters = 200;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
     for (int i = 0; i < iters; i++) {
         buf_reset(&out);
         assert_int_equal(jinja_render(t, ctx, NULL, &out, &err), 0);
     }
-    clock_gettime(CLOCK_MONOTONIC, &b);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
     double us =
         ((double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3) / iters;
     print_message("render of 20 messages: %.1f us\n", us);
