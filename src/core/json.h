@@ -87,6 +87,8 @@ size_t json_format_double(char out[JSON_DOUBLE_MAX], double v);
  */
 size_t json_utf8_complete_len(const char *s, size_t n);
 
+/* Internal: decimal digits of v written backwards ending at end; returns the first digit. */
+char *json__u64_digits(uint64_t v, char *end);
 /* Internal: length (1-4) of the valid UTF-8 sequence starting at s, or 0 if invalid/truncated. */
 size_t json__utf8_seq(const unsigned char *s, size_t n);
 
