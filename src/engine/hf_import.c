@@ -15,6 +15,7 @@
 #include "engine/fp16.h"
 #include "engine/ggml_types.h"
 #include "engine/gguf.h"
+#include "engine/model.h"
 #include "engine/safetensors.h"
 #include "engine/tok_convert.h"
 
@@ -314,18 +315,13 @@ static int rope_scaling(struct hf_ctx *h, struct gguf_writer *w, const cJSON *cf
     uint32_t half = p->hd / 2;
     if (!(h->rope_freqs = malloc(half * sizeof(float))))
         return AS_ENOMEM;
-    double lo_wl = orig / (double)lo, hi_wl = orig / (double)hi;
-    for (uint32_t j = 0; j < half; j++) {
-        double freq = pow(p->theta, -2.0 * j / p->hd), wl = 2 * M_PI / freq;
-        if (wl < hi_wl)
-            h->rope_freqs[j] = 1.0f;
-        else if (wl > lo_wl)
-            h->rope_freqs[j] = factor;
-        else {
-            double s = (orig / wl - lo) / (hi - lo);
-            h->rope_freqs[j] = (float)(1.0 / ((1 - s) / factor + s));
-        }
-    }
+    double *div = malloc(half * sizeof *div);
+    if (!div)
+        return AS_ENOMEM;
+    model_rope_llama3_divisors(p->theta, p->hd, factor, lo, hi, orig, div);
+    for (uint32_t j = 0; j < half; j++)
+        h->rope_freqs[j] = (float)div[j];
+    free(div);
     uint64_t ne[1] = {half};
     return gguf_writer_add_tensor(w, "rope_freqs.weight", GGML_TYPE_F32, 1, ne, h->rope_freqs);
 }

@@ -88,6 +88,14 @@ uint32_t model_n_ctx(const struct model *m);
 /* Bytes of weights a single-token forward pass reads (for bandwidth figures). */
 uint64_t model_weight_bytes(const struct model *m);
 
+/*
+ * Llama 3 RoPE scaling as divisors of the n_rot / 2 base frequencies
+ * theta^(-2j / n_rot): 1 for high frequencies, factor for low ones, a smooth
+ * blend between (the values llama.cpp stores as rope_freqs.weight).
+ */
+void model_rope_llama3_divisors(double theta, uint32_t n_rot, double factor, double lo, double hi,
+                                uint32_t orig_ctx, double *div);
+
 /* Options for model_ctx_new(). Zeroed fields take the defaults noted. */
 struct model_ctx_params {
     uint32_t n_threads;        /* worker threads incl. the caller (0: 1) */

@@ -205,8 +205,25 @@ static int read_hparams(struct loader *L)
     return 0;
 }
 
-/* The llama3 frequency divisors, as Meta's reference computes them. */
-static void llama3_factors(struct loader *L, uint32_t half, double *div)
+void model_rope_llama3_divisors(double theta, uint32_t n_rot, double factor, double lo, double hi,
+                                uint32_t orig_ctx, double *div)
+{
+    double lo_wl = orig_ctx / lo, hi_wl = orig_ctx / hi;
+    for (uint32_t j = 0; j < n_rot / 2; j++) {
+        double freq = pow(theta, -2.0 * j / n_rot), wl = 2 * M_PI / freq;
+        if (wl < hi_wl || !(factor > 0))
+            div[j] = 1;
+        else if (wl > lo_wl || !(hi > lo))
+            div[j] = factor;
+        else {
+            double smooth = (orig_ctx / wl - lo) / (hi - lo);
+            div[j] = 1.0 / ((1 - smooth) / factor + smooth);
+        }
+    }
+}
+
+/* The llama3 divisors from {arch}.rope.scaling.* metadata (Meta's defaults when absent). */
+static void llama3_factors(struct loader *L, double *div)
 {
     const struct model_hparams *hp = &L->m->hp;
     float factor = 8, lo = 1, hi = 4;
@@ -215,18 +232,7 @@ static void llama3_factors(struct loader *L, uint32_t half, double *div)
     get_f32(L, "rope.scaling.low_freq_factor", &lo);
     get_f32(L, "rope.scaling.high_freq_factor", &hi);
     get_u32(L, "rope.scaling.original_context_length", &orig, 0);
-    double lo_wl = orig / (double)lo, hi_wl = orig / (double)hi;
-    for (uint32_t j = 0; j < half; j++) {
-        double freq = pow(hp->rope_theta, -2.0 * j / hp->n_rot), wl = 2 * M_PI / freq;
-        if (wl < hi_wl || factor <= 0)
-            div[j] = 1;
-        else if (wl > lo_wl || hi == lo)
-            div[j] = factor;
-        else {
-            double smooth = (orig / wl - lo) / (hi - lo);
-            div[j] = 1.0 / ((1 - smooth) / factor + smooth);
-        }
-    }
+    model_rope_llama3_divisors(hp->rope_theta, hp->n_rot, factor, lo, hi, orig ? orig : 8192, div);
 }
 
 static int rope_setup(struct loader *L)
@@ -285,7 +291,7 @@ static int rope_setup(struct loader *L)
         }
         hp->has_rope_freqs = 1;
     } else if (type.len == 6 && !memcmp(type.p, "llama3", 6)) {
-        llama3_factors(L, half, div);
+        llama3_factors(L, div);
         hp->has_rope_freqs = 1;
     }
     for (uint32_t j = 0; j < half; j++)

@@ -29,7 +29,7 @@ failures = []
 
 
 SYNTH_DEFAULTS = dict(arch="llama", type="f32", dim=64, layers=2, heads=4, kv_heads=2, ff=128,
-                      vocab=300, ctx=1024, theta=10000.0, tied=False, llama3=False,
+                      vocab=300, ctx=1024, theta=10000.0, tied=False, llama3=False, llama3_meta=False,
                       linear_scale=0, seed=1)
 
 
@@ -135,6 +135,9 @@ def main():
     l3 = synth("llama3_f32", arch="llama", type="f32", dim=64, heads=2, kv_heads=1, ff=64,
                vocab=270, layers=1, llama3=True, theta=500000, ctx=256)
     run_case("llama3 rope_freqs", l3, 1e-4, [7, 200], extra=kvf32, batch=False)
+    l3m = synth("llama3_meta", arch="llama", type="f32", dim=64, heads=2, kv_heads=1, ff=64,
+                vocab=270, layers=1, llama3_meta=True, theta=500000, ctx=256)
+    run_case("llama3 scaling from metadata", l3m, 1e-4, [150], extra=kvf32, batch=False)
     lin = synth("llama_linear", arch="llama", type="f32", dim=32, heads=2, kv_heads=2, ff=64,
                 vocab=270, layers=1, linear_scale=4)
     run_case("llama linear rope scaling", lin, 1e-4, [50], extra=kvf32, batch=False)

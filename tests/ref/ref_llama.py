@@ -250,6 +250,11 @@ class Model:
         freq = scale * theta ** (-2.0 * np.arange(half) / self.n_rot)
         if "rope_freqs.weight" in g.tensors:
             freq = freq / g.tensor("rope_freqs.weight")
+        elif kv("rope.scaling.type") == "llama3":
+            freq = freq / llama3_divisors(theta, self.n_rot, kv("rope.scaling.factor", 8.0),
+                                          kv("rope.scaling.low_freq_factor", 1.0),
+                                          kv("rope.scaling.high_freq_factor", 4.0),
+                                          kv("rope.scaling.original_context_length", 8192))
         self.freq = torch.tensor(freq, dtype=torch.float64)
         self.neox = arch == "qwen2"
         T = lambda n: torch.from_numpy(g.tensor(n).copy())
@@ -466,6 +471,11 @@ def synth(a):
     if a.llama3:
         tens.append(("rope_freqs.weight", GGML_F32,
                      llama3_divisors(a.theta, hd, 8.0, 1.0, 4.0, a.ctx // 4)))
+    if getattr(a, "llama3_meta", False):  # scaling from metadata only, no rope_freqs tensor
+        kvs += [(arch + ".rope.scaling.type", "llama3"), (arch + ".rope.scaling.factor", 16.0),
+                (arch + ".rope.scaling.low_freq_factor", 2.0),
+                (arch + ".rope.scaling.high_freq_factor", 8.0),
+                (arch + ".rope.scaling.original_context_length", a.ctx // 2)]
     qd, kvd = a.heads * hd, a.kv_heads * hd
     for i in range(a.layers):
         p = "blk.%d." % i
@@ -681,6 +691,7 @@ def main():
     s.add_argument("--theta", type=float, default=10000.0)
     s.add_argument("--tied", action="store_true")
     s.add_argument("--llama3", action="store_true", help="write llama3 rope_freqs")
+    s.add_argument("--llama3-meta", action="store_true", help="llama3 scaling as metadata only")
     s.add_argument("--linear-scale", type=float, default=0)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("-o", required=True)
