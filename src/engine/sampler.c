@@ -356,6 +356,10 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
                 c[j++] = c[i]; /* keeps order, so a sorted list stays sorted */
         n_cand = j;
     }
+    if (n_cand == 0) { /* only with NaN logits: fall back to the arg max */
+        token = (int32_t)argmax(w, n);
+        goto done;
+    }
     z = 0;
     for (uint32_t i = 0; i < n_cand; i++)
         z += exp((double)c[i].logit - m);

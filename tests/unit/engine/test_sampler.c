@@ -276,6 +276,18 @@ static void test_bias_and_logprobs(void **state)
     assert_true(fabs(r.logprob - (logits[r.token] - m - log(z))) < 1e-4);
     sampler_free(s);
 
+    /* NaN logits never index out of bounds */
+    float nanl[NV];
+    for (int i = 0; i < NV; i++)
+        nanl[i] = NAN;
+    sampler_params_default(&p);
+    p.min_p = 0.1f;
+    p.top_p = 0.9f;
+    s = sampler_new(&p, NV);
+    int32_t t = sampler_sample(s, nanl, 3, &r);
+    assert_true(t >= 0 && t < NV);
+    sampler_free(s);
+
     /* invalid bias token */
     struct sampler_bias bad = {NV, 1.0f};
     p.bias = &bad;
