@@ -117,6 +117,7 @@ struct model_ctx *model_ctx_new(const struct model *m, const struct model_ctx_pa
 void model_ctx_free(struct model_ctx *ctx);
 /* The context's KV cache: allocate, free, truncate, share sequences through it. */
 struct kv_cache *model_ctx_kv(struct model_ctx *ctx);
+/* The model the context runs. */
 const struct model *model_ctx_model(const struct model_ctx *ctx);
 
 /* One token of a batch. */
@@ -152,7 +153,8 @@ int model_batch_add(struct model_batch *b, int32_t token, int32_t seq, uint32_t 
  * batch. On success the KV cache of each sequence has grown by its tokens and
  * model_logits() gives the logits of the tokens that asked for them.
  * Errors (nothing is changed): AS_EINVAL (bad token id, sequence or position,
- * batch larger than max_batch), AS_ERANGE (a sequence would pass n_ctx),
+ * batch larger than max_batch, more than max_logits tokens wanting logits),
+ * AS_ERANGE (a sequence would pass n_ctx),
  * AS_EAGAIN (the KV cache has no room: free or truncate sequences, retry).
  */
 int model_forward(struct model_ctx *ctx, const struct model_batch *b);
@@ -170,8 +172,9 @@ const float *model_hidden(const struct model_ctx *ctx, uint32_t i);
 /*
  * Sentence embedding of tokens[0..n): mean over the tokens of the final
  * hidden states (after the output norm), L2-normalised, written to out
- * (n_embd floats). Uses a temporary sequence of the context's KV cache,
- * processed in chunks of max_batch. 0 or an error as model_forward().
+ * (n_embd floats). Uses a temporary sequence of the context's KV cache (so
+ * one slot and ceil(n / 32) blocks must be free), processed in chunks of
+ * max_batch. 0 or an error as model_forward(); AS_EAGAIN if no slot is free.
  */
 int model_embed(struct model_ctx *ctx, const int32_t *tokens, uint32_t n, float *out);
 
