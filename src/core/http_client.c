@@ -829,7 +829,8 @@ static int hc_setup(struct http_client_req *r, const struct http_client_request 
         (long)(q->connect_timeout_ms ? q->connect_timeout_ms
                                      : HTTP_CLIENT_DEFAULT_CONNECT_TIMEOUT_MS));
     SET(CURLOPT_TIMEOUT_MS, (long)q->timeout_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_resp);
+    if (r->max_resp <= (size_t)INT64_MAX) /* lets curl refuse a too large Content-Length early */
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_resp);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_SSL_VERIFYPEER, q->insecure ? 0L : 1L);
