@@ -11,6 +11,7 @@ tensor mapping, dtype conversion and the rope_scaling translation.
   check_hf.py BIN_DIR WORK_DIR
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -60,5 +61,43 @@ case("mistral bf16 src", "f32", 1e-4, 20, arch="mistral", dtype="BF16", heads=8,
 case("qwen2 tied bias", "f32", 1e-4, 40, arch="qwen2", tied=True, heads=4, kv_heads=2)
 case("qwen2 to f16", "f16", 1e-2, 40, arch="qwen2")
 case("llama to bf16", "bf16", 1e-2, 40, arch="llama")
+
+
+def expect_error(label, mutate, needle):
+    """A damaged checkpoint is an error naming the problem, never a crash."""
+    d = os.path.join(WORK, "bad_" + label.replace(" ", "_"))
+    a = dict(arch="llama", dtype="F32", dim=32, layers=1, heads=2, kv_heads=1, ff=64, vocab=300,
+             ctx=64, theta=10000.0, tied=False, llama3=False, seed=2, o=d)
+    ref_llama.hfsynth(argparse.Namespace(**a))
+    mutate(d)
+    r = subprocess.run([os.path.join(BIN, "aistack"), "convert", "--hf", d, "-o", d + ".gguf"],
+                       capture_output=True, text=True)
+    ok = r.returncode == 1 and needle in r.stderr
+    print("%-40s %s %s" % ("rejects " + label, r.stderr.strip()[:70], "ok" if ok else "FAIL"))
+    if not ok:
+        failures.append(label)
+
+
+def edit_config(**kw):
+    def f(d):
+        p = os.path.join(d, "config.json")
+        c = json.load(open(p))
+        c.update(kw)
+        json.dump(c, open(p, "w"))
+    return f
+
+
+def truncate_shard(d):
+    p = os.path.join(d, "model-00002-of-00002.safetensors")
+    data = open(p, "rb").read()
+    open(p, "wb").write(data[:len(data) - 100])
+
+
+expect_error("wrong hidden size", edit_config(hidden_size=64), "shape")
+expect_error("unknown model type", edit_config(model_type="gpt2"), "gpt2")
+expect_error("bad head count", edit_config(num_key_value_heads=3), "config.json")
+expect_error("truncated shard", truncate_shard, "safetensors")
+expect_error("missing tokenizer", lambda d: os.remove(os.path.join(d, "tokenizer.json")),
+             "tokenizer")
 print("FAILED: %d" % len(failures) if failures else "all checks passed")
 sys.exit(1 if failures else 0)
