@@ -11,6 +11,9 @@
  *
  * usage: bench_kernels [-t threads] [-T type,type,...] [-i isa] [-q]
  *   -q  quick: fewer repeats and sizes (smoke run)
+ *   -c  compute ceilings instead: a small matrix that stays in cache, many
+ *       repeats (B=1 as GB/s of weights, batches as GOP/s); shows what the
+ *       kernels can do per core when memory is not the limit
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,9 +92,59 @@ static enum ggml_type parse_type(const char *s)
     return GGML_TYPE_COUNT;
 }
 
+static double time_min(struct kern_ctx *kc, enum ggml_type t, const void *w, int64_t n, int64_t k,
+                       const float *x, int64_t B, float *y, int reps)
+{
+    double best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = now_s();
+        kern_matmul(kc, t, w, n, k, x, B, y);
+        double dt = now_s() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best;
+}
+
+/* -c: cache-resident matrices, so the numbers are compute ceilings. */
+static int run_in_cache(struct kern_ctx *kc, const char *types)
+{
+    const int64_t n = 512, k = 2048;
+    printf("in-cache ceilings (n x k = %lld x %lld; B=512 on 256 rows), min of many calls\n",
+           (long long)n, (long long)k);
+    printf("%-6s %9s %9s %9s %9s\n", "type", "B=1 GB/s", "B=8 GOP/s", "B=64", "B=512");
+    float *x = malloc(sizeof(float) * (size_t)(k * 512));
+    float *y = malloc(sizeof(float) * (size_t)(n * 512));
+    char tl[256];
+    snprintf(tl, sizeof(tl), "%s", types);
+    for (char *save = NULL, *tn = strtok_r(tl, ",", &save); tn && x && y;
+         tn = strtok_r(NULL, ",", &save)) {
+        enum ggml_type t = parse_type(tn);
+        if (t == GGML_TYPE_COUNT || !kern_type_supported(t))
+            continue;
+        size_t mbytes = ggml_row_size(t, (uint64_t)k) * (size_t)n;
+        uint8_t *w = malloc(mbytes);
+        if (!w)
+            break;
+        fill_weights(t, w, mbytes);
+        for (int64_t i = 0; i < k * 512; i++)
+            x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+        double t1 = time_min(kc, t, w, n, k, x, 1, y, 300);
+        double t8 = time_min(kc, t, w, n, k, x, 8, y, 100);
+        double t64 = time_min(kc, t, w, n, k, x, 64, y, 30);
+        double t512 = time_min(kc, t, w, 256, k, x, 512, y, 20);
+        printf("%-6s %9.1f %9.1f %9.1f %9.1f\n", ggml_type_get(t)->name, (double)mbytes / t1 / 1e9,
+               2.0 * n * k * 8 / t8 / 1e9, 2.0 * n * k * 64 / t64 / 1e9,
+               2.0 * 256 * k * 512 / t512 / 1e9);
+        free(w);
+    }
+    free(x);
+    free(y);
+    return x && y ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
-    int nth = 2, quick = 0;
+    int nth = 2, quick = 0, in_cache = 0;
     const char *types = "q4_0,q8_0,q4_K,q5_K,q6_K,f16,q4_1,q5_0,q5_1,q2_K,q3_K,bf16,f32";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc)
@@ -109,8 +162,10 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "-q"))
             quick = 1;
+        else if (!strcmp(argv[i], "-c"))
+            in_cache = 1;
         else {
-            fprintf(stderr, "usage: %s [-t threads] [-T types] [-i scalar|avx2|avx512] [-q]\n",
+            fprintf(stderr, "usage: %s [-t threads] [-T types] [-i scalar|avx2|avx512] [-q] [-c]\n",
                     argv[0]);
             return 2;
         }
@@ -120,6 +175,13 @@ int main(int argc, char **argv)
     if (!tp || !kc) {
         fprintf(stderr, "out of memory\n");
         return 1;
+    }
+    if (in_cache) {
+        printf("isa %s, threads %d\n", kern_isa_name(kern_isa_get()), nth);
+        int rc = run_in_cache(kc, types);
+        kern_ctx_free(kc);
+        tp_free(tp);
+        return rc;
     }
     size_t bw_bytes = quick ? (64u << 20) : (512u << 20);
     double bw = kern_membw(tp, bw_bytes, quick ? 2 : 5);
