@@ -11,7 +11,9 @@
 #
 # Usage: bench/http/run.sh [BUILD_DIR]     (default: build)
 # Env:   DURATION (5 s), REPEATS (3), CONNS ("1 64 1024"), WORKERS ("1 2"),
-#        LOGS=1 to keep per-request logs on both sides (ours to /dev/null).
+#        LOGS=1 to keep per-request logs on both sides (ours to /dev/null),
+#        VS=mhd to compare with bench_mhd_internal (bare libmicrohttpd in its own
+#        thread pool) instead of nginx: the design choice of docs/adr/0001.
 set -eu
 BUILD=${1:-${AISTACK_BIN:-build}}
 TS="$BUILD/testserver"
@@ -20,9 +22,11 @@ REPEATS=${REPEATS:-3}
 CONNS=${CONNS:-"1 64 1024"}
 WORKERS=${WORKERS:-"1 2"}
 LOGS=${LOGS:-0}
+VS=${VS:-nginx}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$TS" ] || { echo "build $TS first (cmake --build $BUILD --target testserver)"; exit 1; }
-[ -x "$NGINX" ] || { echo "nginx not found (Debian package nginx-light)"; exit 1; }
+[ "$VS" = mhd ] || [ -x "$NGINX" ] || { echo "nginx not found (Debian package nginx-light)"; exit 1; }
+[ "$VS" != mhd ] || [ -x "$BUILD/bench_mhd_internal" ] || { echo "build bench_mhd_internal first"; exit 1; }
 command -v wrk >/dev/null || { echo "wrk not found (Debian package wrk)"; exit 1; }
 
 TMP=$(mktemp -d /tmp/aistack-bench-http.XXXXXX)
@@ -44,6 +48,16 @@ start_ours() { # workers
     "$TS" --port "$port" --threads "$1" --max-conns 8192 --log-level $lvl 2>/dev/null &
     SRV_PID=$!
     PORT=$port
+}
+
+start_other() { # workers
+    if [ "$VS" = mhd ]; then
+        PORT=$(free_port)
+        "$BUILD/bench_mhd_internal" --port "$PORT" --threads "$1" &
+        SRV_PID=$!
+    else
+        start_nginx "$1"
+    fi
 }
 
 start_nginx() { # workers
@@ -129,14 +143,14 @@ minimum() { sort -n | head -1; }
 echo "# HTTP hello-world benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# wrk ${DURATION}s x ${REPEATS} per cell, keep-alive, loopback; logs: $([ "$LOGS" = 1 ] && echo on || echo off)"
 echo
-echo "| workers | conns | ours req/s (median / min) | nginx req/s (median / min) | ours/nginx | ours p50 / p99 | nginx p50 / p99 | server CPU us/req ours / nginx |"
+echo "| workers | conns | ours req/s (median / min) | $VS req/s (median / min) | ours/$VS | ours p50 / p99 | $VS p50 / p99 | server CPU us/req ours / $VS |"
 echo "|---|---|---|---|---|---|---|---|"
 for w in $WORKERS; do
     for c in $CONNS; do
         : >"$TMP/ours" && : >"$TMP/nginx"
         for _ in $(seq 1 "$REPEATS"); do
             start_ours "$w" && wait_up && run_wrk "$c" >>"$TMP/ours" && stop_server
-            start_nginx "$w" && wait_up && run_wrk "$c" >>"$TMP/nginx" && stop_server
+            start_other "$w" && wait_up && run_wrk "$c" >>"$TMP/nginx" && stop_server
         done
         o_med=$(cut -d' ' -f1 "$TMP/ours" | median)
         o_min=$(cut -d' ' -f1 "$TMP/ours" | minimum)

@@ -497,10 +497,50 @@ int http__add_headers(struct http_req *r, struct MHD_Response *resp, const char 
     return bad ? AS_ENOMEM : 0;
 }
 
+/*
+ * While a request waits suspended for its answer, MHD does not look at its
+ * socket; if the service asked (http_req_on_gone), the loop does, so that a
+ * client hanging up is noticed before the answer is ready. Worker thread only.
+ */
+static void req_unwatch(struct http_req *r)
+{
+    if (r->watch_fd >= 0) {
+        loop_fd_del(r->w->loop, r->watch_fd);
+        r->watch_fd = -1;
+    }
+}
+
+static void req_peer_cb(struct loop *l, int fd, int events, void *ud)
+{
+    struct http_req *r = ud;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    req_unwatch(r); /* bytes from the client (n > 0): cannot tell, stop watching */
+    if (n > 0 || r->state != REQ_WAIT)
+        return;
+    r->aborted = 1; /* MHD closes the connection when it calls on_access() again */
+    r->state = REQ_HANDLER;
+    MHD_resume_connection(r->conn);
+    http__schedule_run(r->w);
+    http_req_cb cb = r->gone_cb;
+    r->gone_cb = NULL;
+    if (cb)
+        cb(r, r->gone_ud);
+}
+
+void http_req_on_gone(struct http_req *req, http_req_cb cb, void *ud)
+{
+    req->gone_cb = cb;
+    req->gone_ud = ud;
+}
+
 static void resume_cb(struct loop *l, void *ud)
 {
     struct http_req *r = ud;
     if (atomic_load(&r->conn_alive) && r->state == REQ_WAIT && r->w->d) {
+        req_unwatch(r);
         r->state = REQ_HANDLER; /* no longer suspended; on_access() queues r->resp */
         MHD_resume_connection(r->conn);
         http__schedule_run(r->w);
@@ -742,6 +782,10 @@ static enum MHD_Result dispatch(struct http_req *r, http_handler_fn fn, void *ud
     if (r->state == REQ_HANDLER) {
         r->state = REQ_WAIT;
         MHD_suspend_connection(r->conn);
+        const union MHD_ConnectionInfo *ci =
+            r->gone_cb ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+        if (ci && loop_fd_add(r->w->loop, ci->connect_fd, LOOP_READ, req_peer_cb, r) == 0)
+            r->watch_fd = ci->connect_fd;
     }
     return MHD_YES;
 }
@@ -760,6 +804,7 @@ static enum MHD_Result req_first(struct http_worker *w, struct MHD_Connection *m
     atomic_init(&r->refs, 1);
     atomic_init(&r->conn_alive, 1);
     atomic_init(&r->responded, 0);
+    r->watch_fd = -1;
     r->start_ns = loop_now_ns();
     r->method = method;
     r->path = url;
@@ -895,6 +940,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         return;
     *con_cls = NULL;
     int ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    req_unwatch(r);
     if (r->stream) {
         r->bytes = r->stream->sent;
         http__stream_closed(r->stream, ok);
@@ -1077,6 +1123,7 @@ static void cutoff_cb(struct loop *l, void *ud)
     w->stopping = 1;
     for (struct http_req *r = w->live; r; r = r->live_next) {
         r->aborted = 1;
+        req_unwatch(r);
         if (r->state == REQ_WAIT) {
             r->state = REQ_HANDLER;
             MHD_resume_connection(r->conn);

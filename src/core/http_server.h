@@ -127,6 +127,13 @@ struct http_server *http_req_server(const struct http_req *req);
 void http_req_set_user(struct http_req *req, void *user);
 void *http_req_user(const struct http_req *req);
 
+/* Called on the worker thread with the request. */
+typedef void (*http_req_cb)(struct http_req *req, void *ud);
+/* Worker thread, in the handler, for a request answered later: cb runs (on the
+ * worker) if the client hangs up before the answer is submitted, so the work can
+ * be cancelled. The answer must still be submitted; it is then dropped. */
+void http_req_on_gone(struct http_req *req, http_req_cb cb, void *ud);
+
 /* ---- responses (exactly one per request; any thread once the handler returned) -- */
 
 /* Adds a response header (e.g. "Retry-After") to the response submitted next by the

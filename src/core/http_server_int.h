@@ -89,6 +89,9 @@ struct http_req {
     uint64_t start_ns;
     struct http_stream *stream;
     void *user;
+    http_req_cb gone_cb; /* http_req_on_gone() */
+    void *gone_ud;
+    int watch_fd;   /* socket watched while suspended for gone_cb, -1 if none */
     int in_handler; /* the handler is running (worker thread) */
     int sync_resp;  /* responded from inside the handler */
     int aborted;    /* cut off at stop: give up on the next callback */

@@ -150,6 +150,23 @@ static void h_timer(struct http_req *req, void *ud)
     assert_non_null(loop_timer_add(http_req_loop(req), 10, timer_answer, req));
 }
 
+/* kept until the test answers it; on_gone counts the hang-up */
+static struct http_req *_Atomic parked;
+static atomic_int req_gone_calls;
+
+static void on_req_gone(struct http_req *req, void *ud)
+{
+    assert_ptr_equal(req, atomic_load(&parked));
+    assert_ptr_equal(ud, &req_gone_calls);
+    atomic_fetch_add(&req_gone_calls, 1);
+}
+
+static void h_park(struct http_req *req, void *ud)
+{
+    http_req_on_gone(req, on_req_gone, &req_gone_calls);
+    atomic_store(&parked, req);
+}
+
 /* ---- streaming ---------------------------------------------------------------- */
 
 static atomic_int gone_calls, writable_calls, stopped_early;
@@ -238,6 +255,7 @@ static struct http_server *start(unsigned max_body, unsigned header_ms)
     assert_int_equal(http_server_route(srv, "GET", "/async", h_async, NULL), 0);
     assert_int_equal(http_server_route(srv, "GET", "/timer", h_timer, NULL), 0);
     assert_int_equal(http_server_route(srv, "GET", "/sse", h_sse, NULL), 0);
+    assert_int_equal(http_server_route(srv, "GET", "/park", h_park, NULL), 0);
     /* malformed patterns */
     assert_int_equal(http_server_route(srv, "GET", "nope", h_hello, NULL), AS_EINVAL);
     assert_int_equal(http_server_route(srv, "GET", "/x/{a}/{b}", h_hello, NULL), AS_EINVAL);
@@ -493,6 +511,33 @@ static void test_client_gone(void **state)
     http_server_free(srv);
 }
 
+static void test_async_gone(void **state)
+{
+    struct http_server *srv = start(0, 0);
+    uint16_t port = http_server_port(srv);
+    atomic_store(&parked, NULL);
+    atomic_store(&req_gone_calls, 0);
+    int fd = dial(port);
+    const char req[] = "GET /park HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    for (int i = 0; i < 300 && !atomic_load(&parked); i++)
+        usleep(10000);
+    assert_non_null(atomic_load(&parked));
+    usleep(50000);
+    assert_int_equal(atomic_load(&req_gone_calls), 0); /* still connected */
+    close(fd);
+    for (int i = 0; i < 300 && atomic_load(&req_gone_calls) == 0; i++)
+        usleep(10000);
+    assert_int_equal(atomic_load(&req_gone_calls), 1);
+    /* the answer is still owed, and dropped */
+    assert_int_equal(http_respond(atomic_load(&parked), 200, "text/plain", "late", 4), 0);
+    struct resp r;
+    fetch(port, "GET", "/hello", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    http_server_free(srv);
+}
+
 static void test_header_timeout(void **state)
 {
     struct http_server *srv = start(0, 300);
@@ -594,10 +639,11 @@ int main(void)
     log_set_level(LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routing),     cmocka_unit_test(test_bodies),
-        cmocka_unit_test(test_async),       cmocka_unit_test(test_sse),
-        cmocka_unit_test(test_client_gone), cmocka_unit_test(test_header_timeout),
-        cmocka_unit_test(test_drain),       cmocka_unit_test(test_run_shutdown),
+        cmocka_unit_test(test_routing),        cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_async),          cmocka_unit_test(test_sse),
+        cmocka_unit_test(test_client_gone),    cmocka_unit_test(test_async_gone),
+        cmocka_unit_test(test_header_timeout), cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_run_shutdown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
