@@ -13,8 +13,15 @@ case, and writes for each case:
   OUT/NAME.raise      the message, when the template called raise_exception
   OUT/NAME.fail       the exception, when jinja2 failed otherwise
 
-usage: render_templates.py TEMPLATE_DIR CONVERSATION_DIR OUT_DIR NOW_EPOCH
+It also writes OUT/cases.tsv, the batch list for `jinja_render --batch`.
+
+usage: render_templates.py render TEMPLATE_DIR CONVERSATION_DIR OUT_DIR NOW_EPOCH
+       render_templates.py compare OUT_DIR
+The compare step checks the C driver's PREFIX.c.{out,err,rc} against the
+reference files: byte-identical output, or a rejection by both (exit code 2
+with the same raise_exception message, or 1 for any other jinja2 failure).
 """
+import difflib
 import glob
 import json
 import os
@@ -72,10 +79,10 @@ def contexts(conv):
         yield ("gen" if agp else "nogen"), ctx
 
 
-def main():
-    tdir, cdir, odir, now = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def render(tdir, cdir, odir, now):
     env = make_env(now)
     os.makedirs(odir, exist_ok=True)
+    batch = []
     n = 0
     for tpath in sorted(glob.glob(os.path.join(tdir, "*.jinja"))):
         tname = os.path.basename(tpath)[:-len(".jinja")]
@@ -89,6 +96,7 @@ def main():
                 name = os.path.join(odir, f"{tname}__{cname}__{suffix}")
                 with open(name + ".ctx.json", "w", encoding="utf-8") as f:
                     json.dump(ctx, f, ensure_ascii=False)
+                batch.append(f"{tpath}\t{name}.ctx.json\t{name}\n")
                 try:
                     out = template.render(**ctx)
                 except TemplateRaised as e:
@@ -101,8 +109,62 @@ def main():
                     with open(name + ".out", "w", encoding="utf-8", newline="") as f:
                         f.write(out)
                 n += 1
+    with open(os.path.join(odir, "cases.tsv"), "w", encoding="utf-8") as f:
+        f.writelines(batch)
     print(f"rendered {n} cases with jinja2 {jinja2.__version__}")
 
 
+def read(path, binary=False):
+    with open(path, "rb" if binary else "r", **({} if binary else {"encoding": "utf-8"})) as f:
+        return f.read()
+
+
+def compare(odir):
+    passed = failed = rejected = 0
+    with open(os.path.join(odir, "cases.tsv"), encoding="utf-8") as f:
+        prefixes = [line.rstrip("\n").split("\t")[2] for line in f if line.strip()]
+    for p in prefixes:
+        name = os.path.basename(p)
+        try:
+            rc = int(read(p + ".c.rc"))
+            got, err = read(p + ".c.out", True), read(p + ".c.err")
+        except (OSError, ValueError):
+            print(f"FAIL {name}: the C driver left no result")
+            failed += 1
+            continue
+        problem = None
+        if os.path.exists(p + ".out"):
+            want = read(p + ".out", True)
+            if rc != 0:
+                problem = f"jinja2 rendered it, ours failed (rc={rc}): {err.strip()}"
+            elif got != want:
+                diff = difflib.unified_diff(want.decode("utf-8", "replace").splitlines(True),
+                                            got.decode("utf-8", "replace").splitlines(True),
+                                            "jinja2", "ours", n=1)
+                problem = "output differs from jinja2\n" + "".join(list(diff)[:30])
+        elif os.path.exists(p + ".raise"):
+            want = read(p + ".raise")
+            if rc != 2:
+                problem = f"jinja2 raised {want!r}, ours gave rc={rc}: {err.strip()}"
+            elif want not in err:
+                problem = f"raise message differs: want {want!r}, got {err.strip()!r}"
+        elif rc != 1:
+            problem = f"jinja2 failed ({read(p + '.fail')}), ours gave rc={rc}"
+        if problem:
+            print(f"FAIL {name}: {problem}")
+            failed += 1
+        else:
+            passed += 1
+            rejected += not os.path.exists(p + ".out")
+    print(f"chat templates: {passed} passed ({rejected} of them rejected by both), "
+          f"{failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 6 and sys.argv[1] == "render":
+        render(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "compare":
+        sys.exit(compare(sys.argv[2]))
+    else:
+        sys.exit(__doc__)

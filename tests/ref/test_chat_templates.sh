@@ -30,59 +30,14 @@ fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-export TZ=UTC
+export TZ=UTC # strftime_now: both sides format the same instant in UTC
 
-"$PY" "$SRC/tests/ref/render_templates.py" "$TDIR" "$CDIR" "$WORK" "$NOW" || {
+"$PY" "$SRC/tests/ref/render_templates.py" render "$TDIR" "$CDIR" "$WORK" "$NOW" || {
     echo "FAIL: reference renderer failed"
     exit 1
 }
-
-pass=0
-fail=0
-rejected=0
-for ctx in "$WORK"/*.ctx.json; do
-    case=${ctx%.ctx.json}
-    name=$(basename "$case")
-    tname=${name%%__*}
-    "$DRIVER" "$TDIR/$tname.jinja" "$ctx" --now "$NOW" >"$case.c.out" 2>"$case.c.err"
-    rc=$?
-    if [ -f "$case.out" ]; then
-        if [ $rc -ne 0 ]; then
-            echo "FAIL $name: jinja2 rendered it, ours failed (rc=$rc): $(cat "$case.c.err")"
-            fail=$((fail + 1))
-        elif ! cmp -s "$case.out" "$case.c.out"; then
-            echo "FAIL $name: output differs from jinja2"
-            diff <(cat "$case.out") <(cat "$case.c.out") | head -20
-            fail=$((fail + 1))
-        else
-            pass=$((pass + 1))
-        fi
-    elif [ -f "$case.raise" ]; then
-        want=$(cat "$case.raise")
-        if [ $rc -ne 2 ]; then
-            echo "FAIL $name: jinja2 raised '$want', ours gave rc=$rc"
-            fail=$((fail + 1))
-        elif ! grep -qF -- "$want" "$case.c.err"; then
-            echo "FAIL $name: raise message differs: want '$want', got '$(cat "$case.c.err")'"
-            fail=$((fail + 1))
-        else
-            pass=$((pass + 1))
-            rejected=$((rejected + 1))
-        fi
-    else
-        if [ $rc -ne 1 ]; then
-            echo "FAIL $name: jinja2 failed ($(cat "$case.fail")), ours gave rc=$rc"
-            fail=$((fail + 1))
-        else
-            pass=$((pass + 1))
-            rejected=$((rejected + 1))
-        fi
-    fi
-done
-
-echo "chat templates: $pass passed ($rejected of them rejected by both), $fail failed"
-if [ $pass -eq 0 ]; then
-    echo "FAIL: no cases ran"
+"$DRIVER" --batch "$WORK/cases.tsv" --now "$NOW" || {
+    echo "FAIL: the C driver could not run the batch"
     exit 1
-fi
-[ $fail -eq 0 ]
+}
+"$PY" "$SRC/tests/ref/render_templates.py" compare "$WORK"
