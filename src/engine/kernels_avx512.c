@@ -510,9 +510,15 @@ FLOAT_TILE_FN(1, 3)
 FLOAT_TILE_FN(1, 2)
 FLOAT_TILE_FN(1, 1)
 
-/* k and batch block sizes for large products: a (FLOAT_CB x FLOAT_KC) block of x is 128 KiB */
+/*
+ * Block sizes for large products: a (FLOAT_CB x FLOAT_KC) block of x is 128 KiB
+ * and FLOAT_RB weight rows' k-slices at most 128 KiB, both L2-resident; the
+ * row block also bounds how many rows with power-of-two strides compete for
+ * the same cache sets.
+ */
 #define FLOAT_KC 512
 #define FLOAT_CB 64
+#define FLOAT_RB 64
 
 static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
                               int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
@@ -525,23 +531,27 @@ static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes,
     (void)scratch;
     /*
      * Small batches stream the weights once, full k per tile. Large batches
-     * are blocked over k and the batch so that the x block and the weight
-     * rows' k-slices stay in L2 while every row of this thread passes.
+     * are blocked over k, weight rows and the batch so that the x block and
+     * the row block's k-slices stay in L2.
      */
     int64_t kc = B <= FLOAT_CB ? k : FLOAT_KC, cb = B <= FLOAT_CB ? B : FLOAT_CB;
+    int64_t rbk = B <= FLOAT_CB ? r1 - r0 : FLOAT_RB;
     for (int64_t k0 = 0; k0 < k; k0 += kc) {
         int64_t k1 = k0 + kc < k ? k0 + kc : k;
-        for (int64_t c0 = 0; c0 < B; c0 += cb) {
-            int64_t c1 = c0 + cb < B ? c0 + cb : B;
-            int64_t r = r0;
-            for (; r + 4 <= r1; r += 4)
-                for (int64_t c = c0; c < c1; c += 4)
-                    t4[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
-                                                k0 > 0);
-            for (; r < r1; r++)
-                for (int64_t c = c0; c < c1; c += 4)
-                    t1[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
-                                                k0 > 0);
+        for (int64_t rb0 = r0; rb0 < r1; rb0 += rbk) {
+            int64_t rb1 = rb0 + rbk < r1 ? rb0 + rbk : r1;
+            for (int64_t c0 = 0; c0 < B; c0 += cb) {
+                int64_t c1 = c0 + cb < B ? c0 + cb : B;
+                int64_t r = rb0;
+                for (; r + 4 <= rb1; r += 4)
+                    for (int64_t c = c0; c < c1; c += 4)
+                        t4[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
+                                                    k0 > 0);
+                for (; r < rb1; r++)
+                    for (int64_t c = c0; c < c1; c += 4)
+                        t1[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
+                                                    k0 > 0);
+            }
         }
     }
 }
