@@ -511,14 +511,14 @@ FLOAT_TILE_FN(1, 2)
 FLOAT_TILE_FN(1, 1)
 
 /*
- * Block sizes for large products: a (FLOAT_CB x FLOAT_KC) block of x is 128 KiB
- * and FLOAT_RB weight rows' k-slices at most 128 KiB, both L2-resident; the
- * row block also bounds how many rows with power-of-two strides compete for
- * the same cache sets.
+ * Block sizes for large products: the k-slice of all of x (B x FLOAT_KC
+ * floats, 512 KiB at B = 512) and of a row block (FLOAT_RB x FLOAT_KC weights)
+ * stay in L2 while the batch is walked in FLOAT_CB-row chunks; the row block
+ * also bounds how many rows with power-of-two strides share cache sets.
  */
-#define FLOAT_KC 512
+#define FLOAT_KC 256
 #define FLOAT_CB 64
-#define FLOAT_RB 64
+#define FLOAT_RB 128
 
 static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
                               int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
