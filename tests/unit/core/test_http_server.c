@@ -228,6 +228,32 @@ static void h_sse(struct http_req *req, void *ud)
     pthread_detach(t);
 }
 
+/* the stream itself begins on another thread, after the handler returned */
+static void *late_stream_main(void *arg)
+{
+    usleep(20000);
+    struct http_stream *st = http_stream_begin(arg, 200, "text/event-stream");
+    assert_non_null(st);
+    for (int i = 0; i < 3; i++) {
+        char d[8];
+        int n = snprintf(d, sizeof d, "%d", i);
+        assert_int_equal(http_sse_event(st, NULL, d, (size_t)n), 0);
+        usleep(5000);
+    }
+    assert_int_equal(http_sse_event(st, "e", "a\r\nb\rc\n", 7), 0);
+    assert_int_equal(http_sse_comment(st, "done"), 0);
+    assert_int_equal(http_sse_event(st, "bad\nname", "x", 1), AS_EINVAL);
+    http_stream_end(st);
+    return NULL;
+}
+
+static void h_late_stream(struct http_req *req, void *ud)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, late_stream_main, req), 0);
+    pthread_detach(t);
+}
+
 /* ---- fixture ------------------------------------------------------------------- */
 
 static struct http_server *start(unsigned max_body, unsigned header_ms)
@@ -256,6 +282,7 @@ static struct http_server *start(unsigned max_body, unsigned header_ms)
     assert_int_equal(http_server_route(srv, "GET", "/timer", h_timer, NULL), 0);
     assert_int_equal(http_server_route(srv, "GET", "/sse", h_sse, NULL), 0);
     assert_int_equal(http_server_route(srv, "GET", "/park", h_park, NULL), 0);
+    assert_int_equal(http_server_route(srv, "GET", "/latesse", h_late_stream, NULL), 0);
     /* malformed patterns */
     assert_int_equal(http_server_route(srv, "GET", "nope", h_hello, NULL), AS_EINVAL);
     assert_int_equal(http_server_route(srv, "GET", "/x/{a}/{b}", h_hello, NULL), AS_EINVAL);
@@ -426,6 +453,12 @@ static void test_sse(void **state)
     assert_string_equal(r.body.data, "data: 0\ndata: line2\n\n"
                                      "event: tick\ndata: 1\ndata: line2\n\n"
                                      "data: 2\ndata: line2\n\n");
+    resp_free(&r);
+
+    fetch(port, "GET", "/latesse", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "data: 0\n\ndata: 1\n\ndata: 2\n\n"
+                                     "event: e\ndata: a\ndata: b\ndata: c\ndata: \n\n: done\n\n");
     resp_free(&r);
 
     /* many events through a 4 KiB queue: backpressure, nothing lost or reordered */
