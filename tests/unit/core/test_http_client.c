@@ -293,6 +293,12 @@ static int tc_serve(struct tconn *c)
         ts_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
         ts_chunk(fd, "data: {}\n\n", 10);
         rc = -1;
+    } else if (strncmp(path, "/headcut", 8) == 0) {
+        ts_printf(fd, "HTTP/1.1 200 OK\r\nX-A: b\r\n"); /* the head never ends */
+        rc = -1;
+    } else if (strncmp(path, "/folded", 7) == 0) {
+        /* a folded line first: with reused easy handles curl 7.88 read freed memory here */
+        rc = ts_printf(fd, "HTTP/1.1 200 OK\r\n folded: x\r\nContent-Length: 2\r\n\r\nok");
     } else if (strncmp(path, "/cut", 4) == 0) {
         ts_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
         rc = -1;
@@ -965,6 +971,27 @@ static void test_cut_response(void **state)
     assert_true(k.res.bytes_received == 10);
     buf_free(&q.body);
     buf_free(&k.body);
+
+    struct rq h, f1, f2;
+    rq_init(&h, e);
+    rq_init(&f1, e);
+    rq_init(&f2, e);
+    req_for(e, &r, &h, "/headcut", 1);
+    submit_ok(e, &r, NULL);
+    env_run(e, 3000);
+    assert_int_equal(h.err, HTTP_CLIENT_E_RECV); /* curl alone would call this a success */
+    assert_int_equal(h.headers_calls, 0);
+    req_for(e, &r, &f1, "/echo/first", 1);
+    submit_ok(e, &r, NULL);
+    env_run(e, 3000);
+    req_for(e, &r, &f2, "/folded", 1);
+    submit_ok(e, &r, NULL);
+    env_run(e, 3000);
+    assert_int_equal(f1.err, HTTP_CLIENT_OK);
+    assert_int_equal(f2.done_calls, 1);
+    buf_free(&h.body);
+    buf_free(&f1.body);
+    buf_free(&f2.body);
 }
 
 static void test_pause_resume_response(void **state)
