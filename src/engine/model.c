@@ -19,7 +19,16 @@
 #include "engine/gguf.h"
 #include "engine/kernels.h"
 #include "engine/kvcache.h"
+#include "engine/model_attn.h"
 #include "engine/model_impl.h"
+
+/* Most tokens of one sequence whose attention is computed together. */
+#define ATTN_CHUNK 16
+
+/* Consecutive batch tokens [i0, i0 + n) of one sequence (so consecutive positions). */
+struct attn_chunk {
+    uint32_t i0, n;
+};
 
 /* ---- context --------------------------------------------------------------- */
 
@@ -31,18 +40,25 @@ struct model_ctx {
     struct kern_ctx *kc;
     struct kv_cache *kv;
     /* scratch, rows of max_batch */
-    float *x;                        /* (B, n_embd) residual stream */
-    float *xb;                       /* (B, n_embd) normed input */
-    float *q;                        /* (B, n_head * head_dim) */
-    float *k;                        /* (B, kv_dim) */
-    float *v;                        /* (B, kv_dim) */
-    float *att;                      /* (B, n_head * head_dim) attention output */
-    float *hb;                       /* (B, n_ff) */
-    float *hb2;                      /* (B, n_ff) */
-    float *rope_cos;                 /* (B, n_rot / 2) */
-    float *rope_sin;                 /* (B, n_rot / 2) */
-    float *scores;                   /* (n_threads, group, n_ctx) attention weights */
-    float *kv_row;                   /* (n_threads, head_dim) a cache row as F32 */
+    float *x;        /* (B, n_embd) residual stream */
+    float *xb;       /* (B, n_embd) normed input */
+    float *q;        /* (B, n_head * head_dim) */
+    float *k;        /* (B, kv_dim) */
+    float *v;        /* (B, kv_dim) */
+    float *att;      /* (B, n_head * head_dim) attention output */
+    float *hb;       /* (B, n_ff) */
+    float *hb2;      /* (B, n_ff) */
+    float *rope_cos; /* (B, n_rot / 2) */
+    float *rope_sin; /* (B, n_rot / 2) */
+    /* attention, per thread: queries of a chunk, their outputs, one K or V block as F32,
+       and the attention weights (ATTN_CHUNK * group rows of n_ctx) */
+    float *attn_q;             /* (n_threads, ATTN_CHUNK * group, head_dim) */
+    float *attn_o;             /* (n_threads, ATTN_CHUNK * group, head_dim) */
+    float *attn_kv;            /* (n_threads, KV_BLOCK_TOKENS, head_dim) */
+    float *scores;             /* (n_threads, ATTN_CHUNK * group, n_ctx) */
+    struct attn_chunk *chunks; /* (max_batch) runs of one sequence's batch tokens */
+    uint32_t n_chunks;
+    const struct model_attn_ops *attn_ops;
     float *logits;                   /* (max_logits, n_vocab) */
     float *hidden;                   /* (max_logits, n_embd) */
     int32_t *logit_row;              /* (max_batch) row in logits or -1 */
@@ -163,8 +179,13 @@ struct model_ctx *model_ctx_new(const struct model *m, const struct model_ctx_pa
     ctx->hb2 = malloc(B * hp->n_ff * sizeof(float));
     ctx->rope_cos = malloc(B * (hp->n_rot / 2 + 1) * sizeof(float));
     ctx->rope_sin = malloc(B * (hp->n_rot / 2 + 1) * sizeof(float));
-    ctx->scores = malloc(nth * (hp->n_head / hp->n_head_kv) * p.n_ctx * sizeof(float));
-    ctx->kv_row = malloc(nth * hp->head_dim * sizeof(float));
+    size_t nq = (size_t)ATTN_CHUNK * (hp->n_head / hp->n_head_kv);
+    ctx->attn_q = malloc(nth * nq * hp->head_dim * sizeof(float));
+    ctx->attn_o = malloc(nth * nq * hp->head_dim * sizeof(float));
+    ctx->attn_kv = malloc(nth * KV_BLOCK_TOKENS * hp->head_dim * sizeof(float));
+    ctx->scores = malloc(nth * nq * p.n_ctx * sizeof(float));
+    ctx->chunks = malloc(B * sizeof *ctx->chunks);
+    ctx->attn_ops = model__attn_ops(hp->head_dim);
     ctx->logits = malloc((size_t)p.max_logits * hp->n_vocab * sizeof(float));
     ctx->hidden = malloc((size_t)p.max_logits * hp->n_embd * sizeof(float));
     ctx->logit_row = malloc(B * sizeof(int32_t));
@@ -172,9 +193,9 @@ struct model_ctx *model_ctx_new(const struct model *m, const struct model_ctx_pa
     ctx->seq_count = calloc(p.max_seqs, sizeof(uint32_t));
     ctx->seq_old = malloc(p.max_seqs * sizeof(uint32_t));
     if (!ctx->x || !ctx->xb || !ctx->q || !ctx->k || !ctx->v || !ctx->att || !ctx->hb ||
-        !ctx->hb2 || !ctx->rope_cos || !ctx->rope_sin || !ctx->scores || !ctx->kv_row ||
-        !ctx->logits || !ctx->hidden || !ctx->logit_row || !ctx->seq_next || !ctx->seq_count ||
-        !ctx->seq_old) {
+        !ctx->hb2 || !ctx->rope_cos || !ctx->rope_sin || !ctx->scores || !ctx->attn_q ||
+        !ctx->attn_o || !ctx->attn_kv || !ctx->chunks || !ctx->logits || !ctx->hidden ||
+        !ctx->logit_row || !ctx->seq_next || !ctx->seq_count || !ctx->seq_old) {
         snprintf(err, errlen, "out of memory (scratch for a batch of %u)", p.max_batch);
         goto fail;
     }
@@ -202,7 +223,10 @@ void model_ctx_free(struct model_ctx *ctx)
     free(ctx->rope_cos);
     free(ctx->rope_sin);
     free(ctx->scores);
-    free(ctx->kv_row);
+    free(ctx->attn_q);
+    free(ctx->attn_o);
+    free(ctx->attn_kv);
+    free(ctx->chunks);
     free(ctx->logits);
     free(ctx->hidden);
     free(ctx->logit_row);
@@ -253,75 +277,87 @@ static void rope_tables(struct model_ctx *ctx, const struct model_batch *b)
     }
 }
 
+/* Copies nt cache rows (stride row_bytes, F16 or F32) of hd elements to dst as F32. */
+static void rows_to_f32(float *dst, const uint8_t *src, uint32_t nt, size_t row_bytes, uint32_t hd,
+                        int f16)
+{
+    for (uint32_t r = 0; r < nt; r++) {
+        if (f16)
+            kern_f16_to_f32(dst + (size_t)r * hd, (const void *)(src + r * row_bytes), hd);
+        else
+            memcpy(dst + (size_t)r * hd, src + r * row_bytes, hd * sizeof(float));
+    }
+}
+
+/* Splits the batch into runs of at most ATTN_CHUNK tokens of one sequence. */
+static void attn_chunks(struct model_ctx *ctx, const struct model_batch *b)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct attn_chunk *c = n ? &ctx->chunks[n - 1] : NULL;
+        if (c && b->t[c->i0].seq == b->t[i].seq && c->i0 + c->n == i && c->n < ATTN_CHUNK)
+            c->n++;
+        else
+            ctx->chunks[n++] = (struct attn_chunk){i, 1};
+    }
+    ctx->n_chunks = n;
+}
+
 /*
- * Attention for the (token, KV head) pairs of this thread. The query heads
- * sharing a KV head (GQA) are done together, so each cached K/V row is read
- * (and converted from F16) once per group rather than once per head.
+ * Attention for the (chunk, KV head) pairs of this thread. All query heads of
+ * a KV head (GQA) and all tokens of a chunk go together, so each cached K/V
+ * block is converted to F32 once and multiplied with every query at once.
  */
 static void attention_worker(void *arg, int ith, int nth)
 {
     struct model_ctx *ctx = arg;
     const struct model_hparams *hp = &ctx->m->hp;
     const struct model_batch *b = ctx->batch;
+    const struct model_attn_ops *ops = ctx->attn_ops;
     uint32_t hd = hp->head_dim, kvd = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
     uint32_t qd = hp->n_head * hd, n_ctx = ctx->p.n_ctx;
     int f16 = !ctx->p.kv_f32;
-    size_t esz = f16 ? 2 : 4, row_bytes = (size_t)kvd * esz;
+    size_t esz = f16 ? 2 : 4, row_bytes = (size_t)kvd * esz, nq_max = (size_t)ATTN_CHUNK * group;
     float scale = 1.0f / sqrtf((float)hd);
-    float *sc = ctx->scores + (size_t)ith * group * n_ctx;
-    float *row = ctx->kv_row + (size_t)ith * hd;
+    float *S = ctx->scores + (size_t)ith * nq_max * n_ctx;
+    float *Q = ctx->attn_q + (size_t)ith * nq_max * hd,
+          *O = ctx->attn_o + (size_t)ith * nq_max * hd;
+    float *KV = ctx->attn_kv + (size_t)ith * KV_BLOCK_TOKENS * hd;
     long long start, end;
-    tp_split((long long)b->n * hp->n_head_kv, ith, nth, &start, &end);
+    tp_split((long long)ctx->n_chunks * hp->n_head_kv, ith, nth, &start, &end);
     for (long long w = start; w < end; w++) {
-        uint32_t i = (uint32_t)(w / hp->n_head_kv), g = (uint32_t)(w % hp->n_head_kv);
-        uint32_t n_pos = b->t[i].pos + 1;
-        const float *q = ctx->q + (size_t)i * qd + (size_t)g * group * hd;
-        float *out = ctx->att + (size_t)i * qd + (size_t)g * group * hd;
-        const uint32_t *blocks = kv_seq_blocks(ctx->kv, b->t[i].seq);
+        const struct attn_chunk *c = &ctx->chunks[w / hp->n_head_kv];
+        uint32_t g = (uint32_t)(w % hp->n_head_kv), m = c->n, nq = m * group;
+        uint32_t p0 = b->t[c->i0].pos, n_pos = p0 + m;
+        const uint32_t *blocks = kv_seq_blocks(ctx->kv, b->t[c->i0].seq);
         size_t off = (size_t)g * hd * esz;
+        for (uint32_t j = 0; j < m; j++) /* query row j * group + h */
+            memcpy(Q + (size_t)j * group * hd,
+                   ctx->q + (size_t)(c->i0 + j) * qd + (size_t)g * group * hd,
+                   (size_t)group * hd * sizeof(float));
         for (uint32_t t0 = 0; t0 < n_pos; t0 += KV_BLOCK_TOKENS) {
-            const uint8_t *kb =
-                (const uint8_t *)kv_block_k(ctx->kv, ctx->il, blocks[t0 / KV_BLOCK_TOKENS]) + off;
             uint32_t nt = n_pos - t0 < KV_BLOCK_TOKENS ? n_pos - t0 : KV_BLOCK_TOKENS;
-            for (uint32_t r = 0; r < nt; r++) {
-                const void *kr = kb + r * row_bytes;
-                if (group == 1) {
-                    sc[t0 + r] = (f16 ? kern_dot_f16_f32(kr, q, hd) : kern_dot(kr, q, hd)) * scale;
-                    continue;
-                }
-                if (f16) {
-                    kern_f16_to_f32(row, kr, hd);
-                    kr = row;
-                }
-                for (uint32_t h = 0; h < group; h++)
-                    sc[(size_t)h * n_ctx + t0 + r] = kern_dot(kr, q + (size_t)h * hd, hd) * scale;
-            }
+            const uint8_t *kb = kv_block_k(ctx->kv, ctx->il, blocks[t0 / KV_BLOCK_TOKENS]);
+            rows_to_f32(KV, kb + off, nt, row_bytes, hd, f16);
+            ops->scores(Q, nq, KV, nt, hd, scale, S + t0, n_ctx);
         }
-        for (uint32_t h = 0; h < group; h++) {
-            kern_softmax(sc + (size_t)h * n_ctx, n_pos);
-            memset(out + (size_t)h * hd, 0, hd * sizeof(float));
+        /* causal: query j (position p0 + j) sees positions <= p0 + j */
+        for (uint32_t r = 0; r < nq; r++) {
+            uint32_t see = p0 + r / group + 1;
+            float *row = S + (size_t)r * n_ctx;
+            kern_softmax(row, see);
+            memset(row + see, 0, (size_t)(n_pos - see) * sizeof(float));
         }
+        memset(O, 0, (size_t)nq * hd * sizeof(float));
         for (uint32_t t0 = 0; t0 < n_pos; t0 += KV_BLOCK_TOKENS) {
-            const uint8_t *vb =
-                (const uint8_t *)kv_block_v(ctx->kv, ctx->il, blocks[t0 / KV_BLOCK_TOKENS]) + off;
             uint32_t nt = n_pos - t0 < KV_BLOCK_TOKENS ? n_pos - t0 : KV_BLOCK_TOKENS;
-            for (uint32_t r = 0; r < nt; r++) {
-                const void *vr = vb + r * row_bytes;
-                if (group == 1) {
-                    if (f16)
-                        kern_axpy_f16(out, sc[t0 + r], vr, hd);
-                    else
-                        kern_axpy(out, sc[t0 + r], vr, hd);
-                    continue;
-                }
-                if (f16) {
-                    kern_f16_to_f32(row, vr, hd);
-                    vr = row;
-                }
-                for (uint32_t h = 0; h < group; h++)
-                    kern_axpy(out + (size_t)h * hd, sc[(size_t)h * n_ctx + t0 + r], vr, hd);
-            }
+            const uint8_t *vb = kv_block_v(ctx->kv, ctx->il, blocks[t0 / KV_BLOCK_TOKENS]);
+            rows_to_f32(KV, vb + off, nt, row_bytes, hd, f16);
+            ops->av(S + t0, n_ctx, nq, KV, nt, hd, O);
         }
+        for (uint32_t j = 0; j < m; j++)
+            memcpy(ctx->att + (size_t)(c->i0 + j) * qd + (size_t)g * group * hd,
+                   O + (size_t)j * group * hd, (size_t)group * hd * sizeof(float));
     }
 }
 
@@ -405,6 +441,7 @@ static int forward_layers(struct model_ctx *ctx, const struct model_batch *b)
              kvd = hp->n_head_kv * hp->head_dim;
     int rc = 0;
     rope_tables(ctx, b);
+    attn_chunks(ctx, b);
     ctx->batch = b;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         const struct model_layer *L = &m->layers[il];

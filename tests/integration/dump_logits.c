@@ -3,7 +3,7 @@
  * writes the logits of every position, for tests/ref/ to compare with the
  * PyTorch reference.
  *
- *   dump_logits -m model.gguf [--threads N] [--kv-f32] [--chunk C] -o out.f32 SEQ...
+ *   dump_logits -m model.gguf [--threads N] [--kv-f32] [--chunk C] [--scalar] -o out.f32 SEQ...
  *   dump_logits -m model.gguf --greedy N TOKENS   (prints N greedy token ids)
  *
  * SEQ is "t0,t1,...:P": the first P tokens are the prompt, fed in chunks of C
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "engine/kernels.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
 
@@ -117,6 +118,8 @@ int main(int argc, char **argv)
             chunk = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--greedy") && i + 1 < argc)
             greedy = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--scalar"))
+            kern_isa_set(KERN_ISA_SCALAR); /* reference kernels everywhere */
         else if (!strcmp(argv[i], "--kv-f32"))
             cp.kv_f32 = 1;
         else if (n_seqs < MAX_SEQS && parse_seq(argv[i], &seqs[n_seqs]) == 0)

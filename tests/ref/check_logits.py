@@ -138,6 +138,11 @@ def main():
     l3m = synth("llama3_meta", arch="llama", type="f32", dim=64, heads=2, kv_heads=1, ff=64,
                 vocab=270, layers=1, llama3_meta=True, theta=500000, ctx=256)
     run_case("llama3 scaling from metadata", l3m, 1e-4, [150], extra=kvf32, batch=False)
+    odd = synth("llama_hd12", arch="llama", type="f32", dim=48, heads=4, kv_heads=2, ff=64,
+                vocab=270, layers=1)
+    run_case("llama head_dim 12", odd, 1e-4, [1, 40], extra=kvf32, batch=False)
+    run_case("llama scalar kernels", llama, 1e-4, [7, 70], extra=kvf32 + ["--scalar"],
+             batch=False)
     lin = synth("llama_linear", arch="llama", type="f32", dim=32, heads=2, kv_heads=2, ff=64,
                 vocab=270, layers=1, linear_scale=4)
     run_case("llama linear rope scaling", lin, 1e-4, [50], extra=kvf32, batch=False)
