@@ -12,8 +12,8 @@
  * usage: bench_kernels [-t threads] [-T type,type,...] [-i isa] [-q]
  *   -q  quick: fewer repeats and sizes (smoke run)
  *   -c  compute ceilings instead: a small matrix that stays in cache, many
- *       repeats (B=1 as GB/s of weights, batches as GOP/s); shows what the
- *       kernels can do per core when memory is not the limit
+ *       repeats timed in CPU time (B=1 as GB/s of weights, batches as GOP/s);
+ *       shows what the kernels can do per core when memory is not the limit
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,14 +92,27 @@ static enum ggml_type parse_type(const char *s)
     return GGML_TYPE_COUNT;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/*
+ * Minimum over reps of the process CPU time of one call divided by the
+ * thread count: unlike wall time it does not grow when other processes
+ * preempt us (waiting threads spin, so it never undercounts the work).
+ */
 static double time_min(struct kern_ctx *kc, enum ggml_type t, const void *w, int64_t n, int64_t k,
                        const float *x, int64_t B, float *y, int reps)
 {
     double best = 1e30;
+    int nth = tp_n_threads(kern_ctx_pool(kc));
     for (int rep = 0; rep < reps; rep++) {
-        double t0 = now_s();
+        double t0 = cpu_s();
         kern_matmul(kc, t, w, n, k, x, B, y);
-        double dt = now_s() - t0;
+        double dt = (cpu_s() - t0) / nth;
         best = dt < best ? dt : best;
     }
     return best;
@@ -109,7 +122,8 @@ static double time_min(struct kern_ctx *kc, enum ggml_type t, const void *w, int
 static int run_in_cache(struct kern_ctx *kc, const char *types)
 {
     const int64_t n = 512, k = 2048;
-    printf("in-cache ceilings (n x k = %lld x %lld; B=512 on 256 rows), min of many calls\n",
+    printf("in-cache ceilings (n x k = %lld x %lld; B=512 on 256 rows), min CPU time of many "
+           "calls\n",
            (long long)n, (long long)k);
     printf("%-6s %9s %9s %9s %9s\n", "type", "B=1 GB/s", "B=8 GOP/s", "B=64", "B=512");
     float *x = malloc(sizeof(float) * (size_t)(k * 512));

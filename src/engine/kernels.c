@@ -183,7 +183,8 @@ static size_t kern__thr_bytes(int64_t k)
 {
     size_t kk = (size_t)k;
     size_t panel = kern__round64(KERN_PANEL * kk) + 3 * kern__round64(KERN_PANEL * kk / 16 * 4);
-    size_t fl = 4 * kk * sizeof(float);
+    /* float path: 4 converted rows, or a transposed 32 x 256 block plus one row */
+    size_t fl = (4 * kk > 32 * 256 + 256 ? 4 * kk : 32 * 256 + 256) * sizeof(float);
     return kern__round64(panel > fl ? panel : fl);
 }
 

@@ -511,14 +511,81 @@ FLOAT_TILE_FN(1, 2)
 FLOAT_TILE_FN(1, 1)
 
 /*
- * Block sizes for large products: the k-slice of all of x (B x FLOAT_KC
- * floats, 512 KiB at B = 512) and of a row block (FLOAT_RB x FLOAT_KC weights)
- * stay in L2 while the batch is walked in FLOAT_CB-row chunks; the row block
- * also bounds how many rows with power-of-two strides share cache sets.
+ * Large batches use the outer-product form instead: a block of OP_RB weight
+ * rows x OP_KC k is converted to float and transposed into scratch (k-major,
+ * 32 rows per k), then each k step loads two 16-row vectors and broadcasts one
+ * x value per batch row: OP_CB x 2 accumulators, no horizontal sums, results
+ * stored as whole vectors into y rows. k is the outer loop so the k-slice of
+ * x (B x OP_KC floats) stays in L2 while the row blocks pass.
  */
-#define FLOAT_KC 256
-#define FLOAT_CB 64
-#define FLOAT_RB 128
+#define OP_RB 32
+#define OP_KC 256
+#define OP_CB 8
+/* Batches above this use the outer-product form. */
+#define FLOAT_OUTER_MIN_B 64
+
+/* pk[kk * OP_RB + i] = W[r + i][k0 + kk] as float; rows past nr are zero. */
+static void float_pack_t(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
+                         int64_t k0, int64_t k1, float *pk, float *tmp)
+{
+    int64_t kc = k1 - k0;
+    for (int i = 0; i < OP_RB; i++) {
+        if (i >= nr) {
+            for (int64_t kk = 0; kk < kc; kk++)
+                pk[kk * OP_RB + i] = 0.0f;
+            continue;
+        }
+        const void *row = (const char *)W + (size_t)(r + i) * row_bytes;
+        int64_t kk = 0;
+        for (; kk + 16 <= kc; kk += 16)
+            _mm512_storeu_ps(tmp + kk, load_w16(t, row, k0 + kk));
+        for (; kk < kc; kk++)
+            tmp[kk] = load_w1(t, row, k0 + kk);
+        for (kk = 0; kk < kc; kk++)
+            pk[kk * OP_RB + i] = tmp[kk];
+    }
+}
+
+static inline __attribute__((always_inline)) void
+float_outer(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0, float *y,
+            int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y, int nc)
+{
+    __m512 acc[OP_CB][2];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < kc; kk++) {
+        __m512 w0 = _mm512_loadu_ps(pk + kk * OP_RB), w1 = _mm512_loadu_ps(pk + kk * OP_RB + 16);
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) {
+            __m512 xb = _mm512_set1_ps(x[c * ldx + k0 + kk]);
+            acc[c][0] = _mm512_fmadd_ps(w0, xb, acc[c][0]);
+            acc[c][1] = _mm512_fmadd_ps(w1, xb, acc[c][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++) {
+        float *yo = y + c * ldy;
+        if (acc_y) {
+            acc[c][0] = _mm512_add_ps(acc[c][0], _mm512_maskz_loadu_ps(m0, yo));
+            acc[c][1] = _mm512_add_ps(acc[c][1], _mm512_maskz_loadu_ps(m1, yo + 16));
+        }
+        _mm512_mask_storeu_ps(yo, m0, acc[c][0]);
+        _mm512_mask_storeu_ps(yo + 16, m1, acc[c][1]);
+    }
+}
+
+static void float_outer_8(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0,
+                          float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y)
+{
+    float_outer(pk, kc, x, ldx, k0, y, ldy, m0, m1, acc_y, OP_CB);
+}
+
+static void float_outer_1(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0,
+                          float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y)
+{
+    float_outer(pk, kc, x, ldx, k0, y, ldy, m0, m1, acc_y, 1);
+}
 
 static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
                               int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
@@ -528,30 +595,30 @@ static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes,
                                         float_tile_4_4};
     static const float_tile_fn t1[5] = {NULL, float_tile_1_1, float_tile_1_2, float_tile_1_3,
                                         float_tile_1_4};
-    (void)scratch;
-    /*
-     * Small batches stream the weights once, full k per tile. Large batches
-     * are blocked over k, weight rows and the batch so that the x block and
-     * the row block's k-slices stay in L2.
-     */
-    int64_t kc = B <= FLOAT_CB ? k : FLOAT_KC, cb = B <= FLOAT_CB ? B : FLOAT_CB;
-    int64_t rbk = B <= FLOAT_CB ? r1 - r0 : FLOAT_RB;
-    for (int64_t k0 = 0; k0 < k; k0 += kc) {
-        int64_t k1 = k0 + kc < k ? k0 + kc : k;
-        for (int64_t rb0 = r0; rb0 < r1; rb0 += rbk) {
-            int64_t rb1 = rb0 + rbk < r1 ? rb0 + rbk : r1;
-            for (int64_t c0 = 0; c0 < B; c0 += cb) {
-                int64_t c1 = c0 + cb < B ? c0 + cb : B;
-                int64_t r = rb0;
-                for (; r + 4 <= rb1; r += 4)
-                    for (int64_t c = c0; c < c1; c += 4)
-                        t4[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
-                                                    k0 > 0);
-                for (; r < rb1; r++)
-                    for (int64_t c = c0; c < c1; c += 4)
-                        t1[c1 - c < 4 ? c1 - c : 4](t, W, row_bytes, k, k0, k1, r, x, c, y, ldy,
-                                                    k0 > 0);
-            }
+    if (B <= FLOAT_OUTER_MIN_B) {
+        /* dot-product form: the weights stream once, full k per tile */
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4)
+            for (int64_t c = 0; c < B; c += 4)
+                t4[B - c < 4 ? B - c : 4](t, W, row_bytes, k, 0, k, r, x, c, y, ldy, 0);
+        for (; r < r1; r++)
+            for (int64_t c = 0; c < B; c += 4)
+                t1[B - c < 4 ? B - c : 4](t, W, row_bytes, k, 0, k, r, x, c, y, ldy, 0);
+        return;
+    }
+    float *pk = scratch, *tmp = scratch + OP_RB * OP_KC;
+    for (int64_t k0 = 0; k0 < k; k0 += OP_KC) {
+        int64_t k1 = k0 + OP_KC < k ? k0 + OP_KC : k;
+        for (int64_t rb = r0; rb < r1; rb += OP_RB) {
+            int nr = (int)(r1 - rb < OP_RB ? r1 - rb : OP_RB);
+            __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+            __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+            float_pack_t(t, W, row_bytes, rb, nr, k0, k1, pk, tmp);
+            int64_t c = 0;
+            for (; c + OP_CB <= B; c += OP_CB)
+                float_outer_8(pk, k1 - k0, x + c * k, k, k0, y + c * ldy + rb, ldy, m0, m1, k0 > 0);
+            for (; c < B; c++)
+                float_outer_1(pk, k1 - k0, x + c * k, k, k0, y + c * ldy + rb, ldy, m0, m1, k0 > 0);
         }
     }
 }

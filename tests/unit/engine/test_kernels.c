@@ -376,6 +376,8 @@ static void test_matmul_large(void **state)
     /* float weights blocked over k (with a k tail) and over the batch */
     check_matmul(kc, GGML_TYPE_F16, 9, 1040, 70);
     check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
+    check_matmul(kc, GGML_TYPE_F32, 37, 300, 66);
+    check_matmul(kc, GGML_TYPE_F16, 20, 272, 73);
     /* several batch chunks in the interleaved mode */
     check_matmul(kc, GGML_TYPE_Q5_K, 20, 8192, 70);
     kern_ctx_free(kc);
