@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/err.h"
 #include "engine/fp16.h"
@@ -406,6 +407,10 @@ struct model *model_load(const char *path, const struct model_params *p, char *e
         return NULL;
     }
     m->owned = f;
+    /* start reading the weights in now (async), so a cold first token does not page-fault
+       its way through the file */
+    uintptr_t a = (uintptr_t)f->map & ~(uintptr_t)4095;
+    madvise((void *)a, f->map_size + ((uintptr_t)f->map - a), MADV_WILLNEED);
     return m;
 }
 
