@@ -668,6 +668,8 @@ static int contains(struct jj_ctx *c, struct jv hay, struct jv needle, int *res)
                memmem(hay.u.s.p, hay.u.s.len, needle.u.s.p, needle.u.s.len) != NULL;
         return 0;
     case JV_LIST:
+        if (hay.u.l->deferred)
+            return jj_fail(c, AS_EINVAL, "%s", hay.u.l->deferred);
         if (jj_charge(c, hay.u.l->len))
             return AS_ERANGE;
         *res = 0;

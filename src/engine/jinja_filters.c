@@ -187,6 +187,8 @@ int jj_test(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs *
         else if (x.kind == JV_DICT)
             *out = jv_dict_get(x.u.d, v) != NULL;
         else if (x.kind == JV_LIST) {
+            if (x.u.l->deferred)
+                return jj_fail(c, AS_EINVAL, "%s", x.u.l->deferred);
             *out = 0;
             for (size_t i = 0; i < x.u.l->len && !*out; i++)
                 *out = jv_equal(x.u.l->items[i], v);
@@ -741,6 +743,25 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
         }
     }
 #define F(s) jj__str_eq(name, s)
+    if (!c->in_generator && (F("select") || F("reject") || F("selectattr") || F("rejectattr") ||
+                             F("map") || F("unique") || F("items") || F("batch"))) {
+        /* jinja2's generator filters do their work, errors included, only when the
+           result is consumed: a failure here becomes an error of the consumer */
+        c->in_generator = 1;
+        rc = jj_filter(c, name, v, a, out);
+        c->in_generator = 0;
+        if (rc != AS_EINVAL || !c->err || c->err->raised)
+            return rc;
+        const char *msg = jj_strndup(&c->arena, c->err->msg, strlen(c->err->msg));
+        if (!(l = jv_list_new(c, 0)) || !msg)
+            return JJ_OOM(c);
+        c->err->msg[0] = '\0';
+        c->err->line = 0;
+        l->deferred = msg;
+        *out = jv_list(l, 0);
+        out->seq = JSEQ_GEN;
+        return 0;
+    }
     if (F("safe") || F("e") || F("escape") || F("forceescape")) {
         if (F("safe")) {
             *out = v;

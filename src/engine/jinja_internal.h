@@ -92,6 +92,7 @@ struct jv {
 struct jv_list {
     size_t len;
     struct jv *items;
+    const char *deferred; /* JSEQ_GEN: the error jinja2 raises once it is consumed */
 };
 
 struct jv_dict {
@@ -330,6 +331,7 @@ struct jj_ctx {
     int depth;
     int line;              /* line of the construct being evaluated */
     int folding;           /* evaluating an all-constant {{ }} (see JS_OUT) */
+    int in_generator;      /* inside a generator filter: its errors are deferred */
     struct jv_dict *vars;  /* context variables from the caller's JSON */
     struct jj_frame *root; /* top-level template frame */
 };

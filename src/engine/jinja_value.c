@@ -792,6 +792,8 @@ int jv_iterate(struct jj_ctx *c, struct jv v, struct jv_list **out)
         *out = l;
         return 0;
     case JV_LIST:
+        if (v.u.l->deferred)
+            return jj_fail(c, AS_EINVAL, "%s", v.u.l->deferred);
         *out = v.u.l;
         return 0;
     case JV_DICT:

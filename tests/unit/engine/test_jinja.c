@@ -168,6 +168,18 @@ static const struct golden goldens[] = {
      "2024-07-26 July Jul 26423.0[1.5, 2.25e-08]"},
     {"{{ 'abc' | batch(2) | list }}{{ range(5, 0, -2)|list }}{{ 'a\nb\\r\nc'.splitlines() }}",
      "[['a', 'b'], ['c']][5, 3, 1]['a', 'b', 'c']"},
+    {"{% if messages|selectattr('role', 'equalto', 'zzz') %}T{% else %}F{% endif %}{{ "
+     "messages|map(attribute='role')|join(',') }}{{ 3|select('odd') is defined }}{{ d.keys() }}{{ "
+     "d.items()|length }}{{ {'a': 1}|items|list }}",
+     "Tuser,assistantTruedict_keys(['b', 'a', 's', 'n', 'f'])5[('a', 1)]"},
+    {"{{ u8|upper }}{{ u8.title() }}{{ '\303\211COLE \316\237\316\224\316\237\316\243'|lower }}{{ "
+     "'stra\303\237e'|upper }}{{ '\320\277\321\200\320\270\320\262\320\265\321\202 "
+     "\320\274\320\270\321\200'|title }}{{ 0x1F }}{{ 0b101 }}{{ 0o17 }}",
+     "H\303\211LLO W\303\226RLDH\303\251llo W\303\266rld\303\251cole "
+     "\316\277\316\264\316\277\317\202STRASSE\320\237\321\200\320\270\320\262\320\265\321\202 "
+     "\320\234\320\270\321\20031515"},
+    {"{% if false %}{{ x|no_such_filter }}{% endif %}{{ 'abc'[1:] }}{{ none[1:] }}|{{ 300[-2:] }}|",
+     "bc||"},
 };
 
 /* Parses and renders src with the JSON context; returns the render code. */
