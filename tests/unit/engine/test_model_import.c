@@ -6,6 +6,7 @@
  * Numerical correctness of imports is tests/ref/test_hf_convert.sh and
  * tests/ref/test_stories.sh.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,11 +222,98 @@ static void test_llama2c(void **state)
     rmdir(dir);
 }
 
+/* value i of a checkpoint's weights, so every tensor's source offset can be checked */
+static float wval(size_t i)
+{
+    return (float)i * 0.001f;
+}
+
+/* first element of a tensor in the converted file, as its offset in the source weights */
+static long first_index(const struct gguf_file *g, const char *name)
+{
+    const struct gguf_tensor *t = gguf_find_tensor(g, name);
+    if (!t)
+        return -1;
+    float v;
+    memcpy(&v, t->data, 4);
+    return lroundf(v / 0.001f);
+}
+
+static void test_llama2c_v1(void **state)
+{
+    (void)state;
+    char err[256];
+    snprintf(dir, sizeof dir, "/tmp/test_import.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    /* version 1 export: dim 8, hidden 16, 2 layers, 2 heads, 1 kv head, vocab 10, seq 16 */
+    const size_t d = 8, hid = 16, nl = 2, kvd = 4, V = 10;
+    size_t nf = nl * d * 2 + d + V * d + nl * (d * d + 2 * d * kvd + d * d + 3 * d * hid) + V * d;
+    size_t n = 256 + nf * 4;
+    uint8_t *img = calloc(1, n);
+    int32_t h[9] = {0x616b3432, 1, (int32_t)d, (int32_t)hid, (int32_t)nl, 2, 1, (int32_t)V, 16};
+    memcpy(img, h, sizeof h);
+    img[36] = 0; /* separate classifier */
+    float *w = (float *)(void *)(img + 256);
+    for (size_t i = 0; i < nf; i++)
+        w[i] = wval(i);
+    write_file(tmp("v1.bin"), img, n);
+    write_tok(tmp("t.bin"), 10, 0);
+    if (llama2c_convert(tmp("v1.bin"), tmp("t.bin"), tmp("v1.gguf"), err, sizeof err))
+        fail_msg("%s", err);
+    struct gguf_file *g = gguf_open(tmp("v1.gguf"), err, sizeof err);
+    assert_non_null(g);
+    /* v1 order: attention norms, ffn norms, final norm, embeddings, then wq.. w3 per kind */
+    size_t o_ffn_norm = nl * d, o_final = 2 * nl * d, o_tok = o_final + d, o_wq = o_tok + V * d;
+    size_t o_wk = o_wq + nl * d * d, o_wv = o_wk + nl * d * kvd, o_wo = o_wv + nl * d * kvd;
+    size_t o_w1 = o_wo + nl * d * d, o_w2 = o_w1 + nl * d * hid, o_w3 = o_w2 + nl * d * hid;
+    size_t o_cls = o_w3 + nl * d * hid;
+    assert_int_equal(first_index(g, "blk.1.attn_norm.weight"), d);
+    assert_int_equal(first_index(g, "blk.0.ffn_norm.weight"), o_ffn_norm);
+    assert_int_equal(first_index(g, "output_norm.weight"), o_final);
+    assert_int_equal(first_index(g, "token_embd.weight"), o_tok);
+    assert_int_equal(first_index(g, "blk.1.attn_q.weight"), o_wq + d * d);
+    assert_int_equal(first_index(g, "blk.1.attn_k.weight"), o_wk + d * kvd);
+    assert_int_equal(first_index(g, "blk.0.attn_v.weight"), o_wv);
+    assert_int_equal(first_index(g, "blk.1.attn_output.weight"), o_wo + d * d);
+    assert_int_equal(first_index(g, "blk.1.ffn_gate.weight"), o_w1 + d * hid);
+    assert_int_equal(first_index(g, "blk.0.ffn_down.weight"), o_w2);
+    assert_int_equal(first_index(g, "blk.1.ffn_up.weight"), o_w3 + d * hid);
+    assert_int_equal(first_index(g, "output.weight"), o_cls);
+    gguf_close(g);
+    /* the legacy layout, same check on a few tensors */
+    uint8_t *leg;
+    n = l2c_image(&leg, -10, 16);
+    float *lw = (float *)(void *)(leg + 28);
+    for (size_t i = 0; i < (n - 28) / 4; i++)
+        lw[i] = wval(i);
+    write_file(tmp("leg.bin"), leg, n);
+    if (llama2c_convert(tmp("leg.bin"), tmp("t.bin"), tmp("leg.gguf"), err, sizeof err))
+        fail_msg("%s", err);
+    g = gguf_open(tmp("leg.gguf"), err, sizeof err);
+    assert_non_null(g);
+    /* tok 80, rms_att 8, wq 64, wk 32, wv 32, wo 64, rms_ffn 8, w1 128, w2 128, w3 128,
+       rms_final 8, freq_cis 64, then the classifier */
+    assert_int_equal(first_index(g, "blk.0.attn_norm.weight"), 80);
+    assert_int_equal(first_index(g, "blk.0.attn_k.weight"), 80 + 8 + 64);
+    assert_int_equal(first_index(g, "blk.0.ffn_norm.weight"), 80 + 8 + 64 + 32 + 32 + 64);
+    assert_int_equal(first_index(g, "blk.0.ffn_up.weight"), 288 + 256);
+    assert_int_equal(first_index(g, "output_norm.weight"), 288 + 384);
+    assert_int_equal(first_index(g, "output.weight"), 288 + 384 + 8 + 64);
+    gguf_close(g);
+    free(leg);
+    free(img);
+    const char *names[] = {"v1.bin", "t.bin", "v1.gguf", "leg.bin", "leg.gguf"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(tmp(names[i]));
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_safetensors),
         cmocka_unit_test(test_llama2c),
+        cmocka_unit_test(test_llama2c_v1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
