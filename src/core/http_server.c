@@ -992,26 +992,37 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 
 /* ---- listeners and workers ----------------------------------------------------- */
 
+/* addr (an IP literal) and port as a socket address. 0 or AS_EINVAL. */
+static int parse_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *sl,
+                      char *err, size_t err_len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        *sl = sizeof *in4;
+    } else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *sl = sizeof *in6;
+    } else {
+        set_err(err, err_len, "bad bind address '%s' (want an IP literal)", addr);
+        return AS_EINVAL;
+    }
+    return 0;
+}
+
 static int listen_socket(const char *addr, uint16_t port, uint16_t *bound, char *err,
                          size_t err_len)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    memset(&ss, 0, sizeof ss);
+    if (parse_addr(addr, port, &ss, &sl, err, err_len) != 0)
+        return -1;
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons(port);
-        sl = sizeof *in4;
-    } else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        sl = sizeof *in6;
-    } else {
-        set_err(err, err_len, "bad bind address '%s' (want an IP literal)", addr);
-        return -1;
-    }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
@@ -1025,6 +1036,30 @@ static int listen_socket(const char *addr, uint16_t port, uint16_t *bound, char 
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         *bound = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
     return fd;
+}
+
+/*
+ * With SO_REUSEPORT a second process of the same user could bind the same port
+ * and silently take half the connections; a plain bind first makes a port that
+ * is already in use an error, as it would be without SO_REUSEPORT.
+ */
+static int port_free(const char *addr, uint16_t port, char *err, size_t err_len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (parse_addr(addr, port, &ss, &sl, err, err_len) != 0)
+        return AS_EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    int rc = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                     bind(fd, (struct sockaddr *)&ss, sl) == 0
+                 ? 0
+                 : AS_EIO;
+    if (rc != 0)
+        set_err(err, err_len, "cannot bind %s:%u: %s", addr, (unsigned)port, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 static int worker_init(struct http_server *srv, struct http_worker *w, int i, char *err,
@@ -1193,6 +1228,8 @@ struct http_server *http_server_new(const struct http_server_config *cfg, char *
         set_err(err, err_len, "%s", "out of memory");
         goto fail;
     }
+    if (srv->port && port_free(srv->bind_addr, srv->port, err, err_len) != 0)
+        goto fail;
     for (int i = 0; i < srv->nthreads; i++)
         if (worker_init(srv, &srv->workers[i], i, err, err_len) != 0)
             goto fail;

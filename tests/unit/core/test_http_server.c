@@ -660,6 +660,13 @@ static void test_run_shutdown(void **state)
     pthread_join(t, NULL);
     http_server_free(srv);
     http_server_free(NULL);
+    /* a port in use is refused, SO_REUSEPORT notwithstanding */
+    struct http_server *a = start(0, 0);
+    struct http_server_config same = {.bind_addr = "127.0.0.1", .port = http_server_port(a)};
+    char err1[128] = "";
+    assert_null(http_server_new(&same, err1, sizeof err1));
+    assert_non_null(strstr(err1, "cannot bind"));
+    http_server_free(a);
     /* a bad address fails cleanly */
     struct http_server_config cfg = {.bind_addr = "not-an-ip"};
     char err[128] = "";
