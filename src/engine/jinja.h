@@ -9,7 +9,7 @@
  * separators=, sort_keys=). Output is byte-identical to Python's jinja2 for
  * the language subset real chat templates use (statements: if/elif/else,
  * for (else, `if` filter, loop.*), set (also block set and namespace
- * attributes), macro, call, break/continue, raw, generation; the full
+ * attributes), macro, call, filter, with, break/continue, raw, generation; the full
  * expression grammar; the common filters, tests and str/dict methods).
  *
  * Not for: general-purpose Jinja (no include/extends/import, no autoescape,

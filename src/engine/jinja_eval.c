@@ -1131,6 +1131,21 @@ static int exec_stmt(struct jj_ctx *c, const struct js *s, struct jj_frame *f)
     }
     case JS_BLOCK:
         return exec_body(c, &s->body, f);
+    case JS_WITH: {
+        /* values are evaluated in the enclosing scope, the body sees a new one */
+        struct jj_frame *w = frame_new(c, f);
+        struct jv *vals = jj_alloc(&c->arena, (s->expr->n + 1) * sizeof(struct jv));
+        if (!w || !vals)
+            return JJ_OOM(c);
+        for (size_t i = 0; i < s->expr->n; i++)
+            if ((rc = eval(c, s->expr->items[i], f, &vals[i])))
+                return rc;
+        c->line = s->line;
+        for (size_t i = 0; i < s->target->n; i++)
+            if ((rc = assign(c, s->target->items[i], vals[i], w)))
+                return rc;
+        return exec_body(c, &s->body, w);
+    }
     case JS_BREAK:
         return EX_BREAK;
     case JS_CONTINUE:

@@ -279,6 +279,7 @@ enum js_kind {
     JS_CALLBLOCK,
     JS_FILTERBLOCK,
     JS_BLOCK, /* plain body: {% generation %} */
+    JS_WITH,  /* {% with a = x, ... %}: target and expr are JN_TUPLEs of targets / values */
     JS_BREAK,
     JS_CONTINUE,
 };

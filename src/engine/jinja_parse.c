@@ -1061,6 +1061,32 @@ static int parse_statement(struct parser *P, struct js **out)
             return rc;
         return finish_tag(P);
     }
+    if (tok_is_name(t, "with")) {
+        static const char *const e[] = {"endwith", NULL};
+        struct pvec tg = {0}, vals = {0};
+        s->kind = JS_WITH;
+        adv(P);
+        while (cur(P)->kind != JT_BLOCK_END) {
+            struct jn *x;
+            if (tg.n && (rc = expect_op(P, ',', "expected ','")))
+                return rc;
+            if ((rc = parse_assign_target(P, NULL, 0, &x)) || pvec_push(P, &tg, x))
+                return rc ? rc : poom(P);
+            if ((rc = expect_op(P, '=', "expected '='")) || (rc = parse_expr(P, 1, &x)) ||
+                pvec_push(P, &vals, x))
+                return rc ? rc : poom(P);
+        }
+        if (!(s->target = node(P, JN_TUPLE, s->line)) || !(s->expr = node(P, JN_TUPLE, s->line)))
+            return poom(P);
+        s->target->items = (struct jn **)tg.p;
+        s->target->n = tg.n;
+        s->expr->items = (struct jn **)vals.p;
+        s->expr->n = vals.n;
+        if ((rc = expect_kind(P, JT_BLOCK_END, "expected end of statement block")) ||
+            (rc = parse_body(P, e, &s->body, &which)))
+            return rc;
+        return finish_tag(P);
+    }
     if (tok_is_name(t, "generation")) {
         static const char *const e[] = {"endgeneration", NULL};
         s->kind = JS_BLOCK;

@@ -180,6 +180,9 @@ static const struct golden goldens[] = {
      "\320\234\320\270\321\20031515"},
     {"{% if false %}{{ x|no_such_filter }}{% endif %}{{ 'abc'[1:] }}{{ none[1:] }}|{{ 300[-2:] }}|",
      "bc||"},
+    {"{% set a = 5 %}{% with a = 1, b = a + 1 %}{{ a }}{{ b }}{% set c = 3 %}{{ c }}{% endwith "
+     "%}{{ a }}{{ b }}{{ c }}{% with p, q = [1, 2] %}{{ p }}{{ q }}{% endwith %}",
+     "163512"},
 };
 
 /* Parses and renders src with the JSON context; returns the render code. */
