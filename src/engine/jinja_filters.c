@@ -150,9 +150,18 @@ int jj_test(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs *
     else if (T("callable"))
         *out = v.kind == JV_FUNC;
     else if (T("odd") || T("even")) {
-        if (v.kind != JV_INT && v.kind != JV_BOOL)
-            return jj_fail(c, AS_EINVAL, "odd/even test needs an integer");
-        *out = (v.u.i & 1) == T("odd");
+        if (v.kind == JV_FLOAT) { /* value % 2 == 1 (odd) / == 0 (even), Python's float mod */
+            double m = fmod(v.u.f, 2.0);
+            if (m < 0)
+                m += 2.0;
+            *out = T("odd") ? m == 1.0 : m == 0.0;
+        } else if (v.kind == JV_INT || v.kind == JV_BOOL) {
+            *out = (v.u.i & 1) == T("odd");
+        } else if (v.kind == JV_UNDEF) {
+            return jj__undef_fail(c, v);
+        } else {
+            return jj_fail(c, AS_EINVAL, "odd/even test needs a number, not %s", jv_type_name(v));
+        }
     } else if (T("divisibleby")) {
         if (!has || !is_num(x) || !is_num(v))
             return jj_fail(c, AS_EINVAL, "divisibleby needs numbers");
@@ -763,9 +772,8 @@ int jj_filter(struct jj_ctx *c, struct str name, struct jv v, struct jj_callargs
         return 0;
     }
     if (F("safe") || F("e") || F("escape") || F("forceescape")) {
-        if (F("safe")) {
-            *out = v;
-            return 0;
+        if (F("safe")) { /* Markup(value): a string */
+            return v.kind == JV_STR ? (*out = v, 0) : jv_to_str(c, v, out);
         }
         struct buf b;
         if ((rc = jv_to_str(c, v, &x)))
