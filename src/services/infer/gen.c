@@ -1,0 +1,641 @@
+/*
+ * gen.c - one generation request from submission to the last byte: the n
+ * choices run as scheduler requests; their tokens are detokenized (never half
+ * a UTF-8 character), matched against stop strings across token boundaries
+ * (text that could begin a stop string is held back, and a matched stop
+ * string never reaches the client), and written as SSE chunks or gathered
+ * into one JSON answer, in OpenAI's shapes.
+ *
+ * Threads: the handler (HTTP worker) parses and submits; token and done
+ * callbacks run on the model's scheduler thread; a client going away is seen
+ * on the worker. The job is released on the worker, after its answer, so a
+ * late "client gone" callback never sees freed memory.
+ */
+#include "services/infer/infer.h"
+
+#include "core/err.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define TEXT_MAX (64u << 20)
+
+struct job;
+
+struct choice {
+    struct job *job;
+    uint32_t index;
+    uint64_t sched_id;
+    struct tok_stream ts;
+    struct buf held; /* decoded text not yet emitted (may begin a stop string) */
+    struct buf text; /* non-streaming: the emitted text */
+    struct buf lp;   /* non-streaming: logprob entries, comma-separated JSON */
+    struct buf lp_tokens, lp_values, lp_tops, lp_offsets; /* completions' logprobs arrays */
+    uint64_t text_offset;
+    int stopped; /* a stop string matched */
+    int role_sent;
+    uint32_t n_gen;
+    double t_last; /* time of the previous token, for inter-token latency */
+    const char *finish_reason;
+};
+
+struct job {
+    struct infer *inf;
+    struct infer_model *im;
+    struct gen_request r;
+    struct http_req *req;       /* non-streaming answer target */
+    struct http_stream *stream; /* streaming answer */
+    struct loop *loop;          /* the request's worker, where the job is released */
+    char id[48];
+    int64_t created;
+    pthread_mutex_t mu;
+    int handler_done, all_done, finalized;
+    atomic_int gone;
+    uint32_t n_done;
+    int broken;       /* a stream write failed: stop producing */
+    int fail_status;  /* nonzero: answer this error instead (queue full) */
+    struct buf chunk; /* scheduler thread: the chunk being written */
+    struct choice ch[INFER_MAX_N];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void job_free(struct job *j)
+{
+    for (uint32_t i = 0; i < INFER_MAX_N; i++) {
+        struct choice *c = &j->ch[i];
+        buf_free(&c->held);
+        buf_free(&c->text);
+        buf_free(&c->lp);
+        buf_free(&c->lp_tokens);
+        buf_free(&c->lp_values);
+        buf_free(&c->lp_tops);
+        buf_free(&c->lp_offsets);
+    }
+    buf_free(&j->chunk);
+    gen_request_free(&j->r);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+static void job_free_cb(struct loop *l, void *ud)
+{
+    (void)l;
+    job_free(ud);
+}
+
+/* ---- JSON pieces ------------------------------------------------------------ */
+
+static void write_bytes_array(struct json_writer *w, const char *p, size_t n)
+{
+    json_arr_begin(w);
+    for (size_t i = 0; i < n; i++)
+        json_uint(w, (unsigned char)p[i]);
+    json_arr_end(w);
+}
+
+/* The text of token id, as OpenAI's logprobs show it. */
+static void token_text(struct job *j, int32_t id, struct buf *out)
+{
+    buf_reset(out);
+    tok_piece(j->im->tok, id, TOK_DECODE_SPECIAL, out);
+}
+
+/* Chat logprobs entry {"token","logprob","bytes","top_logprobs":[...]}. */
+static void write_chat_lp(struct job *j, struct json_writer *w, const struct sampler_result *res)
+{
+    struct buf t;
+    buf_init(&t, 1 << 16);
+    token_text(j, res->token, &t);
+    json_obj_begin(w);
+    json_key(w, "token");
+    json_strn(w, t.data ? t.data : "", t.len);
+    json_kv_double(w, "logprob", res->logprob);
+    json_key(w, "bytes");
+    write_bytes_array(w, t.data, t.len);
+    json_key(w, "top_logprobs");
+    json_arr_begin(w);
+    for (uint32_t k = 0; k < res->n_top && k < j->r.top_logprobs; k++) {
+        token_text(j, res->top[k].token, &t);
+        json_obj_begin(w);
+        json_key(w, "token");
+        json_strn(w, t.data ? t.data : "", t.len);
+        json_kv_double(w, "logprob", res->top[k].logprob);
+        json_key(w, "bytes");
+        write_bytes_array(w, t.data, t.len);
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+    json_obj_end(w);
+    buf_free(&t);
+}
+
+/* Completions logprobs, one token: appended to the four parallel arrays. */
+static void add_completion_lp(struct job *j, struct choice *c, const struct sampler_result *res)
+{
+    struct buf t;
+    struct json_writer w;
+    buf_init(&t, 1 << 16);
+    token_text(j, res->token, &t);
+    if (c->lp_tokens.len)
+        buf_append_char(&c->lp_tokens, ','), buf_append_char(&c->lp_values, ','),
+            buf_append_char(&c->lp_tops, ','), buf_append_char(&c->lp_offsets, ',');
+    json_append_str(&c->lp_tokens, t.data ? t.data : "", t.len);
+    char num[JSON_DOUBLE_MAX];
+    buf_append(&c->lp_values, num, json_format_double(num, res->logprob));
+    buf_printf(&c->lp_offsets, "%llu", (unsigned long long)c->text_offset);
+    json_writer_init(&w, &c->lp_tops);
+    json_obj_begin(&w);
+    for (uint32_t k = 0; k < res->n_top && k < j->r.top_logprobs; k++) {
+        token_text(j, res->top[k].token, &t);
+        json_keyn(&w, t.data ? t.data : "", t.len);
+        json_double(&w, res->top[k].logprob);
+    }
+    json_obj_end(&w);
+    buf_free(&t);
+}
+
+static void write_completion_lp(struct json_writer *w, const struct choice *c)
+{
+    json_key(w, "logprobs");
+    json_obj_begin(w);
+    json_key(w, "tokens");
+    json_arr_begin(w);
+    json_raw(w, c->lp_tokens.data ? c->lp_tokens.data : "", c->lp_tokens.len);
+    json_arr_end(w);
+    json_key(w, "token_logprobs");
+    json_arr_begin(w);
+    json_raw(w, c->lp_values.data ? c->lp_values.data : "", c->lp_values.len);
+    json_arr_end(w);
+    json_key(w, "top_logprobs");
+    json_arr_begin(w);
+    json_raw(w, c->lp_tops.data ? c->lp_tops.data : "", c->lp_tops.len);
+    json_arr_end(w);
+    json_key(w, "text_offset");
+    json_arr_begin(w);
+    json_raw(w, c->lp_offsets.data ? c->lp_offsets.data : "", c->lp_offsets.len);
+    json_arr_end(w);
+    json_obj_end(w);
+}
+
+static void write_usage(struct json_writer *w, const struct job *j)
+{
+    uint64_t gen = 0;
+    for (uint32_t i = 0; i < j->r.n; i++)
+        gen += j->ch[i].n_gen;
+    json_key(w, "usage");
+    json_obj_begin(w);
+    json_kv_int(w, "prompt_tokens", j->r.n_prompt);
+    json_kv_int(w, "completion_tokens", (int64_t)gen);
+    json_kv_int(w, "total_tokens", (int64_t)(j->r.n_prompt + gen));
+    json_obj_end(w);
+}
+
+static void chunk_head(struct job *j, struct json_writer *w)
+{
+    buf_reset(&j->chunk);
+    json_writer_init(w, &j->chunk);
+    json_obj_begin(w);
+    json_kv_str(w, "id", j->id);
+    json_kv_str(w, "object", j->r.kind == GEN_CHAT ? "chat.completion.chunk" : "text_completion");
+    json_kv_int(w, "created", j->created);
+    json_kv_str(w, "model", j->im->id);
+    json_kv_null(w, "system_fingerprint");
+}
+
+static void stream_send(struct job *j)
+{
+    if (j->broken || atomic_load(&j->gone))
+        return;
+    int rc = http_sse_event(j->stream, NULL, j->chunk.data, j->chunk.len);
+    if (rc) {
+        /* gone, or a client so slow that 256 KiB of chunks wait: stop generating */
+        j->broken = 1;
+        for (uint32_t i = 0; i < j->r.n; i++)
+            sched_cancel(j->im->sched, j->ch[i].sched_id);
+    }
+}
+
+/*
+ * A streamed chunk for choice c: text delta (may be empty), the token's
+ * logprobs (res, may be NULL), finish_reason (may be NULL).
+ */
+static void stream_chunk(struct job *j, struct choice *c, const char *text, size_t n,
+                         const struct sampler_result *res, const char *finish)
+{
+    struct json_writer w;
+    chunk_head(j, &w);
+    json_key(&w, "choices");
+    json_arr_begin(&w);
+    json_obj_begin(&w);
+    json_kv_int(&w, "index", c->index);
+    if (j->r.kind == GEN_CHAT) {
+        json_key(&w, "delta");
+        json_obj_begin(&w);
+        if (!c->role_sent) {
+            json_kv_str(&w, "role", "assistant");
+            c->role_sent = 1;
+        }
+        if (n || !finish) {
+            json_key(&w, "content");
+            json_strn(&w, text, n);
+        }
+        json_obj_end(&w);
+        json_key(&w, "logprobs");
+        if (res && j->r.logprobs) {
+            json_obj_begin(&w);
+            json_key(&w, "content");
+            json_arr_begin(&w);
+            write_chat_lp(j, &w, res);
+            json_arr_end(&w);
+            json_obj_end(&w);
+        } else {
+            json_null(&w);
+        }
+    } else {
+        json_key(&w, "text");
+        json_strn(&w, text, n);
+        if (res && j->r.logprobs) {
+            buf_reset(&c->lp_tokens), buf_reset(&c->lp_values), buf_reset(&c->lp_tops),
+                buf_reset(&c->lp_offsets);
+            add_completion_lp(j, c, res);
+            write_completion_lp(&w, c);
+        } else {
+            json_kv_null(&w, "logprobs");
+        }
+    }
+    if (finish)
+        json_kv_str(&w, "finish_reason", finish);
+    else
+        json_kv_null(&w, "finish_reason");
+    json_obj_end(&w);
+    json_arr_end(&w);
+    if (j->r.include_usage)
+        json_kv_null(&w, "usage");
+    json_obj_end(&w);
+    stream_send(j);
+}
+
+/* ---- stop strings ---------------------------------------------------------------- */
+
+/*
+ * Emits what of c->held can no longer be part of a stop string. Returns 1 if a
+ * stop string matched (the text before it was emitted, the rest dropped).
+ */
+static int emit_held(struct job *j, struct choice *c, const struct sampler_result *res, int final)
+{
+    const char *h = c->held.data ? c->held.data : "";
+    size_t n = c->held.len, emit = n, cut = n;
+    int matched = 0;
+    for (int s = 0; s < j->r.n_stop; s++) {
+        const char *hit = memmem(h, n, j->r.stop[s], strlen(j->r.stop[s]));
+        if (hit && (size_t)(hit - h) < cut) {
+            cut = (size_t)(hit - h);
+            matched = 1;
+        }
+    }
+    if (matched) {
+        emit = cut;
+    } else if (!final) {
+        /* hold back the longest tail that is a proper prefix of some stop string */
+        for (int s = 0; s < j->r.n_stop; s++) {
+            size_t sl = strlen(j->r.stop[s]);
+            for (size_t k = sl - 1 < n ? sl - 1 : n; k > 0; k--) {
+                if (!memcmp(h + n - k, j->r.stop[s], k)) {
+                    if (n - k < emit)
+                        emit = n - k;
+                    break;
+                }
+            }
+        }
+        emit = json_utf8_complete_len(h, emit);
+    }
+    if (j->r.stream) {
+        if (emit || (res && j->r.logprobs))
+            stream_chunk(j, c, h, emit, res, NULL);
+    } else {
+        if (buf_append(&c->text, h, emit))
+            matched = 1; /* absurdly long output: end it */
+        if (res && j->r.logprobs) {
+            if (j->r.kind == GEN_CHAT) {
+                struct json_writer w;
+                if (c->lp.len)
+                    buf_append_char(&c->lp, ',');
+                json_writer_init(&w, &c->lp);
+                write_chat_lp(j, &w, res);
+            } else {
+                add_completion_lp(j, c, res);
+            }
+        }
+    }
+    c->text_offset += emit;
+    if (matched)
+        buf_reset(&c->held);
+    else if (emit) {
+        memmove(c->held.data, c->held.data + emit, n - emit);
+        c->held.len = n - emit;
+        c->held.data[c->held.len] = '\0';
+    }
+    return matched;
+}
+
+/* ---- finishing --------------------------------------------------------------------- */
+
+static void respond_whole(struct job *j)
+{
+    struct buf out;
+    struct json_writer w;
+    buf_init(&out, TEXT_MAX * 2);
+    json_writer_init(&w, &out);
+    json_obj_begin(&w);
+    json_kv_str(&w, "id", j->id);
+    json_kv_str(&w, "object", j->r.kind == GEN_CHAT ? "chat.completion" : "text_completion");
+    json_kv_int(&w, "created", j->created);
+    json_kv_str(&w, "model", j->im->id);
+    json_kv_null(&w, "system_fingerprint");
+    json_key(&w, "choices");
+    json_arr_begin(&w);
+    for (uint32_t i = 0; i < j->r.n; i++) {
+        struct choice *c = &j->ch[i];
+        json_obj_begin(&w);
+        json_kv_int(&w, "index", i);
+        if (j->r.kind == GEN_CHAT) {
+            json_key(&w, "message");
+            json_obj_begin(&w);
+            json_kv_str(&w, "role", "assistant");
+            json_key(&w, "content");
+            json_strn(&w, c->text.data ? c->text.data : "", c->text.len);
+            json_obj_end(&w);
+            json_key(&w, "logprobs");
+            if (j->r.logprobs) {
+                json_obj_begin(&w);
+                json_key(&w, "content");
+                json_arr_begin(&w);
+                json_raw(&w, c->lp.data ? c->lp.data : "", c->lp.len);
+                json_arr_end(&w);
+                json_obj_end(&w);
+            } else {
+                json_null(&w);
+            }
+        } else {
+            json_key(&w, "text");
+            json_strn(&w, c->text.data ? c->text.data : "", c->text.len);
+            if (j->r.logprobs)
+                write_completion_lp(&w, c);
+            else
+                json_kv_null(&w, "logprobs");
+        }
+        json_kv_str(&w, "finish_reason", c->finish_reason ? c->finish_reason : "stop");
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    write_usage(&w, j);
+    json_obj_end(&w);
+    if (json_writer_finish(&w))
+        http_respond_error(j->req, 500, "the response is too large", NULL, NULL, NULL);
+    else
+        http_respond_json(j->req, 200, out.data, out.len);
+    buf_free(&out);
+}
+
+static void stream_finish(struct job *j)
+{
+    if (j->r.include_usage) {
+        struct json_writer w;
+        chunk_head(j, &w);
+        json_key(&w, "choices");
+        json_arr_begin(&w);
+        json_arr_end(&w);
+        write_usage(&w, j);
+        json_obj_end(&w);
+        stream_send(j);
+    }
+    if (!j->broken && !atomic_load(&j->gone))
+        http_sse_event(j->stream, NULL, "[DONE]", 6);
+    http_stream_end(j->stream);
+}
+
+/* Answers and releases the job; exactly once, after the handler returned. */
+static void finalize(struct job *j)
+{
+    struct loop *l = j->loop;
+    if (j->fail_status) {
+        static const char busy[] = "the server is busy: too many waiting requests, retry later";
+        if (j->r.stream) { /* the 200 is already sent: an error event, never [DONE] */
+            struct buf b;
+            buf_init(&b, 1024);
+            as_error_body(&b, busy, "rate_limit_error", NULL, NULL);
+            if (!atomic_load(&j->gone))
+                http_sse_event(j->stream, NULL, b.data, b.len);
+            buf_free(&b);
+            http_stream_end(j->stream);
+            job_free(j);
+            return;
+        }
+        http_resp_header(j->req, "Retry-After", "1");
+        http_respond_error(j->req, j->fail_status, busy, NULL, NULL, NULL);
+        if (loop_post(l, job_free_cb, j))
+            log_error("infer: cannot release a finished request", NULL);
+        return;
+    }
+    if (j->r.stream) {
+        stream_finish(j);
+        job_free(j); /* stream callbacks never run after http_stream_end() */
+        return;
+    }
+    respond_whole(j);
+    /* released on the worker after the response is handed over there, so that a
+     * client-gone callback racing with the answer still finds the job */
+    if (loop_post(l, job_free_cb, j))
+        log_error("infer: cannot release a finished request", NULL);
+}
+
+static void maybe_finalize(struct job *j, int from_handler)
+{
+    pthread_mutex_lock(&j->mu);
+    if (from_handler)
+        j->handler_done = 1;
+    else
+        j->all_done = 1;
+    int go = j->handler_done && j->all_done && !j->finalized;
+    if (go)
+        j->finalized = 1;
+    pthread_mutex_unlock(&j->mu);
+    if (go)
+        finalize(j);
+}
+
+/* ---- scheduler callbacks ------------------------------------------------------------- */
+
+static int on_token(void *ud, const struct sampler_result *res)
+{
+    struct choice *c = ud;
+    struct job *j = c->job;
+    struct infer_metrics *met = &j->im->met;
+    double t = now_s();
+    if (c->n_gen > 0)
+        metric_observe(met->itl, t - c->t_last);
+    c->t_last = t;
+    c->n_gen++;
+    if (atomic_load(&j->gone) || j->broken)
+        return 1;
+    if (tok_stream_push(&c->ts, res->token, &c->held))
+        return 1;
+    return emit_held(j, c, res, 0);
+}
+
+static void on_done(void *ud, enum sched_finish why, const struct sched_stats *st)
+{
+    struct choice *c = ud;
+    struct job *j = c->job;
+    struct infer_metrics *met = &j->im->met;
+    if (!c->stopped && why != SCHED_FINISH_CANCELLED) {
+        tok_stream_flush(&c->ts, &c->held);
+        c->stopped = emit_held(j, c, NULL, 1);
+    }
+    switch (why) {
+    case SCHED_FINISH_STOP:
+        c->finish_reason = "stop";
+        break;
+    case SCHED_FINISH_LENGTH:
+    case SCHED_FINISH_DEADLINE:
+        c->finish_reason = "length";
+        break;
+    default:
+        c->finish_reason = "stop";
+        break;
+    }
+    if (why == SCHED_FINISH_CANCELLED || why == SCHED_FINISH_ERROR) {
+        metric_inc(met->aborted);
+    } else {
+        metric_inc(why == SCHED_FINISH_STOP ? met->ok_stop : met->ok_length);
+        if (st->n_gen)
+            metric_observe(met->ttft, st->ttft_ms / 1e3);
+        metric_observe(met->e2e, st->total_ms / 1e3);
+        metric_observe(met->queue, st->queue_ms / 1e3);
+    }
+    if (j->r.stream && !j->fail_status)
+        stream_chunk(j, c, "", 0, NULL, c->finish_reason);
+    pthread_mutex_lock(&j->mu);
+    int last = ++j->n_done == j->r.n;
+    pthread_mutex_unlock(&j->mu);
+    if (last)
+        maybe_finalize(j, 0);
+}
+
+/* ---- the client going away ----------------------------------------------------------- */
+
+static void cancel_all(struct job *j)
+{
+    atomic_store(&j->gone, 1);
+    for (uint32_t i = 0; i < j->r.n; i++)
+        if (j->ch[i].sched_id)
+            sched_cancel(j->im->sched, j->ch[i].sched_id);
+}
+
+static void on_req_gone(struct http_req *req, void *ud)
+{
+    (void)req;
+    cancel_all(ud);
+}
+
+static void on_stream_gone(struct http_stream *s, void *ud)
+{
+    (void)s;
+    cancel_all(ud);
+}
+
+/* ---- start ----------------------------------------------------------------------------- */
+
+void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        gen_request_free(r);
+        http_respond_error(req, 500, "out of memory", NULL, NULL, NULL);
+        return;
+    }
+    j->inf = inf;
+    j->im = r->model;
+    j->r = *r;
+    memset(r, 0, sizeof *r);
+    j->loop = http_req_loop(req);
+    j->created = (int64_t)time(NULL);
+    pthread_mutex_init(&j->mu, NULL);
+    buf_init(&j->chunk, TEXT_MAX);
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        memset(rnd, 0, sizeof rnd);
+    int o = snprintf(j->id, sizeof j->id, "%s", j->r.kind == GEN_CHAT ? "chatcmpl-" : "cmpl-");
+    for (size_t i = 0; i < sizeof rnd && o + 2 < (int)sizeof j->id; i++)
+        o += snprintf(j->id + o, sizeof j->id - (size_t)o, "%02x", rnd[i]);
+    for (uint32_t i = 0; i < INFER_MAX_N; i++) {
+        struct choice *c = &j->ch[i];
+        c->job = j;
+        c->index = i;
+        buf_init(&c->held, TEXT_MAX);
+        buf_init(&c->text, TEXT_MAX);
+        buf_init(&c->lp, TEXT_MAX);
+        buf_init(&c->lp_tokens, TEXT_MAX);
+        buf_init(&c->lp_values, TEXT_MAX);
+        buf_init(&c->lp_tops, TEXT_MAX);
+        buf_init(&c->lp_offsets, TEXT_MAX);
+        tok_stream_init(&c->ts, j->im->tok, 0);
+    }
+    if (j->r.stream) {
+        j->stream = http_stream_begin(req, 200, "text/event-stream");
+        if (!j->stream) { /* client already gone */
+            job_free(j);
+            return;
+        }
+        http_stream_set_callbacks(j->stream, on_stream_gone, NULL, j);
+    } else {
+        j->req = req;
+        http_req_on_gone(req, on_req_gone, j);
+    }
+    struct sched_request sr = {0};
+    sr.prompt = j->r.prompt;
+    sr.n_prompt = j->r.n_prompt;
+    sr.max_tokens = j->r.max_tokens;
+    sr.n_top_logprobs = j->r.top_logprobs;
+    sr.on_token = on_token;
+    sr.on_done = on_done;
+    if (j->inf->request_timeout_ms)
+        sr.deadline_ms = loop_now_ms() + j->inf->request_timeout_ms;
+    uint32_t submitted = 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < j->r.n; i++) {
+        sr.sampling = j->r.sampling;
+        sr.sampling.seed = j->r.sampling.seed + i; /* n choices differ, reproducibly */
+        sr.ud = &j->ch[i];
+        if ((rc = sched_submit(j->im->sched, &sr, &j->ch[i].sched_id)))
+            break;
+        submitted++;
+    }
+    if (rc) {
+        /* the queue filled up between the handler's check and here: cancel what
+         * went in; the answer is a 429 once those finish */
+        j->fail_status = 429;
+        cancel_all(j);
+        pthread_mutex_lock(&j->mu);
+        j->r.n = submitted;
+        int last = j->n_done == submitted;
+        pthread_mutex_unlock(&j->mu);
+        if (last)
+            maybe_finalize(j, 0);
+    }
+    maybe_finalize(j, 1);
+}
