@@ -573,8 +573,8 @@ int main(int argc, char **argv)
     size_t n_keys;
     const char *const *keys = config_strlist(cfg, "auth.keys", &n_keys);
     if (n_keys) {
-        size_t bad_i;
-        const char *why;
+        size_t bad_i = 0;
+        const char *why = "out of memory";
         inf.keys = auth_keyset_new();
         if (!inf.keys || auth_keyset_add_list(inf.keys, keys, n_keys, &bad_i, &why)) {
             fprintf(stderr, "aistack-infer: auth.keys entry %zu: %s\n", bad_i + 1,
