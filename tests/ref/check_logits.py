@@ -118,7 +118,7 @@ def run_case(label, model, tol, lengths, steps=4, extra=(), batch=True, act_tol=
         for (toks, n), g, ref, a in zip(seqs, got, refs, alone):
             check("%s: batch of %d, prompt %d vs reference" % (label, len(seqs), n), g, ref, tol)
             check("%s: batch of %d, prompt %d vs alone" % (label, len(seqs), n), g, a,
-                  min(tol, 1e-5))
+                  min(tol, 1e-4))  # kernels may sum in another order for another batch size
 
 
 def main():
