@@ -436,6 +436,19 @@ int jj_method(struct jj_ctx *c, struct jv self, struct str name, struct jv *out)
 int jj_call_builtin(struct jj_ctx *c, const struct jv_func *fn, struct jj_callargs *a,
                     struct jv *out);
 
+/* evaluator internals shared by jinja_eval.c and jinja_exec.c */
+int jj__eval(struct jj_ctx *c, const struct jn *x, struct jj_frame *f, struct jv *out);
+/* Evaluates call arguments, leaving room for extra_kw more keyword arguments. */
+int jj__eval_args(struct jj_ctx *c, const struct jn_args *a, struct jj_frame *f,
+                  struct jj_callargs *ca, size_t extra_kw);
+/* Applies the filter chain x to subject (x's innermost `a == NULL` stands for it). */
+int jj__eval_filter_chain(struct jj_ctx *c, const struct jn *x, struct jj_frame *f,
+                          struct jv subject, struct jv *out);
+/* A name's value: frames, then the context, then the globals; Undefined otherwise. */
+int jj__lookup(struct jj_ctx *c, struct jj_frame *f, struct str name, struct jv *out);
+/* jinja2's UndefinedError for using u. */
+int jj__undefined_error(struct jj_ctx *c, struct jv u);
+
 /* eval (jinja_eval.c): attribute / item access with jinja2's sandbox semantics */
 int jj_getattr(struct jj_ctx *c, struct jv obj, struct str name, struct jv *out);
 int jj_getitem(struct jj_ctx *c, struct jv obj, struct jv key, struct jv *out);
