@@ -296,22 +296,25 @@ static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row
     const __m512i sl1 = _mm512_setr_epi64(3, 3, 3, 3, 1, 1, 1, 1);
     const __m512i sr2 = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
     const __m512i sr3 = _mm512_setr_epi64(1, 1, 1, 1, 3, 3, 3, 3);
-    __m512 acc = _mm512_setzero_ps();
-    __m256 accm = _mm256_setzero_ps();
+    /* lanes 0..7 take d, lanes 8..15 dmin, from the converted (d, dmin) pair */
+    const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *xb = row + (size_t)i * bsz;
-        ggml_fp16_t dh, dmh;
-        memcpy(&dh, xb, 2);
-        memcpy(&dmh, xb + 2, 2);
         const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
-        __m512 sm = k4_scales_mins(xb + 4);
-        __m256 s8 =
-            _mm256_mul_ps(_mm512_castps512_ps256(sm),
-                          _mm256_mul_ps(_mm256_set1_ps(h2f(dh)), _mm256_loadu_ps(ad + 8 * i)));
-        accm =
-            _mm256_fmadd_ps(_mm256_mul_ps(_mm512_extractf32x8_ps(sm, 1), _mm256_set1_ps(h2f(dmh))),
-                            _mm256_loadu_ps(ads + 8 * i), accm);
-        __m512 s16 = _mm512_castps256_ps512(s8);
+        /*
+         * One 16-lane product: lanes 0..7 are d * scale * d_act per sub-block
+         * (used through the permutes below), lanes 8..15 dmin * min * d_act *
+         * sum(a) (accumulated, subtracted at the end).
+         */
+        uint32_t ddm;
+        memcpy(&ddm, xb, 4);
+        __m512 dd = _mm512_permutexvar_ps(
+            dsel, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddm))));
+        __m512 act = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(ad + 8 * i)),
+                                        _mm256_loadu_ps(ads + 8 * i), 1);
+        __m512 s16 = _mm512_mul_ps(_mm512_mul_ps(k4_scales_mins(xb + 4), dd), act);
+        accm = _mm512_add_ps(accm, s16);
         const int8_t *ap = aq + 256 * i;
         __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
         __m512i w0 = _mm512_and_si512(z0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
@@ -332,7 +335,8 @@ static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a2), _mm512_permutexvar_ps(il1, s16), acc);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a3), _mm512_permutexvar_ps(ih1, s16), acc);
     }
-    return _mm512_reduce_add_ps(acc) - hsum256(accm);
+    /* the upper half of accm holds the min terms; its lower half is unused */
+    return _mm512_reduce_add_ps(acc) - hsum256(_mm512_extractf32x8_ps(accm, 1));
 }
 
 static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
