@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=$(nproc)
-exec ./build/aistack demo --dir state/default-model --threads "$threads" --eval 200
+exec ./build/aistack demo --state state --threads "$threads"

@@ -53,6 +53,43 @@ enum task_split task_split_of(uint64_t i)
     return h < 90 ? TASK_TRAIN : h < 94 ? TASK_VAL : TASK_TEST;
 }
 
+/*
+ * Answers show the written method, ones before tens, so that every digit is a
+ * one-step lookup for the model; the final number comes last ("So ... = N.").
+ */
+static void answer_add(struct task_item *out, int a, int b)
+{
+    char *p = out->answer;
+    size_t n = sizeof out->answer;
+    int s0 = a % 10 + b % 10, carry = s0 >= 10, s1 = a / 10 + b / 10 + carry;
+    out->expected = a + b;
+    if (a < 10 && b < 10)
+        snprintf(p, n, "%d + %d = %d.", a, b, a + b);
+    else if (carry)
+        snprintf(p, n, "Ones: %d + %d = %d. Tens: %d + %d + 1 = %d. So %d + %d = %d.", a % 10,
+                 b % 10, s0, a / 10, b / 10, s1, a, b, a + b);
+    else
+        snprintf(p, n, "Ones: %d + %d = %d. Tens: %d + %d = %d. So %d + %d = %d.", a % 10, b % 10,
+                 s0, a / 10, b / 10, s1, a, b, a + b);
+}
+
+static void answer_sub(struct task_item *out, int a, int b)
+{
+    char *p = out->answer;
+    size_t n = sizeof out->answer;
+    int borrow = a % 10 < b % 10, d0 = a % 10 + 10 * borrow - b % 10;
+    int d1 = a / 10 - borrow - b / 10;
+    out->expected = a - b;
+    if (a < 10)
+        snprintf(p, n, "%d - %d = %d.", a, b, a - b);
+    else if (borrow)
+        snprintf(p, n, "Ones: 1%d - %d = %d. Tens: %d - 1 - %d = %d. So %d - %d = %d.", a % 10,
+                 b % 10, d0, a / 10, b / 10, d1, a, b, a - b);
+    else
+        snprintf(p, n, "Ones: %d - %d = %d. Tens: %d - %d = %d. So %d - %d = %d.", a % 10, b % 10,
+                 d0, a / 10, b / 10, d1, a, b, a - b);
+}
+
 void task_get(uint64_t i, uint32_t v, struct task_item *out)
 {
     char *q = out->question;
@@ -74,8 +111,7 @@ void task_get(uint64_t i, uint32_t v, struct task_item *out)
             snprintf(q, qn, "Add %d and %d.", a, b);
             break;
         }
-        snprintf(out->answer, sizeof out->answer, "%d + %d = %d", a, b, a + b);
-        out->expected = a + b;
+        answer_add(out, a, b);
     } else if (i < N_ADD + N_SUB) {
         uint64_t j = i - N_ADD;
         int a = (int)(j / 100), b = (int)(j % 100);
@@ -97,8 +133,7 @@ void task_get(uint64_t i, uint32_t v, struct task_item *out)
             snprintf(q, qn, "What is %d take away %d?", a, b);
             break;
         }
-        snprintf(out->answer, sizeof out->answer, "%d - %d = %d", a, b, a - b);
-        out->expected = a - b;
+        answer_sub(out, a, b);
     } else {
         uint64_t j = i - N_ADD - N_SUB;
         const struct unit *u = &units[j / 1000];

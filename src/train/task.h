@@ -20,7 +20,7 @@ enum task_split { TASK_TRAIN = 0, TASK_VAL = 1, TASK_TEST = 2 };
 
 struct task_item {
     char question[128];
-    char answer[96];
+    char answer[160];
     long long expected; /* the number a correct answer ends with */
 };
 
