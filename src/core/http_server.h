@@ -41,7 +41,8 @@ struct http_server_config {
     size_t max_body_bytes;      /* larger request bodies get 413; 0 = 1 MiB */
     unsigned header_timeout_ms; /* request line + headers must arrive within; 0 = 10 s */
     unsigned idle_timeout_ms;   /* inactivity, and the keep-alive wait; 0 = 60 s */
-    unsigned max_connections;   /* over all workers; excess ones are closed; 0 = 4096 */
+    unsigned max_connections;   /* over all workers; excess ones wait in the listen queue;
+                                   0 = 4096 */
     unsigned drain_timeout_ms;  /* how long a drain waits for requests; 0 = 30 s */
     size_t stream_queue_bytes;  /* per stream, before http_stream_write says AS_EAGAIN;
                                    0 = 256 KiB */
