@@ -8,7 +8,7 @@
 set -euo pipefail
 B=$AISTACK_BIN; py=${AISTACK_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d); pid=""
-cleanup() { if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; fi; rm -rf "$tmp"; }
+cleanup() { if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$tmp/infer.log" ] && tail -20 "$tmp/infer.log"; exit 1; }
 
