@@ -31,6 +31,14 @@ static inline void q8_block(const float *x, int8_t *q, float *d, int *s0, int *s
     __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
     __m512 amax = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
     float m = _mm512_reduce_max_ps(amax);
+    if (!(m <= 3.402823466e38f)) {
+        /* NaN or Inf in the block: the product is meaningless either way; keep the
+         * integer path defined (no INT_MIN lanes to sum) and let NaN reach the result */
+        memset(q, 0, 32);
+        *d = m - m; /* NaN */
+        *s0 = *s1 = 0;
+        return;
+    }
     float id = m > 0.0f ? 127.0f / m : 0.0f;
     *d = m / 127.0f;
     __m512 vid = _mm512_set1_ps(id);
