@@ -660,32 +660,35 @@ const char *jsonc_unsupported(const struct jsonc *c)
     return c->s->unsupported.data ? c->s->unsupported.data : "";
 }
 
+/* The scan states (SCAN_DEPTH + 1 prefix states and 2 spares), allocated once per jsonc. */
+static int ensure_scan(struct jsonc *c)
+{
+    if (!c->scan)
+        c->scan = malloc((SCAN_DEPTH + 3) * sizeof *c->scan);
+    return c->scan ? 0 : AS_ENOMEM;
+}
+
 int jsonc_accept(struct jsonc *c, const char *bytes, size_t n)
 {
     if (c->finished)
         return n ? AS_EINVAL : 0;
     if (n == 0)
         return 0;
-    struct jstate *a = malloc(2 * sizeof *a);
-    if (!a)
+    if (ensure_scan(c))
         return AS_ENOMEM;
+    struct jstate *a = &c->scan[SCAN_DEPTH + 1];
     const struct jstate *in = &c->cur;
-    int r = 0;
     for (size_t i = 0; i < n; i++) {
         struct jstate *o = &a[i & 1];
         step(c->s, in, (unsigned char)bytes[i], o);
-        if (o->n == 0) {
-            r = AS_EINVAL;
-            goto out;
-        }
+        if (o->n == 0)
+            return AS_EINVAL;
         in = o;
     }
     c->cur.n = in->n;
     for (uint32_t i = 0; i < in->n; i++)
         thread_copy(&c->cur.th[i], &in->th[i]);
-out:
-    free(a);
-    return r;
+    return 0;
 }
 
 int jsonc_done(const struct jsonc *c)
@@ -868,11 +871,8 @@ static void scan(struct jsonc *c, const struct jsonc_vocab *v, const uint32_t *l
 
 int jsonc_mask(struct jsonc *c, const struct jsonc_vocab *v, float *logits)
 {
-    if (!c->scan) {
-        c->scan = malloc((SCAN_DEPTH + 3) * sizeof *c->scan);
-        if (!c->scan)
-            return AS_ENOMEM;
-    }
+    if (ensure_scan(c))
+        return AS_ENOMEM;
     if (c->n_allowed < v->n || !c->allowed) {
         uint8_t *a = realloc(c->allowed, v->n ? v->n : 1);
         if (!a)

@@ -21,6 +21,7 @@
 
 #include "core/buf.h"
 #include "engine/gguf.h"
+#include "engine/tok_convert.h"
 #include "engine/jsonc.h"
 #include "engine/tokenizer.h"
 
@@ -311,6 +312,7 @@ static double now_ms(void)
 struct walk_stats {
     double total_ms, max_ms;
     int steps;
+    int brute; /* check every token against jsonc_accept_token */
 };
 
 /*
@@ -349,6 +351,18 @@ static void walk(const struct tokenizer *t, const struct jsonc_vocab *v, const c
             if (logits[i] == 0)
                 ok[m++] = (int32_t)i;
         assert_int_equal(m, n_ok);
+        if (ws->brute) {
+            /* The mask must agree with jsonc_accept_token token by token. */
+            for (uint32_t i = 0; i < n; i++) {
+                struct jsonc *d = schema ? mk(schema) : jsonc_new_object();
+                assert_int_equal(jsonc_accept(d, text.data ? text.data : "", text.len), 0);
+                int acc = jsonc_accept_token(d, v, (int32_t)i) == 0;
+                if (acc != (logits[i] == 0))
+                    fail_msg("token %u: mask %d, accept %d after '%s'", i, logits[i] == 0, acc,
+                             text.data ? text.data : "");
+                jsonc_free(d);
+            }
+        }
         int32_t pick = ok[rng_next(&seed) % (uint64_t)m];
         if (step > max_steps / 3) {
             /* Prefer EOG and tokens that end containers or strings. */
@@ -415,15 +429,101 @@ static const char *walk_schemas[] = {
 static struct tokenizer *synthetic_vocab(void)
 {
     static const char *const toks[] = {
-        "<unk>", "<s>",   "</s>", "{",     "}",      "[",       "]",      ",",      ":",     "\"",
-        "{\"",   "\":",   "\",",  "\":\"", "true",   "false",   "null",   "nul",    "tr",    "0",
-        "1",     "2",     "5",    "9",     "12",     "-",       ".",      "e",      "E",     "+",
-        "a",     "b",     "c",    "x",     "y",      "e\"",     "name",   "age",    "color", "tags",
-        "red",   "green", "gre",  "en",    "blue",   "▁",       "▁\"",    "\n",     "\\",    "\\n",
-        "\\u",   "00",    "e9",   "é",     "<0xC3>", "<0xA9>",  "<0x0A>", "<0x22>", ",▁\"",  "}]",
-        "]}",    "\"}",   "1.5",  "f",     "\"e\":", "\"b\":[", "l",      "ue",     "s",     "se",
-        "d",     "g",     "h",    "i",     "j",      "k",       "m",      "n",      "o",     "p",
-        "q",     "r",     "t",    "u",     "v",      "w",       "z",      "ge",
+        "<unk>",
+        "<s>",
+        "</s>",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "{\"",
+        "\":",
+        "\",",
+        "\":\"",
+        "true",
+        "false",
+        "null",
+        "nul",
+        "tr",
+        "0",
+        "1",
+        "2",
+        "5",
+        "9",
+        "12",
+        "-",
+        ".",
+        "e",
+        "E",
+        "+",
+        "a",
+        "b",
+        "c",
+        "x",
+        "y",
+        "e\"",
+        "name",
+        "age",
+        "color",
+        "tags",
+        "red",
+        "green",
+        "gre",
+        "en",
+        "blue",
+        "▁",
+        "▁\"",
+        "\n",
+        "\\",
+        "\\n",
+        "\\u",
+        "00",
+        "e9",
+        "é",
+        "<0xC3>",
+        "<0xA9>",
+        "<0x0A>",
+        "<0x22>",
+        ",▁\"",
+        "}]",
+        "]}",
+        "\"}",
+        "1.5",
+        "f",
+        "\"e\":",
+        "\"b\":[",
+        "l",
+        "ue",
+        "s",
+        "se",
+        "d",
+        "g",
+        "h",
+        "i",
+        "j",
+        "k",
+        "m",
+        "n",
+        "o",
+        "p",
+        "q",
+        "r",
+        "t",
+        "u",
+        "v",
+        "w",
+        "z",
+        "ge",
+        /* longer than the 32 prefix states the mask scan keeps */
+        "abcdefghijklmnopqrstuvwxyz0123456789\"",
+        "\"name\":\"abcdefghijklmnopqrstuvwxyz0123456789",
+        "\"name\": \"abcdefghijklmnopqrstuvwxyz0123456789\", \"age\": 1",
+        "▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁",
+        "123456789012345678901234567890123456789",
+        "\\u00e9\\n\\t\\\"abcdefghijklmnopqrstuvwxyz0123",
     };
     size_t n = sizeof toks / sizeof toks[0];
     struct str *s = calloc(n, sizeof *s);
@@ -468,8 +568,10 @@ static void test_walk_synthetic(void **state)
     assert_non_null(v);
     struct walk_stats ws = {0};
     for (size_t k = 0; k < sizeof walk_schemas / sizeof walk_schemas[0]; k++)
-        for (uint64_t seed = 1; seed <= 40; seed++)
+        for (uint64_t seed = 1; seed <= 40; seed++) {
+            ws.brute = seed <= 3;
             walk(t, v, walk_schemas[k], seed * 7919 + k, 400, &ws);
+        }
     jsonc_vocab_free(v);
     tok_free(t);
 }
@@ -480,20 +582,48 @@ static const char *shared_dir(void)
     return s ? s : "../shared";
 }
 
-static void walk_gguf(const char *name)
+/* A tokenizer from vocab/ggml-vocab-NAME.gguf, or from tokenizers/NAME.tiktoken (Qwen2). */
+static struct tokenizer *load_vocab(const char *name)
 {
     char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/testdata/vocab/ggml-vocab-%s.gguf", shared_dir(), name);
-    if (access(path, R_OK) != 0) {
-        print_message("skip: %s absent\n", path);
-        skip();
+    struct gguf_file *f = NULL;
+    int tiktoken = strstr(name, ".tiktoken") != NULL;
+    if (tiktoken)
+        snprintf(path, sizeof path, "%s/testdata/tokenizers/%s", shared_dir(), name);
+    else
+        snprintf(path, sizeof path, "%s/testdata/vocab/ggml-vocab-%s.gguf", shared_dir(), name);
+    if (access(path, R_OK) != 0)
+        return NULL;
+    if (tiktoken) {
+        char out[256];
+        snprintf(out, sizeof out, "test_jsonc_%d.gguf", (int)getpid());
+        struct gguf_writer *w = gguf_writer_new();
+        assert_non_null(w);
+        if (tok_convert_tiktoken(w, path, TOK_TIKTOKEN_QWEN2, err, sizeof err))
+            fail_msg("%s: %s", path, err);
+        assert_int_equal(gguf_writer_write(w, out), 0);
+        gguf_writer_free(w);
+        f = gguf_open(out, err, sizeof err);
+        unlink(out);
+    } else {
+        f = gguf_open(path, err, sizeof err);
     }
-    struct gguf_file *f = gguf_open(path, err, sizeof err);
     if (!f)
         fail_msg("%s: %s", path, err);
     struct tokenizer *t = tok_new_from_gguf(f, err, sizeof err);
     gguf_close(f);
-    assert_non_null(t);
+    if (!t)
+        fail_msg("%s: %s", name, err);
+    return t;
+}
+
+static void walk_gguf(const char *name)
+{
+    struct tokenizer *t = load_vocab(name);
+    if (!t) {
+        print_message("skip: %s absent from %s/testdata\n", name, shared_dir());
+        skip();
+    }
     double t0 = now_ms();
     struct jsonc_vocab *v = jsonc_vocab_new(t);
     double build = now_ms() - t0;
@@ -506,6 +636,25 @@ static void walk_gguf(const char *name)
     print_message("jsonc %s: %u tokens, vocab build %.1f ms, mask %.3f ms/step mean, %.3f ms max "
                   "(%d steps)\n",
                   name, tok_n_vocab(t), build, ws.total_ms / ws.steps, ws.max_ms, ws.steps);
+    /* Fixed states, including the slow ones (no plain-string shortcut after \ or half a UTF-8). */
+    static const char *const prefixes[] = {
+        "", "{\"a\": ", "{\"a\": \"x", "{\"a\": \"x\\", "{\"a\": \"\xc3", "{\"a\": [1, 2"};
+    float *logits = malloc(tok_n_vocab(t) * sizeof *logits);
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        struct jsonc *c = jsonc_new_object();
+        assert_int_equal(jsonc_accept(c, prefixes[i], strlen(prefixes[i])), 0);
+        double best = 1e9;
+        int n_ok = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            double t1 = now_ms();
+            n_ok = jsonc_mask(c, v, logits);
+            double dt = now_ms() - t1;
+            best = dt < best ? dt : best;
+        }
+        print_message("  after '%s': %d allowed, %.3f ms\n", prefixes[i], n_ok, best);
+        jsonc_free(c);
+    }
+    free(logits);
     jsonc_vocab_free(v);
     tok_free(t);
 }
@@ -520,6 +669,12 @@ static void test_walk_deepseek_bpe(void **state)
 {
     (void)state;
     walk_gguf("deepseek-llm");
+}
+
+static void test_walk_qwen2(void **state)
+{
+    (void)state;
+    walk_gguf("qwen.tiktoken");
 }
 
 static void test_walk_gpt2(void **state)
@@ -540,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_walk_llama_spm),
         cmocka_unit_test(test_walk_gpt2),
         cmocka_unit_test(test_walk_deepseek_bpe),
+        cmocka_unit_test(test_walk_qwen2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
