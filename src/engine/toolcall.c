@@ -36,6 +36,9 @@ struct toolcall_parser {
     struct buf raw;  /* body with its marker or leading whitespace */
     size_t body_off; /* where the body proper starts in raw */
     int started, depth, in_str, esc;
+    int bare;      /* BODY_JSON without a marker (whole-message styles) */
+    size_t key_at; /* raw offset of the first key's quote; 0 = not seen */
+    int key_done;
     struct toolcall *calls;
     size_t n_calls;
     uint64_t seed;
@@ -277,7 +280,21 @@ static int body_failed(struct toolcall_parser *p, struct buf *content)
 
 static void json_reset(struct toolcall_parser *p)
 {
-    p->started = p->depth = p->in_str = p->esc = 0;
+    p->started = p->depth = p->in_str = p->esc = p->bare = p->key_done = 0;
+    p->key_at = 0;
+}
+
+/*
+ * A bare JSON message is released as text as soon as its first key shows it
+ * is no call, so JSON answers still stream.
+ */
+static int first_key_ok(const char *k, size_t n)
+{
+    static const char *const keys[] = {"name", "type", "function", "arguments", "parameters", "id"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i]) == n && !memcmp(keys[i], k, n))
+            return 1;
+    return 0;
 }
 
 static int flush_hold(struct toolcall_parser *p, struct buf *content)
@@ -347,17 +364,26 @@ static int json_byte(struct toolcall_parser *p, int c, struct buf *content)
         return 0;
     }
     if (p->in_str) {
-        if (p->esc)
+        if (p->esc) {
             p->esc = 0;
-        else if (c == '\\')
+        } else if (c == '\\') {
             p->esc = 1;
-        else if (c == '"')
+        } else if (c == '"') {
             p->in_str = 0;
+            if (p->key_at && !p->key_done) {
+                p->key_done = 1;
+                if (!first_key_ok(p->raw.data + p->key_at + 1, p->raw.len - p->key_at - 2))
+                    return body_failed(p, content);
+            }
+        }
         return 0;
     }
-    if (c == '"')
+    if (c == '"') {
         p->in_str = 1;
-    else if (c == '{' || c == '[')
+        if (p->bare && !p->key_done && !p->key_at && p->depth == 1 &&
+            p->raw.data[p->body_off] == '{')
+            p->key_at = p->raw.len - 1;
+    } else if (c == '{' || c == '[')
         p->depth++;
     else if (c == '}' || c == ']')
         p->depth--;
@@ -374,6 +400,20 @@ static int close_byte(struct toolcall_parser *p, int c, struct buf *content)
 {
     if (buf_append_char(&p->raw, (char)c))
         return body_overflow(p, c, content);
+    /* The closing tag inside a JSON string (arguments quoting it) does not close. */
+    if (p->in_str) {
+        if (p->esc)
+            p->esc = 0;
+        else if (c == '\\')
+            p->esc = 1;
+        else if (c == '"')
+            p->in_str = 0;
+        return 0;
+    }
+    if (c == '"') {
+        p->in_str = 1;
+        return 0;
+    }
     size_t n = p->raw.len - p->body_off;
     if (n < p->clen || memcmp(p->raw.data + p->raw.len - p->clen, p->close, p->clen))
         return 0;
@@ -396,6 +436,7 @@ static int start_byte(struct toolcall_parser *p, int c, struct buf *content)
         p->body_off = p->hold.len;
         buf_reset(&p->hold);
         json_reset(p);
+        p->bare = 1;
         p->st = TC_BODY_JSON;
         return json_byte(p, c, content);
     }

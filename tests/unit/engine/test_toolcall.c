@@ -142,6 +142,14 @@ static void test_hermes(void **state)
     expect_call(&r, 0, "f", "{\"a\":1}");
     result_free(&r);
 
+    /* The closing tag quoted inside the arguments does not end the call. */
+    r = parse(TOOLCALL_HERMES, "<tool_call>{\"name\": \"echo\", \"arguments\": {\"s\": "
+                               "\"</tool_call> \\\"q\\\"\"}}</tool_call>");
+    assert_int_equal(toolcall_count(r.p), 1);
+    expect_call(&r, 0, "echo", "{\"s\":\"</tool_call> \\\"q\\\"\"}");
+    assert_string_equal(content(&r), "");
+    result_free(&r);
+
     /* Arguments given as a string pass through. */
     r = parse(TOOLCALL_HERMES,
               "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>");
@@ -202,6 +210,21 @@ static void test_llama3(void **state)
     assert_int_equal(toolcall_count(r.p), 0);
     assert_string_equal(content(&r), "  \n{\"answer\": 42}");
     result_free(&r);
+
+    /* A JSON answer streams once its first key shows it is no call. */
+    struct buf c;
+    buf_init(&c, 4096);
+    struct toolcall_parser *p = toolcall_parser_new(TOOLCALL_LLAMA3, 1);
+    assert_int_equal(toolcall_feed(p, " {\"answ", strlen(" {\"answ"), &c), 0);
+    assert_int_equal(c.len, 0);
+    assert_int_equal(toolcall_feed(p, "er\": 4", strlen("er\": 4"), &c), 0);
+    assert_string_equal(c.data, " {\"answer\": 4");
+    assert_int_equal(toolcall_feed(p, "2, \"name\": \"f\"}", strlen("2, \"name\": \"f\"}"), &c), 0);
+    assert_string_equal(c.data, " {\"answer\": 42, \"name\": \"f\"}");
+    assert_int_equal(toolcall_finish(p, &c), 0);
+    assert_int_equal(toolcall_count(p), 0);
+    toolcall_parser_free(p);
+    buf_free(&c);
 
     r = parse(TOOLCALL_LLAMA3, "The call would be {\"name\": \"f\", \"parameters\": {}}");
     assert_int_equal(toolcall_count(r.p), 0);
