@@ -413,7 +413,14 @@ int jj__dict_pairs(struct jj_ctx *c, struct jv_dict *d, struct jv *out);
 int jj__join(struct jj_ctx *c, struct jv seq, struct jv sep, struct jv attr, int has_attr,
              struct jv *out);
 
-/* builtins (jinja_str.c: globals and methods; jinja_filters.c: filters and tests) */
+/* Whether name is one of the n strings of list. */
+int jj__name_in(struct str name, const char *const *list, size_t n);
+/* Calls a bound str/dict method (jinja_str.c). */
+int jj__call_method(struct jj_ctx *c, const struct jv_func *fn, struct jj_callargs *a,
+                    struct jv *out);
+
+/* builtins: jinja_globals.c (globals, calls), jinja_str.c (methods),
+   jinja_filters.c (filters), jinja_tests.c (tests) */
 struct jj_callargs {
     size_t npos, nkw;
     struct jv *pos;
