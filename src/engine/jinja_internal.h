@@ -1,7 +1,9 @@
 /*
- * jinja_internal.h - types shared by the files of the Jinja interpreter
- * (jinja_lex.c, jinja_parse.c, jinja_value.c, jinja_eval.c,
- * jinja_builtins.c). Not a public contract: other modules use jinja.h.
+ * jinja_internal.h - types shared by the files of the Jinja interpreter:
+ * jinja_lex.c (tokens), jinja_parse.c / jinja_parse_expr.c (AST),
+ * jinja_value.c (values, printing), jinja_eval.c / jinja_exec.c (evaluation),
+ * jinja_filters.c, jinja_tests.c, jinja_str.c, jinja_globals.c (builtins).
+ * Not a public contract: other modules use jinja.h.
  *
  * Memory model: the parser allocates tokens and the AST from the template's
  * arena; a render allocates every value from its own arena, freed in one go

@@ -3,7 +3,7 @@
  * printing (str(), repr(), float repr, json.dumps), equality and ordering,
  * conversion from cJSON, and the UTF-8 helpers strings need (Python indexes
  * strings by code point). Not for: operators and filters (jinja_eval.c,
- * jinja_builtins.c).
+ * jinja_filters.c).
  */
 #include "engine/jinja_internal.h"
 
