@@ -12,9 +12,12 @@
  * attributes), macro, call, filter, with, break/continue, raw, generation; the full
  * expression grammar; the common filters, tests and str/dict methods).
  *
- * Not for: general-purpose Jinja (no include/extends/import, no autoescape,
- * no arbitrary Python objects). Context values come from cJSON, so a JSON
- * number is an int when it is integral (Python would keep 1.0 a float).
+ * Not for: general-purpose Jinja (no include/extends/import, recursive loops,
+ * autoescape or arbitrary Python objects). Known differences from Python:
+ * context values come from cJSON, so a JSON number is an int when it is
+ * integral (Python keeps 1.0 a float); integers are 64-bit (overflow is an
+ * error, not a bigint); printing a generator or a bound method shows no
+ * address; upper/lower/title cover Latin, Greek and Cyrillic only.
  *
  * A parsed template is immutable: any number of threads may render the same
  * template at once. Each render uses its own arena freed before returning.
@@ -37,7 +40,8 @@ struct jinja_template;
 struct jinja_error {
     int line;      /* 1-based template line of the failing construct; 0 if unknown */
     int raised;    /* 1 when the template itself called raise_exception(msg) */
-    char msg[256]; /* NUL-terminated message; for raise_exception, exactly msg */
+    char msg[256]; /* NUL-terminated message; for raise_exception, its message
+                      (truncated to 255 bytes, NULs shown as '?') */
 };
 
 /* Render limits and overrides; zero fields take the defaults shown. */
