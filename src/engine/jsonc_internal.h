@@ -1,6 +1,7 @@
 /*
- * jsonc_internal.h - the compiled schema graph shared by jsonc_schema.c (the
- * compiler) and jsonc.c (the automaton and the mask). Not a public interface.
+ * jsonc_internal.h - what the jsonc files share: the compiled schema graph
+ * (built by jsonc_schema.c) and the automaton state (run by jsonc.c, scanned
+ * by jsonc_mask.c). Not a public interface.
  */
 #ifndef AISTACK_ENGINE_JSONC_INTERNAL_H
 #define AISTACK_ENGINE_JSONC_INTERNAL_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "engine/jsonc.h"
 
 enum jn_kind {
     JN_OBJECT = 1, /* props[first..first+count); child = value node of free keys or -1 */
@@ -65,5 +67,52 @@ struct jschema *jsonc__schema_any(void);
 /* Compiles a schema. NULL with err. */
 struct jschema *jsonc__schema_compile(const void *cjson_schema, char *err, size_t errlen);
 void jsonc__schema_free(struct jschema *s);
+
+/* ---- automaton state (jsonc.c), shared with the mask (jsonc_mask.c) ---------- */
+
+#define SCAN_DEPTH 32 /* token prefix bytes whose states are kept by the scan */
+
+enum jf_kind { JF_VAL = 1, JF_OBJ, JF_ARR, JF_STR, JF_NUM, JF_LIT };
+enum { OS_OPEN, OS_COMMA, OS_KEY, OS_KEYM, OS_COLON, OS_VAL, OS_AFTER };
+enum { AS_OPEN, AS_VAL, AS_AFTER };
+enum { SS_NORM, SS_ESC, SS_U1, SS_U2, SS_U3, SS_U4 };
+enum { NS_START, NS_MINUS, NS_ZERO, NS_INT, NS_DOT, NS_FRAC, NS_E, NS_ESIGN, NS_EXP };
+
+struct jframe {
+    uint16_t node;
+    uint8_t kind, st;
+    uint16_t pos;      /* key / literal / number byte position; pending UTF-8 bytes */
+    uint16_t b;        /* object: current prop; literal: hi; string: UTF-8 range / surrogate flag */
+    uint32_t a;        /* object: next prop index; array: items so far; literal: lo */
+    uint32_t mlo, mhi; /* object key match: candidate bit mask relative to a */
+};
+
+struct jthread {
+    uint8_t depth, ws;
+    struct jframe f[JSONC_MAX_DEPTH];
+};
+
+struct jstate {
+    uint32_t n;
+    struct jthread th[JSONC_MAX_THREADS];
+};
+
+struct jsonc {
+    struct jschema *s;
+    struct jstate cur;
+    struct jstate *scan; /* SCAN_DEPTH + 3 states, allocated by the first mask */
+    uint8_t *allowed;
+    uint32_t n_allowed;
+    int finished;
+};
+
+/* Copies the used part of a thread. */
+void jsonc__thread_copy(struct jthread *d, const struct jthread *s);
+/* Advances every thread of in by byte c into out (out->n == 0: c is refused). */
+void jsonc__step(const struct jschema *s, const struct jstate *in, int c, struct jstate *out);
+/* String frame f on byte c: 1 stays in the string, 2 closes it, 0 refuses. */
+int jsonc__str_byte(struct jframe *f, int c);
+/* Allocates c->scan once. 0 or AS_ENOMEM. */
+int jsonc__ensure_scan(struct jsonc *c);
 
 #endif
