@@ -59,6 +59,7 @@ write_config() {
         echo "  allowed_fails: 3"
         echo "  cooldown: 2s"
         echo "  fallbacks: {primary: [backup]}"
+        echo "  health_check_interval: 200ms"
         echo "model_list:"
         dep m A ok
         dep keyed K ok "api_key_env: GW_TEST_UPSTREAM_KEY"
@@ -80,6 +81,9 @@ write_config() {
         dep backup B ok
         dep cool C fail "priority: 0"
         dep cool B ok "priority: 1"
+        echo "  - model_name: dead"
+        echo "    base_url: http://127.0.0.1:1/v1"
+        echo "    model: ok"
         for l in "$@"; do echo "$l"; done
     } >"$TMP/gw.yaml"
 }
@@ -118,7 +122,7 @@ check "upstream key from api_key_env sent" test "$(status)" = 200
 check "upstream key never logged" bash -c "! grep -q sk-upstream-secret '$TMP/gw.log'"
 models=$(curl -s "$URL/v1/models" | jget '",".join(sorted(m["id"] for m in d["data"]))')
 check "/v1/models lists the public names" test "$models" = \
-    "backup,cool,ctx,cut,fb429,fb500,hang,keyed,m,only429,primary,retry,slow,two"
+    "backup,cool,ctx,cut,dead,fb429,fb500,hang,keyed,m,only429,primary,retry,slow,two"
 chat nosuch >/dev/null
 check "unknown model -> 404 model_not_found" test "$(status)" = 404 -a \
     "$(jget 'd["error"]["code"]' <"$TMP/body")" = model_not_found
@@ -225,6 +229,10 @@ for m in gateway_requests_total gateway_upstream_requests_total gateway_retries_
 done
 check "deployment health gauge says 0 for a cooled deployment" \
     grep -q '^gateway_deployment_healthy{model="cool",deployment="cool/0"} 0' "$TMP/metrics"
+check "active health check marks an unreachable deployment unhealthy" \
+    grep -q '^gateway_deployment_healthy{model="dead",deployment="dead/0"} 0' "$TMP/metrics"
+check "active health check keeps a reachable one healthy" \
+    grep -q '^gateway_deployment_healthy{model="m",deployment="m/0"} 1' "$TMP/metrics"
 if command -v promtool >/dev/null; then
     check "promtool accepts /metrics" bash -c "promtool check metrics <'$TMP/metrics' >/dev/null 2>&1"
 fi

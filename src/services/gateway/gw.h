@@ -44,6 +44,7 @@ struct gw_dep_state {
     atomic_uint_fast64_t cool_until; /* loop_now_ms() before which it is skipped */
     atomic_int probing;              /* half-open: 1 while the single probe is in flight */
     atomic_int cooled;               /* 1 once it went into cooldown and has not recovered */
+    atomic_int health_down;          /* the last active health check failed */
     atomic_uint_fast64_t ewma_us;    /* latency EWMA in microseconds (0 = no sample yet) */
     pthread_mutex_t win_mu;          /* guards the rpm/tpm minute window */
     uint64_t win_start_ms;
@@ -145,6 +146,8 @@ void gw_route_begin(struct gw_deployment *d);
  * feeds the EWMA when ok; tokens feed tpm; retry_after_ms > 0 cools d down that long. */
 void gw_route_end(struct gw_deployment *d, const struct gw_settings *s, int ok, int fail,
                   uint64_t latency_us, int64_t tokens, uint64_t retry_after_ms);
+/* An active health check of d passed (ok) or failed. */
+void gw_route_health(struct gw_deployment *d, const struct gw_settings *s, int ok);
 /* 1 if d may take traffic now (for health gauges and /admin/deployments). */
 int gw_route_available(struct gw_deployment *d);
 /* Parses "weighted", "least-busy", "latency" (and LiteLLM's spellings); -1 if unknown. */
@@ -164,6 +167,8 @@ struct gw_ctx {
 
 /* Installs the /v1 routes. */
 int gw_proxy_routes(struct http_server *srv, struct gw_ctx *ctx);
+/* Starts the active health checks on worker 0 (after http_server_start). 0 or AS_E*. */
+int gw_health_start(struct gw_ctx *ctx);
 /* Registers the gateway's metric families (once, before serving). */
 int gw_metrics_init(void);
 

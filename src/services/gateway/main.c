@@ -244,6 +244,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "aistack-gateway: cannot start the server\n");
         goto out;
     }
+    if (gw_health_start(&ctx) != 0)
+        log_warn("cannot start the health checks", NULL);
     const char *pf = config_str(cfg, "server.port_file");
     if (pf && *pf && write_port_file(pf, http_server_port(srv)) != 0)
         log_warn("cannot write the port file", "path=%s", pf);

@@ -204,3 +204,21 @@ void gw_route_end(struct gw_deployment *d, const struct gw_settings *s, int ok, 
     }
     atomic_store(&d->st.probing, 0);
 }
+
+void gw_route_health(struct gw_deployment *d, const struct gw_settings *s, int ok)
+{
+    if (ok) {
+        /* a pass lifts only a cooldown the checks themselves caused: a deployment that
+         * fails real requests but answers the probe waits for its half-open probe */
+        if (atomic_exchange(&d->st.health_down, 0) && atomic_load(&d->st.cooled)) {
+            atomic_store(&d->st.cool_until, 0);
+            atomic_store(&d->st.consec_fail, 0);
+            atomic_store(&d->st.cooled, 0);
+            metric_set(d->m_healthy, 1);
+        }
+        return;
+    }
+    atomic_store(&d->st.health_down, 1);
+    atomic_fetch_add(&d->st.outstanding, 1); /* gw_route_end takes it back */
+    gw_route_end(d, s, 0, 1, 0, 0, 0);
+}
