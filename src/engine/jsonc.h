@@ -65,6 +65,20 @@ struct jsonc *jsonc_new_object(void);
  * is not a property, ...).
  */
 struct jsonc *jsonc_new_schema(const cJSON *schema, char *err, size_t errlen);
+/*
+ * A constraint for one tool call (tool_choice "required" or a named
+ * function): the object {"name": N, ARGS_KEY: ARGS} where N is one of the
+ * tools' names (only that one if only != NULL) and ARGS follows that tool's
+ * "parameters" schema (its $refs resolve inside it). tools is the OpenAI
+ * request's array ({"type":"function","function":{"name","parameters"}}),
+ * borrowed for the call. args_key: "arguments" (Hermes, Mistral, Granite) or
+ * "parameters" (Llama 3). as_array: a JSON array of one or more such objects
+ * (Mistral after [TOOL_CALLS], Granite after <|tool_call|>). The markers are
+ * not part of the constraint: put the opening one at the end of the prompt
+ * and add the closing one after generation. NULL with a message in err.
+ */
+struct jsonc *jsonc_new_tools(const cJSON *tools, const char *only, const char *args_key,
+                              int as_array, char *err, size_t errlen);
 /* Frees. Accepts NULL. */
 void jsonc_free(struct jsonc *c);
 

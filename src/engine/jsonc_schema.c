@@ -273,6 +273,28 @@ static int32_t build_ref(struct build *b, const char *ref, int depth)
     return id;
 }
 
+/* Appends a declared property (name JSON-escaped into the pool). 0 or -1. */
+static int add_prop(struct build *b, const char *k, int32_t node, int required)
+{
+    struct jschema *s = b->s;
+    if (s->n_props >= JSONC_MAX_PROPS)
+        return fail(b, "schema too large (too many properties)", NULL), -1;
+    if (grow((void **)&s->props, &s->cap_props, s->n_props, sizeof *s->props))
+        return fail(b, "out of memory", NULL), -1;
+    size_t off = s->pool.len, kl = strlen(k);
+    if (kl > 1024)
+        return fail(b, "property name too long", NULL), -1;
+    if (buf_append_json_str(&s->pool, k, kl) || s->pool.len > JSONC_MAX_LIT_BYTES)
+        return fail(b, "schema too large (names)", NULL), -1;
+    /* Keep the escaped text without its quotes. */
+    struct jprop *pr = &s->props[s->n_props++];
+    pr->off = (uint32_t)off + 1;
+    pr->len = (uint32_t)(s->pool.len - off - 2);
+    pr->node = node;
+    pr->required = (uint8_t)required;
+    return 0;
+}
+
 static int32_t build_object(struct build *b, const cJSON *sch, int depth)
 {
     struct jschema *s = b->s;
@@ -313,27 +335,15 @@ static int32_t build_object(struct build *b, const cJSON *sch, int depth)
     int32_t last_req = -1;
     i = 0;
     for (const cJSON *p = props->child; p; p = p->next, i++) {
-        if (grow((void **)&s->props, &s->cap_props, s->n_props, sizeof *s->props))
-            return fail(b, "out of memory", NULL);
-        size_t off = s->pool.len;
         const char *k = p->string ? p->string : "";
-        if (strlen(k) > 1024)
-            return fail(b, "property name too long", NULL);
-        if (buf_append_json_str(&s->pool, k, strlen(k)))
-            return fail(b, "schema too large (names)", NULL);
-        if (s->pool.len > JSONC_MAX_LIT_BYTES)
-            return fail(b, "schema too large (names)", NULL);
-        /* Keep the escaped text without its quotes. */
-        struct jprop *pr = &s->props[s->n_props++];
-        pr->off = (uint32_t)off + 1;
-        pr->len = (uint32_t)(s->pool.len - off - 2);
-        pr->node = kids[i];
-        pr->required = 0;
+        int required = 0;
         for (const cJSON *r = req ? req->child : NULL; r; r = r->next)
-            if (cJSON_IsString(r) && !strcmp(r->valuestring, k)) {
-                last_req = i;
-                pr->required = 1;
-            }
+            if (cJSON_IsString(r) && !strcmp(r->valuestring, k))
+                required = 1;
+        if (required)
+            last_req = i;
+        if (add_prop(b, k, kids[i], required))
+            return -1;
     }
     for (const cJSON *r = req ? req->child : NULL; r; r = r->next) {
         if (!cJSON_IsString(r))
@@ -561,4 +571,77 @@ struct jschema *jsonc__schema_compile(const void *schema, char *err, size_t errl
     }
     s->root = root;
     return s;
+}
+
+struct jschema *jsonc__schema_tools(const void *tools_json, const char *only, const char *args_key,
+                                    int as_array, char *err, size_t errlen)
+{
+    const cJSON *tools = tools_json;
+    if (err && errlen)
+        err[0] = 0;
+    struct jschema *s = jsonc__schema_any();
+    if (!s) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    struct build b = {.s = s, .err = err, .errlen = errlen};
+    int32_t kids[256];
+    int n = 0;
+    if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) > 256) {
+        fail(&b, "tools must be an array of at most 256 tools", NULL);
+        goto fail;
+    }
+    for (const cJSON *t = tools->child; t; t = t->next) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+        if (!cJSON_IsString(name) || !name->valuestring[0]) {
+            fail(&b, "tool without function.name", NULL);
+            goto fail;
+        }
+        if (only && strcmp(only, name->valuestring))
+            continue;
+        /* Each tool's $refs point into its own parameters schema. */
+        b.root = params;
+        b.n_refs = 0;
+        int32_t pn = params ? build(&b, params, 1) : JN_ANY_OBJ;
+        int32_t nn = pn < 0 ? -1 : lits_node(&b, NULL, name);
+        size_t first = s->n_props;
+        if (nn < 0 || add_prop(&b, "name", nn, 1) || add_prop(&b, args_key, pn, 1))
+            goto fail;
+        int32_t id = add_node(&b, JN_OBJECT);
+        if (id < 0)
+            goto fail;
+        s->nodes[id].first = (int32_t)first;
+        s->nodes[id].count = 2;
+        s->nodes[id].last_required = 1;
+        kids[n++] = id;
+    }
+    if (n == 0) {
+        fail(&b, only ? "no tool has that name" : "no tools", only);
+        goto fail;
+    }
+    size_t first = s->n_alts;
+    for (int i = 0; i < n; i++)
+        if (push_alt(&b, kids[i]))
+            goto fail;
+    int32_t root = finish_union(&b, first);
+    if (root >= 0 && as_array) {
+        int32_t arr = add_node(&b, JN_ARRAY);
+        if (arr >= 0) {
+            s->nodes[arr].child = root;
+            s->nodes[arr].min_items = 1;
+        }
+        root = arr;
+    }
+    if (root < 0)
+        goto fail;
+    s->root = root;
+    return s;
+fail:
+    if (err && errlen && !err[0])
+        snprintf(err, errlen, "invalid tools");
+    jsonc__schema_free(s);
+    return NULL;
 }

@@ -128,14 +128,57 @@ static struct jsonc *mk(const char *schema_json)
     return c;
 }
 
+/* "TOOLS:" + an OpenAI tools array: the constraint for one call of any of them. */
+static const char tools_tag[] = "TOOLS:";
+
+static struct jsonc *mk_any(const char *schema)
+{
+    if (!schema)
+        return jsonc_new_object();
+    if (strncmp(schema, tools_tag, strlen(tools_tag)))
+        return mk(schema);
+    char err[256];
+    cJSON *tools = cJSON_Parse(schema + strlen(tools_tag));
+    assert_non_null(tools);
+    struct jsonc *c = jsonc_new_tools(tools, NULL, "arguments", 0, err, sizeof err);
+    cJSON_Delete(tools);
+    if (!c)
+        fail_msg("tools refused: %s", err);
+    return c;
+}
+
+/* Validates doc against schema, or as a call of one of the tools. */
+static int validate_any(const cJSON *doc, const char *schema)
+{
+    if (schema && !strncmp(schema, tools_tag, strlen(tools_tag))) {
+        cJSON *tools = cJSON_Parse(schema + strlen(tools_tag));
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(doc, "arguments");
+        int ok = 0;
+        for (const cJSON *t = tools->child; t && cJSON_IsString(name); t = t->next) {
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+            const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+            if (!strcmp(cJSON_GetObjectItemCaseSensitive(fn, "name")->valuestring,
+                        name->valuestring))
+                ok = cJSON_GetArraySize(doc) == 2 && args && validate(args, params, params, 0);
+        }
+        cJSON_Delete(tools);
+        return ok;
+    }
+    cJSON *sch = schema ? cJSON_Parse(schema) : cJSON_Parse("{\"type\":\"object\"}");
+    int ok = validate(doc, sch, sch, 0);
+    cJSON_Delete(sch);
+    return ok;
+}
+
 /* 1 if text is accepted as a complete document by schema (NULL: json_object). */
 static int accepts(const char *schema, const char *text)
 {
-    struct jsonc *c = schema ? mk(schema) : jsonc_new_object();
+    struct jsonc *c = mk_any(schema);
     assert_non_null(c);
     int ok = jsonc_accept(c, text, strlen(text)) == 0 && jsonc_done(c);
     /* Byte by byte must agree with all at once. */
-    struct jsonc *d = schema ? mk(schema) : jsonc_new_object();
+    struct jsonc *d = mk_any(schema);
     int ok2 = 1;
     for (const char *p = text; *p && ok2; p++)
         ok2 = jsonc_accept(d, p, 1) == 0;
@@ -235,6 +278,48 @@ static void test_anyof_ref(void **state)
     assert_true(accepts("{\"allOf\":[{\"type\":\"integer\"}]}", "42"));
 }
 
+/* Three tools: one with an enum, one whose parameters use $defs, one without parameters. */
+#define WALK_TOOLS                                                                                 \
+    "TOOLS:[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{"        \
+    "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"unit\":{\"enum\":"       \
+    "[\"c\",\"f\"]}},\"required\":[\"city\"]}}},{\"type\":\"function\",\"function\":{\"name\":"    \
+    "\"tag\",\"parameters\":{\"$defs\":{\"t\":{\"type\":\"array\",\"items\":{\"type\":"            \
+    "\"integer\"},\"maxItems\":3}},\"type\":\"object\",\"properties\":{\"tags\":{\"$ref\":"        \
+    "\"#/$defs/t\"}}}}},{\"type\":\"function\",\"function\":{\"name\":\"now\"}}]"
+
+static void test_tools(void **state)
+{
+    (void)state;
+    const char *tools = WALK_TOOLS;
+    assert_true(accepts(tools, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"P\"}}"));
+    assert_true(accepts(tools, "{\"name\":\"tag\",\"arguments\":{\"tags\":[1,2]}}"));
+    assert_true(accepts(tools, "{\"name\":\"now\",\"arguments\":{\"any\":[true]}}"));
+    assert_false(accepts(tools, "{\"name\":\"tag\",\"arguments\":{\"city\":\"P\"}}"));
+    assert_false(accepts(tools, "{\"name\":\"get_weather\",\"arguments\":{}}"));
+    assert_false(accepts(tools, "{\"name\":\"nope\",\"arguments\":{}}"));
+    assert_false(accepts(tools, "{\"name\":\"now\"}"));
+
+    char err[256];
+    cJSON *t = cJSON_Parse(tools + strlen(tools_tag));
+    struct jsonc *c = jsonc_new_tools(t, "tag", "parameters", 1, err, sizeof err);
+    assert_non_null(c);
+    const char *ok = "[{\"name\": \"tag\", \"parameters\": {}}]";
+    assert_int_equal(jsonc_accept(c, ok, strlen(ok)), 0);
+    assert_true(jsonc_done(c));
+    jsonc_free(c);
+    c = jsonc_new_tools(t, "tag", "parameters", 1, err, sizeof err);
+    const char *bad = "[{\"name\": \"now\"";
+    assert_int_not_equal(jsonc_accept(c, bad, strlen(bad)), 0);
+    jsonc_free(c);
+    assert_null(jsonc_new_tools(t, "missing", "arguments", 0, err, sizeof err));
+    assert_non_null(strstr(err, "no tool"));
+    cJSON_Delete(t);
+    t = cJSON_Parse("[{\"type\":\"function\",\"function\":{\"parameters\":{}}}]");
+    assert_null(jsonc_new_tools(t, NULL, "arguments", 0, err, sizeof err));
+    assert_non_null(strstr(err, "name"));
+    cJSON_Delete(t);
+}
+
 static void refused(const char *schema, const char *needle)
 {
     char err[256];
@@ -323,7 +408,7 @@ struct walk_stats {
 static void walk(const struct tokenizer *t, const struct jsonc_vocab *v, const char *schema,
                  uint64_t seed, int max_steps, struct walk_stats *ws)
 {
-    struct jsonc *c = schema ? mk(schema) : jsonc_new_object();
+    struct jsonc *c = mk_any(schema);
     uint32_t n = jsonc_vocab_n(v);
     float *logits = malloc(n * sizeof *logits);
     int32_t *ok = malloc(n * sizeof *ok);
@@ -354,7 +439,7 @@ static void walk(const struct tokenizer *t, const struct jsonc_vocab *v, const c
         if (ws->brute) {
             /* The mask must agree with jsonc_accept_token token by token. */
             for (uint32_t i = 0; i < n; i++) {
-                struct jsonc *d = schema ? mk(schema) : jsonc_new_object();
+                struct jsonc *d = mk_any(schema);
                 assert_int_equal(jsonc_accept(d, text.data ? text.data : "", text.len), 0);
                 int acc = jsonc_accept_token(d, v, (int32_t)i) == 0;
                 if (acc != (logits[i] == 0))
@@ -397,11 +482,9 @@ static void walk(const struct tokenizer *t, const struct jsonc_vocab *v, const c
     cJSON *doc = cJSON_ParseWithLength(text.data ? text.data : "", text.len);
     if (!doc)
         fail_msg("walk output does not parse: %s", text.data);
-    cJSON *sch = schema ? cJSON_Parse(schema) : cJSON_Parse("{\"type\":\"object\"}");
-    if (!validate(doc, sch, sch, 0))
+    if (!validate_any(doc, schema))
         fail_msg("walk output does not validate: %s", text.data);
     cJSON_Delete(doc);
-    cJSON_Delete(sch);
     jsonc_free(c);
     free(logits);
     free(ok);
@@ -424,6 +507,7 @@ static const char *walk_schemas[] = {
     "e\"},\"f\":{\"type\":\"number\"}},"
     "\"required\":[\"e\",\"f\"]}",
     "{\"type\":\"number\"}",
+    WALK_TOOLS,
 };
 
 static struct tokenizer *synthetic_vocab(void)
@@ -517,6 +601,8 @@ static struct tokenizer *synthetic_vocab(void)
         "w",
         "z",
         "ge",
+        "_",
+        "weather",
         /* longer than the 32 prefix states the mask scan keeps */
         "abcdefghijklmnopqrstuvwxyz0123456789\"",
         "\"name\":\"abcdefghijklmnopqrstuvwxyz0123456789",
@@ -691,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_arrays_nested),
         cmocka_unit_test(test_anyof_ref),
         cmocka_unit_test(test_hostile_and_unsupported),
+        cmocka_unit_test(test_tools),
         cmocka_unit_test(test_walk_synthetic),
         cmocka_unit_test(test_walk_llama_spm),
         cmocka_unit_test(test_walk_gpt2),
