@@ -298,7 +298,8 @@ static void kern__job_run(void *arg, int ith, int nth)
         if (s < e)
             ops->quantize_act(j->x, s, e, &j->act);
     }
-    tp_barrier(j->kc->tp);
+    if (nth > 1)
+        tp_barrier(j->kc->tp);
 
     /* phase 2: multiply, weight rows split over threads */
     if (j->act.layout == KERN_ACT_IL8) {
@@ -351,6 +352,9 @@ static void kern__job_run(void *arg, int ith, int nth)
     }
 }
 
+/* Multiply-adds below which a product runs on the calling thread alone. */
+#define KERN_SERIAL_MACS (1 << 18)
+
 int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows, int64_t k,
                 const float *x, int64_t B, float *y)
 {
@@ -401,7 +405,14 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         c += kern__round64(rows * nb * 2 * sizeof(float));
         a->ds16 = (float *)c;
     }
-    tp_run(kc->tp, kern__job_run, &j);
+    /*
+     * A small product finishes on the caller sooner than the pool wakes up, and
+     * on a busy machine every wake-up of a descheduled worker costs a time slice.
+     */
+    if ((double)n_rows * (double)k * (double)B < KERN_SERIAL_MACS)
+        kern__job_run(&j, 0, 1);
+    else
+        tp_run(kc->tp, kern__job_run, &j);
     return 0;
 }
 

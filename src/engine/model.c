@@ -443,6 +443,9 @@ static int forward_layers(struct model_ctx *ctx, const struct model_batch *b)
     rope_tables(ctx, b);
     attn_chunks(ctx, b);
     ctx->batch = b;
+    double attn_macs = 0; /* q.k and p.v work of one layer, an upper bound */
+    for (uint32_t i = 0; i < B; i++)
+        attn_macs += 2.0 * ((double)b->t[i].pos + 1) * qd;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         const struct model_layer *L = &m->layers[il];
         for (uint32_t i = 0; i < B; i++)
@@ -467,7 +470,10 @@ static int forward_layers(struct model_ctx *ctx, const struct model_batch *b)
         }
         store_kv(ctx, b, il);
         ctx->il = il;
-        tp_run(ctx->tp, attention_worker, ctx);
+        if (attn_macs < (1 << 18)) /* short contexts: the pool costs more than it saves */
+            attention_worker(ctx, 0, 1);
+        else
+            tp_run(ctx->tp, attention_worker, ctx);
         if ((rc = matmul(ctx, &L->wo, ctx->att, B, ctx->xb)))
             return rc;
         for (uint32_t i = 0; i < B; i++)

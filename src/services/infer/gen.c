@@ -611,6 +611,7 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
     sr.n_prompt = j->r.n_prompt;
     sr.max_tokens = j->r.max_tokens;
     sr.n_top_logprobs = j->r.top_logprobs;
+    sr.ignore_eog = j->r.ignore_eos;
     sr.on_token = on_token;
     sr.on_done = on_done;
     if (j->inf->request_timeout_ms)

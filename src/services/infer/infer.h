@@ -69,6 +69,7 @@ struct gen_request {
     enum gen_kind kind;
     struct infer_model *model;
     int stream, include_usage;
+    int ignore_eos;        /* vLLM's extension: generate past end-of-generation tokens */
     uint32_t n;
     uint32_t max_tokens;   /* 0: until the context is full */
     int logprobs;          /* chat: logprobs true; completions: logprobs >= 0 */

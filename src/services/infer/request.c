@@ -315,6 +315,10 @@ int gen_request_parse(struct infer *inf, enum gen_kind kind, const char *body_te
     if ((rc = field(&e, json_get_bool(body, "stream", &b, &je), &je, "stream")))
         goto out;
     r->stream = b;
+    b = false;
+    if ((rc = field(&e, json_get_bool(body, "ignore_eos", &b, &je), &je, "ignore_eos")))
+        goto out;
+    r->ignore_eos = b;
     const cJSON *so = json_get(body, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         b = false;
