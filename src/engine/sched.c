@@ -290,8 +290,10 @@ static void reap(struct sched *s)
     do {
         pthread_mutex_lock(&s->mu);
         n = s->n_cancel < 64 ? s->n_cancel : 64;
-        memcpy(ids, s->cancel_ids + s->n_cancel - n, n * sizeof *ids);
-        s->n_cancel -= n;
+        if (n) {
+            memcpy(ids, s->cancel_ids + s->n_cancel - n, n * sizeof *ids);
+            s->n_cancel -= n;
+        }
         pthread_mutex_unlock(&s->mu);
         for (uint32_t i = 0; i < n; i++)
             for (struct req *r = s->running; r; r = r->next)
