@@ -63,6 +63,11 @@ write_config() {
         echo "model_list:"
         dep m A ok
         dep keyed K ok "api_key_env: GW_TEST_UPSTREAM_KEY"
+        dep keyfile K ok "api_key_file: $TMP/upstream.key"
+        dep w A ok "name: w-a" "weight: 9"
+        dep w B ok "name: w-b" "weight: 1"
+        dep lat A slow "name: lat-slow"
+        dep lat B ok "name: lat-fast"
         dep fb500 A fail "priority: 0"
         dep fb500 B ok "priority: 1"
         dep fb429 A 429 "priority: 0"
@@ -87,6 +92,7 @@ write_config() {
         for l in "$@"; do echo "$l"; done
     } >"$TMP/gw.yaml"
 }
+printf 'sk-upstream-secret-123\n' >"$TMP/upstream.key"
 write_config
 export GW_TEST_UPSTREAM_KEY=sk-upstream-secret-123
 "$GW" --config "$TMP/gw.yaml" 2>"$TMP/gw.log" &
@@ -119,10 +125,12 @@ check "X-Request-Id forwarded upstream" test "$(echo "$last" | jget 'd["request_
 check "X-Request-Id returned to the client" test "$(header X-Request-Id)" = gw-test-1
 chat keyed >/dev/null
 check "upstream key from api_key_env sent" test "$(status)" = 200
+chat keyfile >/dev/null
+check "upstream key from api_key_file sent" test "$(status)" = 200
 check "upstream key never logged" bash -c "! grep -q sk-upstream-secret '$TMP/gw.log'"
 models=$(curl -s "$URL/v1/models" | jget '",".join(sorted(m["id"] for m in d["data"]))')
 check "/v1/models lists the public names" test "$models" = \
-    "backup,cool,ctx,cut,dead,fb429,fb500,hang,keyed,m,only429,primary,retry,slow,two"
+    "backup,cool,ctx,cut,dead,fb429,fb500,hang,keyed,keyfile,lat,m,only429,primary,retry,slow,two,w"
 chat nosuch >/dev/null
 check "unknown model -> 404 model_not_found" test "$(status)" = 404 -a \
     "$(jget 'd["error"]["code"]' <"$TMP/body")" = model_not_found
@@ -214,6 +222,18 @@ for i in 1 2 3 4 5 6; do
     [ "$(header x-aistack-deployment)" = two-b ] || okall=0
 done
 check "x-aistack-deployment pins a deployment" test $okall = 1
+na=0
+for i in $(seq 1 40); do
+    chat w >/dev/null
+    [ "$(header x-aistack-deployment)" = w-a ] && na=$((na + 1))
+done
+check "weighted routing follows the weights (9:1 -> $na/40 on w-a)" test $na -ge 28 -a $na -le 40
+nf=0
+for i in $(seq 1 8); do
+    chat lat -H 'x-aistack-strategy: latency' >/dev/null
+    [ $i -gt 3 ] && [ "$(header x-aistack-deployment)" = lat-fast ] && nf=$((nf + 1))
+done
+check "latency strategy (EWMA, two choices) settles on the fast deployment" test $nf = 5
 chat two -H 'x-aistack-strategy: least-busy' >/dev/null
 check "x-aistack-strategy accepted" test "$(status)" = 200
 chat two -H 'x-aistack-strategy: bogus' >/dev/null
