@@ -110,6 +110,9 @@ struct gw_table *gw_table_build(const struct cfg_node *model_list, const struct 
                                 const char *file, struct buf *err);
 /* Registers the table's metric series (after a successful build). */
 void gw_table_bind_metrics(struct gw_table *t);
+/* Carries health state (cooldowns, failure counts, latency EWMA) over from old to t
+ * for deployments with the same model, name and base_url (reloads). old may be NULL. */
+void gw_table_inherit(struct gw_table *t, const struct gw_table *old);
 /* Drops one reference; frees the table (and wipes secrets) at zero. Accepts NULL. */
 void gw_table_release(struct gw_table *t);
 /* The model called name, or NULL. */

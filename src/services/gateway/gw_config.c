@@ -484,6 +484,27 @@ const struct gw_model *gw_table_find(const struct gw_table *t, const char *name)
     return NULL;
 }
 
+void gw_table_inherit(struct gw_table *t, const struct gw_table *old)
+{
+    for (size_t i = 0; old && i < t->n_models; i++) {
+        const struct gw_model *om = gw_table_find(old, t->models[i].name);
+        for (size_t j = 0; om && j < t->models[i].n_dep; j++) {
+            struct gw_deployment *d = &t->models[i].dep[j];
+            for (size_t k = 0; k < om->n_dep; k++) {
+                const struct gw_dep_state *o = &om->dep[k].st;
+                if (strcmp(om->dep[k].name, d->name) || strcmp(om->dep[k].base_url, d->base_url))
+                    continue;
+                atomic_store(&d->st.consec_fail, atomic_load(&o->consec_fail));
+                atomic_store(&d->st.cool_until, atomic_load(&o->cool_until));
+                atomic_store(&d->st.cooled, atomic_load(&o->cooled));
+                atomic_store(&d->st.health_down, atomic_load(&o->health_down));
+                atomic_store(&d->st.ewma_us, atomic_load(&o->ewma_us));
+                metric_set(d->m_healthy, atomic_load(&o->cooled) ? 0 : 1);
+            }
+        }
+    }
+}
+
 static pthread_mutex_t cur_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct gw_table *cur_table;
 

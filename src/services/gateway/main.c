@@ -8,7 +8,8 @@
  * routing table and publishes it; requests in flight keep the table they
  * started with (refcounted), so nothing is dropped. A reload that fails logs
  * its errors and keeps the running table. Only model_list and router_settings
- * are reloaded; the listener, keys database and master key need a restart.
+ * are reloaded (deployments keep their health state across it); the listener, keys
+ * database and master key need a restart.
  * SIGTERM drains (http_server_run). Not for: request handling (proxy.c).
  */
 #include "gw.h"
@@ -127,6 +128,9 @@ static void *reload_main(void *ud)
         buf_init(&msg, 1 << 20);
         struct gw_table *t = load_table(NULL, &msg);
         if (t) {
+            struct gw_table *old = gw_current_acquire();
+            gw_table_inherit(t, old);
+            gw_table_release(old);
             log_info("config reloaded", "models=%zu generation=%llu", t->n_models,
                      (unsigned long long)t->generation);
             gw_current_publish(t);
