@@ -114,6 +114,21 @@ check <<'PY'
 import json,sys; assert json.load(open(sys.argv[1]))["prompt"]=="hello world"
 PY
 
+# embeddings: unit length, one per input, base64 decodes to the same floats
+[ "$(post /v1/embeddings '{"model":"tiny","input":["hello world","hi"]}')" = 200 ] || fail embeddings
+cp "$tmp/out" "$tmp/emb_float"
+[ "$(post /v1/embeddings '{"model":"tiny","input":"hello world","encoding_format":"base64"}')" = 200 ] || fail "embeddings base64"
+"$py" - "$tmp/emb_float" "$tmp/out" <<'PY' || fail "embeddings shape"
+import base64,json,math,struct,sys
+f=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+assert f["object"]=="list" and [d["index"] for d in f["data"]]==[0,1] and f["usage"]["prompt_tokens"]>0
+v=f["data"][0]["embedding"]; assert abs(math.sqrt(sum(x*x for x in v))-1)<1e-4
+raw=base64.b64decode(b["data"][0]["embedding"]); w=struct.unpack("<%df"%(len(raw)//4), raw)
+assert len(w)==len(v) and max(abs(x-y) for x,y in zip(v,w))<1e-6
+assert f["data"][0]["embedding"]!=f["data"][1]["embedding"]
+PY
+[ "$(post /v1/embeddings '{"model":"tiny","input":[]}')" = 400 ] || fail "empty embeddings input"
+
 # errors: OpenAI bodies with param
 for case in '{"model":"tiny","messages":[]}|400|messages' \
             '{"model":"tiny","messages":[{"role":"user","content":"x"}],"temperature":5}|400|temperature' \

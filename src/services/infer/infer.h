@@ -37,6 +37,8 @@ struct infer_metrics {
     uint64_t last_prompt, last_gen; /* scheduler totals already added to the counters */
 };
 
+struct embedder;
+
 struct infer_model {
     char id[128];
     char *aliases[INFER_MAX_ALIASES];
@@ -47,6 +49,7 @@ struct infer_model {
     struct jinja_template *tmpl; /* the model's chat template, or a ChatML fallback */
     char bos_text[64], eos_text[64];
     struct sched *sched;
+    struct embedder *embedder; /* /v1/embeddings, its own context and thread */
     uint32_t n_ctx;
     int64_t created;
     struct infer_metrics met;
@@ -69,7 +72,7 @@ struct gen_request {
     enum gen_kind kind;
     struct infer_model *model;
     int stream, include_usage;
-    int ignore_eos;        /* vLLM's extension: generate past end-of-generation tokens */
+    int ignore_eos; /* vLLM's extension: generate past end-of-generation tokens */
     uint32_t n;
     uint32_t max_tokens;   /* 0: until the context is full */
     int logprobs;          /* chat: logprobs true; completions: logprobs >= 0 */
@@ -95,6 +98,12 @@ void gen_request_free(struct gen_request *r);
 
 /* Finds a model by id or alias; NULL if none. An empty name picks the first model. */
 struct infer_model *infer_find_model(struct infer *inf, const char *name);
+
+/* The embedding worker of a model (embed.c). */
+struct embedder *embedder_new(struct infer_model *im, uint32_t n_threads, char *err, size_t errlen);
+void embedder_free(struct embedder *e);
+/* POST /v1/embeddings. */
+void embed_handle(struct infer *inf, struct http_req *req);
 
 /* Runs r (taking ownership of it) and answers req, streaming or not. */
 void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r);

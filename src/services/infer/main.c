@@ -5,7 +5,7 @@
  *
  * Settings come from --config FILE.yaml, AISTACK_* variables and flags. The
  * server answers /health/live at once and /health/ready (503) once every
- * model is loaded. Routes: POST /v1/chat/completions, /v1/completions,
+ * model is loaded. Routes: POST /v1/chat/completions, /v1/completions, /v1/embeddings,
  * /tokenize, /detokenize; GET /v1/models, /v1/models/{id}, /metrics.
  */
 #include "services/infer/infer.h"
@@ -185,6 +185,13 @@ static void h_chat(struct http_req *req, void *ud)
 static void h_completions(struct http_req *req, void *ud)
 {
     handle_gen(req, ud, GEN_COMPLETION);
+}
+
+static void h_embeddings(struct http_req *req, void *ud)
+{
+    struct infer *inf = ud;
+    if (authorized(inf, req))
+        embed_handle(inf, req);
 }
 
 static void write_model(struct json_writer *w, const struct infer_model *m)
@@ -477,6 +484,8 @@ static int load_model(struct infer_model *im, const struct config *cfg, char *er
     if (!(im->sched = sched_new(im->m, &sp, err, errlen)))
         return AS_ENOMEM;
     im->n_ctx = sched_n_ctx(im->sched);
+    if (!(im->embedder = embedder_new(im, (uint32_t)threads, err, errlen)))
+        return AS_ENOMEM;
     im->created = (int64_t)time(NULL);
     log_info("model ready", "id=%s n_ctx=%u threads=%d load_cpu_s=%.2f", im->id, im->n_ctx, threads,
              (double)clock() / CLOCKS_PER_SEC - t0);
@@ -487,6 +496,7 @@ static void free_models(struct infer *inf)
 {
     for (int i = 0; i < inf->n_models; i++) {
         struct infer_model *im = &inf->models[i];
+        embedder_free(im->embedder);
         sched_free(im->sched);
         jinja_template_free(im->tmpl);
         tok_free(im->tok);
@@ -603,6 +613,7 @@ int main(int argc, char **argv)
     metrics_registry_add_collector(metrics_default(), metrics_collect, &inf, NULL);
     if (http_server_route(srv, "POST", "/v1/chat/completions", h_chat, &inf) ||
         http_server_route(srv, "POST", "/v1/completions", h_completions, &inf) ||
+        http_server_route(srv, "POST", "/v1/embeddings", h_embeddings, &inf) ||
         http_server_route(srv, "GET", "/v1/models", h_models, &inf) ||
         http_server_route(srv, "GET", "/v1/models/{id}", h_model, &inf) ||
         http_server_route(srv, "POST", "/tokenize", h_tokenize, &inf) ||
