@@ -291,6 +291,51 @@ static void stream_chunk(struct job *j, struct choice *c, const char *text, size
 
 /* ---- stop strings ---------------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xe0) == 0xc0 ? 2
+                 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4
+                                      : 0;
+    if (!len || len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f)))
+        return 0; /* overlong, or a surrogate */
+    if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f)))
+        return 0;
+    return len;
+}
+
+/*
+ * Replaces invalid UTF-8 in b[from..] with U+FFFD, as clients will see it, so
+ * that stop strings are matched against the text the client receives.
+ */
+static int utf8_sanitize(struct buf *b, size_t from)
+{
+    size_t i = from;
+    while (i < b->len) {
+        size_t l = utf8_seq_len((const unsigned char *)b->data + i, b->len - i);
+        if (l) {
+            i += l;
+            continue;
+        }
+        if (buf_reserve(b, 2))
+            return AS_ENOMEM;
+        memmove(b->data + i + 3, b->data + i + 1, b->len - i - 1);
+        memcpy(b->data + i, "\xef\xbf\xbd", 3);
+        b->len += 2;
+        b->data[b->len] = '\0';
+        i += 3;
+    }
+    return 0;
+}
+
 /*
  * Emits what of c->held can no longer be part of a stop string. Returns 1 if a
  * stop string matched (the text before it was emitted, the rest dropped).
@@ -492,7 +537,8 @@ static int on_token(void *ud, const struct sampler_result *res)
     c->n_gen++;
     if (atomic_load(&j->gone) || j->broken)
         return 1;
-    if (tok_stream_push(&c->ts, res->token, &c->held))
+    size_t from = c->held.len;
+    if (tok_stream_push(&c->ts, res->token, &c->held) || utf8_sanitize(&c->held, from))
         return 1;
     return emit_held(j, c, res, 0);
 }
@@ -503,7 +549,9 @@ static void on_done(void *ud, enum sched_finish why, const struct sched_stats *s
     struct job *j = c->job;
     struct infer_metrics *met = &j->im->met;
     if (!c->stopped && why != SCHED_FINISH_CANCELLED) {
+        size_t from = c->held.len;
         tok_stream_flush(&c->ts, &c->held);
+        utf8_sanitize(&c->held, from);
         c->stopped = emit_held(j, c, NULL, 1);
     }
     switch (why) {
