@@ -129,6 +129,25 @@ assert f["data"][0]["embedding"]!=f["data"][1]["embedding"]
 PY
 [ "$(post /v1/embeddings '{"model":"tiny","input":[]}')" = 400 ] || fail "empty embeddings input"
 
+# response_format: output parses (and matches the schema's types, required keys, enums)
+[ "$(post /v1/chat/completions '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":200,"temperature":1,"seed":3,"response_format":{"type":"json_object"}}')" = 200 ] || fail "json_object"
+check <<'PY'
+import json,sys; c=json.load(open(sys.argv[1]))["choices"][0]
+assert c["finish_reason"]=="stop", c; assert isinstance(json.loads(c["message"]["content"]), dict)
+PY
+schema='{"type":"object","properties":{"ok":{"type":"boolean"},"kind":{"enum":["cat","dog","cow"]},"n":{"type":"integer"},"tags":{"type":"array","items":{"enum":["a","b"]},"maxItems":3}},"required":["ok","kind","n"]}'
+for seed in 1 2 3; do
+  [ "$(post /v1/chat/completions "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":200,\"temperature\":1,\"seed\":$seed,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":$schema}}}")" = 200 ] || fail "json_schema"
+  check <<'PY'
+import json,sys; c=json.load(open(sys.argv[1]))["choices"][0]; d=json.loads(c["message"]["content"])
+assert set(d) <= {"ok","kind","n","tags"} and {"ok","kind","n"} <= set(d), d
+assert isinstance(d["ok"], bool) and d["kind"] in ("cat","dog","cow") and isinstance(d["n"], int), d
+assert all(t in ("a","b") for t in d.get("tags", [])) and len(d.get("tags", [])) <= 3, d
+PY
+done
+[ "$(post /v1/chat/completions '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"$ref":"#/nope"}}}}')" = 400 ] || fail "bad schema"
+grep -q '"param":"response_format"' "$tmp/out" || fail "bad schema param"
+
 # errors: OpenAI bodies with param
 for case in '{"model":"tiny","messages":[]}|400|messages' \
             '{"model":"tiny","messages":[{"role":"user","content":"x"}],"temperature":5}|400|temperature' \

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,7 +44,8 @@ struct choice {
     int stopped; /* a stop string matched */
     int role_sent;
     uint32_t n_gen;
-    double t_last; /* time of the previous token, for inter-token latency */
+    struct jsonc *jc; /* JSON constraint, or NULL */
+    double t_last;    /* time of the previous token, for inter-token latency */
     const char *finish_reason;
 };
 
@@ -84,6 +86,7 @@ static void job_free(struct job *j)
         buf_free(&c->lp_values);
         buf_free(&c->lp_tops);
         buf_free(&c->lp_offsets);
+        jsonc_free(c->jc);
     }
     buf_free(&j->chunk);
     gen_request_free(&j->r);
@@ -478,11 +481,13 @@ static void finalize(struct job *j)
 {
     struct loop *l = j->loop;
     if (j->fail_status) {
-        static const char busy[] = "the server is busy: too many waiting requests, retry later";
+        const char *busy = j->fail_status == 429
+                               ? "the server is busy: too many waiting requests, retry later"
+                               : "out of memory";
         if (j->r.stream) { /* the 200 is already sent: an error event, never [DONE] */
             struct buf b;
             buf_init(&b, 1024);
-            as_error_body(&b, busy, "rate_limit_error", NULL, NULL);
+            as_error_body(&b, busy, as_error_type_for_status(j->fail_status), NULL, NULL);
             if (!atomic_load(&j->gone))
                 http_sse_event(j->stream, NULL, b.data, b.len);
             buf_free(&b);
@@ -490,7 +495,8 @@ static void finalize(struct job *j)
             job_free(j);
             return;
         }
-        http_resp_header(j->req, "Retry-After", "1");
+        if (j->fail_status == 429)
+            http_resp_header(j->req, "Retry-After", "1");
         http_respond_error(j->req, j->fail_status, busy, NULL, NULL, NULL);
         if (loop_post(l, job_free_cb, j))
             log_error("infer: cannot release a finished request", NULL);
@@ -525,10 +531,34 @@ static void maybe_finalize(struct job *j, int from_handler)
 
 /* ---- scheduler callbacks ------------------------------------------------------------- */
 
+/* Masks every token that cannot continue a valid JSON document (logit filter). */
+static void json_filter(void *ud, float *logits, uint32_t n_vocab)
+{
+    struct choice *c = ud;
+    const struct jsonc_vocab *v = c->job->im->jvocab;
+    for (uint32_t t = jsonc_vocab_n(v); t < n_vocab; t++)
+        logits[t] = -INFINITY; /* padding past the tokenizer's vocabulary */
+    if (jsonc_mask(c->jc, v, logits) == 0)
+        for (uint32_t t = 0; t < n_vocab; t++) /* dead end: let end-of-generation through */
+            logits[t] = tok_is_eog(c->job->im->tok, (int32_t)t) ? 0.0f : -INFINITY;
+}
+
 static int on_token(void *ud, const struct sampler_result *res)
 {
     struct choice *c = ud;
     struct job *j = c->job;
+    if (c->jc) {
+        if (jsonc_accept_token(c->jc, j->im->jvocab, res->token))
+            return 1;
+        if (jsonc_done(c->jc)) { /* nothing may follow the document: emit it and stop */
+            size_t from = c->held.len;
+            tok_stream_push(&c->ts, res->token, &c->held);
+            utf8_sanitize(&c->held, from);
+            c->n_gen++;
+            emit_held(j, c, res, 0);
+            return 1;
+        }
+    }
     struct infer_metrics *met = &j->im->met;
     double t = now_s();
     if (c->n_gen > 0)
@@ -660,6 +690,22 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
     sr.max_tokens = j->r.max_tokens;
     sr.n_top_logprobs = j->r.top_logprobs;
     sr.ignore_eog = j->r.ignore_eos;
+    if (j->r.json_mode) {
+        char err[256];
+        for (uint32_t i = 0; i < j->r.n; i++) {
+            j->ch[i].jc = j->r.json_mode == 1 ? jsonc_new_object()
+                                              : jsonc_new_schema(j->r.schema, err, sizeof err);
+            if (!j->ch[i].jc) { /* the schema compiled in the handler: out of memory */
+                j->fail_status = 500;
+                j->r.n = 0;
+                maybe_finalize(j, 0);
+                maybe_finalize(j, 1);
+                return;
+            }
+        }
+        sr.logit_filter = json_filter;
+        sr.ignore_eog = 0;
+    }
     sr.on_token = on_token;
     sr.on_done = on_done;
     if (j->inf->request_timeout_ms)

@@ -20,6 +20,7 @@
 #include "core/http_server.h"
 #include "core/metrics.h"
 #include "engine/jinja.h"
+#include "engine/jsonc.h"
 #include "engine/model.h"
 #include "engine/sched.h"
 #include "engine/tokenizer.h"
@@ -49,7 +50,8 @@ struct infer_model {
     struct jinja_template *tmpl; /* the model's chat template, or a ChatML fallback */
     char bos_text[64], eos_text[64];
     struct sched *sched;
-    struct embedder *embedder; /* /v1/embeddings, its own context and thread */
+    struct embedder *embedder;  /* /v1/embeddings, its own context and thread */
+    struct jsonc_vocab *jvocab; /* token bytes for JSON-constrained decoding */
     uint32_t n_ctx;
     int64_t created;
     struct infer_metrics met;
@@ -82,6 +84,8 @@ struct gen_request {
     struct sampler_params sampling;
     struct sampler_bias *bias; /* owned */
     size_t n_bias;
+    int json_mode;   /* response_format: 0 text, 1 json_object, 2 json_schema */
+    cJSON *schema;   /* owned, for json_schema */
     int32_t *prompt; /* owned, tokenized prompt */
     uint32_t n_prompt;
 };

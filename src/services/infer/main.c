@@ -460,6 +460,10 @@ static int load_model(struct infer_model *im, const struct config *cfg, char *er
         snprintf(err, errlen, "%s: chat template line %d: %s", im->path, je.line, je.msg);
         return AS_EFORMAT;
     }
+    if (!(im->jvocab = jsonc_vocab_new(im->tok))) {
+        snprintf(err, errlen, "out of memory");
+        return AS_ENOMEM;
+    }
     token_text_or_empty(im->tok, tok_bos(im->tok), im->bos_text, sizeof im->bos_text);
     token_text_or_empty(im->tok, tok_eos(im->tok), im->eos_text, sizeof im->eos_text);
     uint32_t n_ctx = model_n_ctx(im->m);
@@ -499,6 +503,7 @@ static void free_models(struct infer *inf)
         embedder_free(im->embedder);
         sched_free(im->sched);
         jinja_template_free(im->tmpl);
+        jsonc_vocab_free(im->jvocab);
         tok_free(im->tok);
         model_free(im->m);
         for (int a = 0; a < im->n_aliases; a++)

@@ -213,7 +213,7 @@ out:
     return rc;
 }
 
-static int parse_response_format(const cJSON *body, struct perr *e)
+static int parse_response_format(const cJSON *body, struct gen_request *r, struct perr *e)
 {
     const cJSON *rf = cJSON_GetObjectItemCaseSensitive(body, "response_format");
     if (!rf || cJSON_IsNull(rf))
@@ -223,11 +223,27 @@ static int parse_response_format(const cJSON *body, struct perr *e)
         return bad(e, 400, "response_format", NULL, "'response_format.type' must be a string");
     if (!strcmp(type->valuestring, "text"))
         return 0;
-    if (!strcmp(type->valuestring, "json_object") || !strcmp(type->valuestring, "json_schema"))
-        return bad(e, 400, "response_format", "unsupported",
-                   "response_format '%s' is not supported by this server yet", type->valuestring);
-    return bad(e, 400, "response_format", NULL,
-               "'response_format.type' must be text, json_object or json_schema");
+    if (!strcmp(type->valuestring, "json_object")) {
+        r->json_mode = 1;
+        return 0;
+    }
+    if (strcmp(type->valuestring, "json_schema"))
+        return bad(e, 400, "response_format", NULL,
+                   "'response_format.type' must be text, json_object or json_schema");
+    const cJSON *schema = json_get(rf, "json_schema.schema");
+    if (!cJSON_IsObject(schema))
+        return bad(e, 400, "response_format", NULL,
+                   "'response_format.json_schema.schema' must be an object");
+    /* compile once here so that a bad schema is a 400 now, not a failure later */
+    char err[256];
+    struct jsonc *probe = jsonc_new_schema(schema, err, sizeof err);
+    if (!probe)
+        return bad(e, 400, "response_format", NULL, "unsupported JSON schema: %s", err);
+    jsonc_free(probe);
+    if (!(r->schema = cJSON_Duplicate(schema, 1)))
+        return bad(e, 500, NULL, NULL, "out of memory");
+    r->json_mode = 2;
+    return 0;
 }
 
 int gen_request_parse(struct infer *inf, enum gen_kind kind, const char *body_text, size_t len,
@@ -348,7 +364,7 @@ int gen_request_parse(struct infer *inf, enum gen_kind kind, const char *body_te
         r->top_logprobs = i64 > 0 ? (uint32_t)i64 : 0;
     }
     if ((rc = parse_stop(body, r, &e)) || (rc = parse_bias(body, r, tok_n_vocab(im->tok), &e)) ||
-        (rc = parse_response_format(body, &e)))
+        (rc = parse_response_format(body, r, &e)))
         goto out;
     const char *user;
     if ((rc = field(&e, json_get_string(body, "user", &user, &je), &je, "user")))
@@ -409,6 +425,7 @@ void gen_request_free(struct gen_request *r)
     for (int i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     free(r->bias);
+    cJSON_Delete(r->schema);
     free(r->prompt);
     memset(r, 0, sizeof *r);
 }
