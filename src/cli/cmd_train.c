@@ -194,7 +194,8 @@ static const struct cfg_option train_schema[] = {
 };
 
 /*
- * Tokenizes a text file into DIR/NAME.tok when it is not a token file already:
+ * Tokenizes a text file into DIR/NAME.tok when it is not a token file already
+ * (special tokens written in the text, like <|im_end|>, become control tokens):
  * each non-empty line is one training sequence (cropped to max_seq when
  * training). Returns the path to train on, or NULL with a message in err.
  */
@@ -229,7 +230,8 @@ static const char *prepare_data(const char *path, const struct gguf_file *tokf, 
     rewind(f);
     while (rc == 0 && (n = getline(&line, &lcap, f)) > 0) {
         ids.n = 0;
-        if (tok_encode(tok, line, (size_t)n, TOK_ENCODE_ADD_SPECIAL, &ids)) {
+        if (tok_encode(tok, line, (size_t)n, TOK_ENCODE_ADD_SPECIAL | TOK_ENCODE_PARSE_SPECIAL,
+                       &ids)) {
             snprintf(err, errlen, "%s: line %zu is too long", path, lines + 1);
             rc = -1;
         } else if (ids.n >= 2 && dataset_builder_add(&db, ids.ids, NULL, ids.n)) {

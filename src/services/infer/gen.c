@@ -44,8 +44,10 @@ struct choice {
     int stopped; /* a stop string matched */
     int role_sent;
     uint32_t n_gen;
-    struct jsonc *jc; /* JSON constraint, or NULL */
-    double t_last;    /* time of the previous token, for inter-token latency */
+    struct jsonc *jc;           /* JSON constraint, or NULL */
+    struct toolcall_parser *tc; /* tool-call extraction, or NULL */
+    size_t tc_sent;             /* tool calls already streamed */
+    double t_last;              /* time of the previous token, for inter-token latency */
     const char *finish_reason;
 };
 
@@ -62,9 +64,10 @@ struct job {
     int handler_done, all_done, finalized;
     atomic_int gone;
     uint32_t n_done;
-    int broken;       /* a stream write failed: stop producing */
-    int fail_status;  /* nonzero: answer this error instead (queue full) */
-    struct buf chunk; /* scheduler thread: the chunk being written */
+    int broken;         /* a stream write failed: stop producing */
+    int fail_status;    /* nonzero: answer this error instead (queue full) */
+    struct buf chunk;   /* scheduler thread: the chunk being written */
+    struct buf content; /* scheduler thread: text the tool-call parser released */
     struct choice ch[INFER_MAX_N];
 };
 
@@ -87,8 +90,10 @@ static void job_free(struct job *j)
         buf_free(&c->lp_tops);
         buf_free(&c->lp_offsets);
         jsonc_free(c->jc);
+        toolcall_parser_free(c->tc);
     }
     buf_free(&j->chunk);
+    buf_free(&j->content);
     gen_request_free(&j->r);
     pthread_mutex_destroy(&j->mu);
     free(j);
@@ -292,6 +297,55 @@ static void stream_chunk(struct job *j, struct choice *c, const char *text, size
     stream_send(j);
 }
 
+/* {"index"?, "id", "type":"function", "function": {"name", "arguments"}} for call i. */
+static void write_tool_call(struct json_writer *w, const struct toolcall *tc, int index)
+{
+    json_obj_begin(w);
+    if (index >= 0)
+        json_kv_int(w, "index", index);
+    json_kv_str(w, "id", tc->id);
+    json_kv_str(w, "type", "function");
+    json_key(w, "function");
+    json_obj_begin(w);
+    json_kv_str(w, "name", tc->name);
+    json_kv_str(w, "arguments", tc->arguments);
+    json_obj_end(w);
+    json_obj_end(w);
+}
+
+/* Streams the tool calls the parser completed since the last chunk. */
+static void stream_tool_calls(struct job *j, struct choice *c)
+{
+    size_t n = toolcall_count(c->tc);
+    for (; c->tc_sent < n; c->tc_sent++) {
+        struct json_writer w;
+        chunk_head(j, &w);
+        json_key(&w, "choices");
+        json_arr_begin(&w);
+        json_obj_begin(&w);
+        json_kv_int(&w, "index", c->index);
+        json_key(&w, "delta");
+        json_obj_begin(&w);
+        if (!c->role_sent) {
+            json_kv_str(&w, "role", "assistant");
+            c->role_sent = 1;
+        }
+        json_key(&w, "tool_calls");
+        json_arr_begin(&w);
+        write_tool_call(&w, toolcall_get(c->tc, c->tc_sent), (int)c->tc_sent);
+        json_arr_end(&w);
+        json_obj_end(&w);
+        json_kv_null(&w, "logprobs");
+        json_kv_null(&w, "finish_reason");
+        json_obj_end(&w);
+        json_arr_end(&w);
+        if (j->r.include_usage)
+            json_kv_null(&w, "usage");
+        json_obj_end(&w);
+        stream_send(j);
+    }
+}
+
 /* ---- stop strings ---------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
@@ -371,11 +425,21 @@ static int emit_held(struct job *j, struct choice *c, const struct sampler_resul
         }
         emit = json_utf8_complete_len(h, emit);
     }
+    const char *out = h;
+    size_t out_n = emit;
+    if (c->tc) { /* only text that cannot be part of a tool call is content */
+        buf_reset(&j->content);
+        toolcall_feed(c->tc, h, emit, &j->content);
+        out = j->content.data ? j->content.data : "";
+        out_n = j->content.len;
+    }
     if (j->r.stream) {
-        if (emit || (res && j->r.logprobs))
-            stream_chunk(j, c, h, emit, res, NULL);
+        if (out_n || (res && j->r.logprobs))
+            stream_chunk(j, c, out, out_n, res, NULL);
+        if (c->tc)
+            stream_tool_calls(j, c);
     } else {
-        if (buf_append(&c->text, h, emit))
+        if (buf_append(&c->text, out, out_n))
             matched = 1; /* absurdly long output: end it */
         if (res && j->r.logprobs) {
             if (j->r.kind == GEN_CHAT) {
@@ -421,11 +485,22 @@ static void respond_whole(struct job *j)
         json_obj_begin(&w);
         json_kv_int(&w, "index", i);
         if (j->r.kind == GEN_CHAT) {
+            size_t n_calls = c->tc ? toolcall_count(c->tc) : 0;
             json_key(&w, "message");
             json_obj_begin(&w);
             json_kv_str(&w, "role", "assistant");
             json_key(&w, "content");
-            json_strn(&w, c->text.data ? c->text.data : "", c->text.len);
+            if (n_calls && c->text.len == 0)
+                json_null(&w);
+            else
+                json_strn(&w, c->text.data ? c->text.data : "", c->text.len);
+            if (n_calls) {
+                json_key(&w, "tool_calls");
+                json_arr_begin(&w);
+                for (size_t k = 0; k < n_calls; k++)
+                    write_tool_call(&w, toolcall_get(c->tc, k), -1);
+                json_arr_end(&w);
+            }
             json_obj_end(&w);
             json_key(&w, "logprobs");
             if (j->r.logprobs) {
@@ -584,6 +659,17 @@ static void on_done(void *ud, enum sched_finish why, const struct sched_stats *s
         utf8_sanitize(&c->held, from);
         c->stopped = emit_held(j, c, NULL, 1);
     }
+    if (c->tc && why != SCHED_FINISH_CANCELLED) {
+        buf_reset(&j->content);
+        toolcall_finish(c->tc, &j->content);
+        if (j->r.stream) {
+            if (j->content.len)
+                stream_chunk(j, c, j->content.data, j->content.len, NULL, NULL);
+            stream_tool_calls(j, c);
+        } else {
+            buf_append(&c->text, j->content.data ? j->content.data : "", j->content.len);
+        }
+    }
     switch (why) {
     case SCHED_FINISH_STOP:
         c->finish_reason = "stop";
@@ -596,6 +682,8 @@ static void on_done(void *ud, enum sched_finish why, const struct sched_stats *s
         c->finish_reason = "stop";
         break;
     }
+    if (c->tc && toolcall_count(c->tc) > 0 && why == SCHED_FINISH_STOP)
+        c->finish_reason = "tool_calls";
     if (why == SCHED_FINISH_CANCELLED || why == SCHED_FINISH_ERROR) {
         metric_inc(met->aborted);
     } else {
@@ -654,6 +742,7 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
     j->created = (int64_t)time(NULL);
     pthread_mutex_init(&j->mu, NULL);
     buf_init(&j->chunk, TEXT_MAX);
+    buf_init(&j->content, TEXT_MAX);
     unsigned char rnd[12];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         memset(rnd, 0, sizeof rnd);
@@ -690,6 +779,20 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
     sr.max_tokens = j->r.max_tokens;
     sr.n_top_logprobs = j->r.top_logprobs;
     sr.ignore_eog = j->r.ignore_eos;
+    if (j->r.tools) {
+        for (uint32_t i = 0; i < j->r.n; i++) {
+            uint64_t seed;
+            if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+                seed = (uint64_t)j->created * 1000003u + i;
+            if (!(j->ch[i].tc = toolcall_parser_new(j->im->tool_style, seed))) {
+                j->fail_status = 500;
+                j->r.n = 0;
+                maybe_finalize(j, 0);
+                maybe_finalize(j, 1);
+                return;
+            }
+        }
+    }
     if (j->r.json_mode) {
         char err[256];
         for (uint32_t i = 0; i < j->r.n; i++) {

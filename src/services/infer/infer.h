@@ -24,6 +24,7 @@
 #include "engine/model.h"
 #include "engine/sched.h"
 #include "engine/tokenizer.h"
+#include "engine/toolcall.h"
 
 #define INFER_MAX_STOP    16
 #define INFER_MAX_N       16
@@ -50,8 +51,9 @@ struct infer_model {
     struct jinja_template *tmpl; /* the model's chat template, or a ChatML fallback */
     char bos_text[64], eos_text[64];
     struct sched *sched;
-    struct embedder *embedder;  /* /v1/embeddings, its own context and thread */
-    struct jsonc_vocab *jvocab; /* token bytes for JSON-constrained decoding */
+    struct embedder *embedder;      /* /v1/embeddings, its own context and thread */
+    struct jsonc_vocab *jvocab;     /* token bytes for JSON-constrained decoding */
+    enum toolcall_style tool_style; /* how its chat template asks for tool calls */
     uint32_t n_ctx;
     int64_t created;
     struct infer_metrics met;
@@ -84,6 +86,7 @@ struct gen_request {
     struct sampler_params sampling;
     struct sampler_bias *bias; /* owned */
     size_t n_bias;
+    cJSON *tools;    /* owned: the request's tools, when tool calls are parsed */
     int json_mode;   /* response_format: 0 text, 1 json_object, 2 json_schema */
     cJSON *schema;   /* owned, for json_schema */
     int32_t *prompt; /* owned, tokenized prompt */

@@ -460,6 +460,7 @@ static int load_model(struct infer_model *im, const struct config *cfg, char *er
         snprintf(err, errlen, "%s: chat template line %d: %s", im->path, je.line, je.msg);
         return AS_EFORMAT;
     }
+    im->tool_style = toolcall_detect(src, len);
     if (!(im->jvocab = jsonc_vocab_new(im->tok))) {
         snprintf(err, errlen, "out of memory");
         return AS_ENOMEM;

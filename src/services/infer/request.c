@@ -184,8 +184,45 @@ static int build_messages(const cJSON *body, cJSON *ctx, struct perr *e)
     return 0;
 }
 
-static int render_chat(struct infer_model *im, const cJSON *body, struct buf *prompt,
-                       struct perr *e)
+/*
+ * tools: a list of {"type":"function","function":{"name",...}}; tool_choice
+ * "auto" (default) or "none". With "none" the tools are not shown to the model.
+ */
+static int parse_tools(const cJSON *body, const cJSON *tools, struct gen_request *r, struct perr *e)
+{
+    if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) > 128)
+        return bad(e, 400, "tools", NULL, "'tools' must be an array of at most 128 tools");
+    const cJSON *t;
+    int i = 0;
+    cJSON_ArrayForEach(t, tools)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+        const cJSON *name = json_get(t, "function.name");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
+            !cJSON_IsString(name) || !name->valuestring[0])
+            return bad(e, 400, "tools", NULL,
+                       "'tools.%d' must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                       i);
+        i++;
+    }
+    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(body, "tool_choice");
+    if (choice && !cJSON_IsNull(choice)) {
+        if (!cJSON_IsString(choice))
+            return bad(e, 400, "tool_choice", "unsupported",
+                       "only 'auto' and 'none' are supported for 'tool_choice'");
+        if (!strcmp(choice->valuestring, "none"))
+            return 0;
+        if (strcmp(choice->valuestring, "auto"))
+            return bad(e, 400, "tool_choice", "unsupported",
+                       "only 'auto' and 'none' are supported for 'tool_choice'");
+    }
+    if (i && !(r->tools = cJSON_Duplicate(tools, 1)))
+        return bad(e, 500, NULL, NULL, "out of memory");
+    return 0;
+}
+
+static int render_chat(struct infer_model *im, const cJSON *body, struct gen_request *r,
+                       struct buf *prompt, struct perr *e)
 {
     int rc = 0;
     cJSON *ctx = cJSON_CreateObject();
@@ -195,8 +232,12 @@ static int render_chat(struct infer_model *im, const cJSON *body, struct buf *pr
         goto out;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(body, "tools");
     if (tools && !cJSON_IsNull(tools)) {
-        rc = bad(e, 400, "tools", "unsupported", "'tools' is not supported by this server yet");
-        goto out;
+        if ((rc = parse_tools(body, tools, r, e)))
+            goto out;
+        if (r->tools && !cJSON_AddItemReferenceToObject(ctx, "tools", r->tools)) {
+            rc = bad(e, 500, NULL, NULL, "out of memory");
+            goto out;
+        }
     }
     cJSON_AddBoolToObject(ctx, "add_generation_prompt", 1);
     cJSON_AddStringToObject(ctx, "bos_token", im->bos_text);
@@ -373,7 +414,7 @@ int gen_request_parse(struct infer *inf, enum gen_kind kind, const char *body_te
     /* the prompt */
     unsigned flags = TOK_ENCODE_PARSE_SPECIAL;
     if (kind == GEN_CHAT) {
-        if ((rc = render_chat(im, body, &prompt, &e)))
+        if ((rc = render_chat(im, body, r, &prompt, &e)))
             goto out;
     } else {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "prompt");
@@ -426,6 +467,7 @@ void gen_request_free(struct gen_request *r)
         free(r->stop[i]);
     free(r->bias);
     cJSON_Delete(r->schema);
+    cJSON_Delete(r->tools);
     free(r->prompt);
     memset(r, 0, sizeof *r);
 }
