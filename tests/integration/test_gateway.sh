@@ -60,6 +60,7 @@ write_config() {
         echo "  cooldown: 2s"
         echo "  fallbacks: {primary: [backup]}"
         echo "  health_check_interval: 200ms"
+        echo "  dns_refresh: 300ms"
         echo "model_list:"
         dep m A ok
         dep keyed K ok "api_key_env: GW_TEST_UPSTREAM_KEY"
@@ -86,6 +87,10 @@ write_config() {
         dep backup B ok
         dep cool C fail "priority: 0"
         dep cool B ok "priority: 1"
+        echo "  - model_name: disc"
+        echo "    base_url: http://localhost:$PORT_B/v1"
+        echo "    model: ok"
+        echo "    dns_discovery: true"
         echo "  - model_name: dead"
         echo "    base_url: http://127.0.0.1:1/v1"
         echo "    model: ok"
@@ -130,7 +135,10 @@ check "upstream key from api_key_file sent" test "$(status)" = 200
 check "upstream key never logged" bash -c "! grep -q sk-upstream-secret '$TMP/gw.log'"
 models=$(curl -s "$URL/v1/models" | jget '",".join(sorted(m["id"] for m in d["data"]))')
 check "/v1/models lists the public names" test "$models" = \
-    "backup,cool,ctx,cut,dead,fb429,fb500,hang,keyed,keyfile,lat,m,only429,primary,retry,slow,two,w"
+    "backup,cool,ctx,cut,dead,disc,fb429,fb500,hang,keyed,keyfile,lat,m,only429,primary,retry,slow,two,w"
+chat disc >/dev/null
+check "dns_discovery: one deployment per address of the host" test "$(status)" = 200 -a \
+    "$(header x-aistack-deployment)" = disc/0@127.0.0.1
 chat nosuch >/dev/null
 check "unknown model -> 404 model_not_found" test "$(status)" = 404 -a \
     "$(jget 'd["error"]["code"]' <"$TMP/body")" = model_not_found
@@ -256,6 +264,9 @@ check "active health check keeps a reachable one healthy" \
 if command -v promtool >/dev/null; then
     check "promtool accepts /metrics" bash -c "promtool check metrics <'$TMP/metrics' >/dev/null 2>&1"
 fi
+
+check "dns_discovery: unchanged replicas are not republished" \
+    bash -c "! grep -q 'replicas changed' '$TMP/gw.log'"
 
 # ---- SIGHUP reload with a stream in flight ----------------------------------------
 "$PY" "$TMP/stream.py" "${URL##*:}" slow 0 >"$TMP/inflight" &

@@ -60,6 +60,7 @@ struct gw_deployment {
     char model[GW_MAX_NAME];           /* upstream model name */
     int weight;                        /* >= 1 */
     int priority;                      /* group; 0 first */
+    int dns;                           /* dns_discovery: one deployment per IPv4 of the host */
     int64_t rpm, tpm;                  /* 0 = unlimited */
     uint32_t timeout_ms;               /* whole non-streamed request; first byte for streams */
     double in_price, out_price;        /* USD per million tokens */
@@ -86,6 +87,7 @@ struct gw_settings {
     int allowed_fails;           /* consecutive failures before a cooldown */
     uint32_t cooldown_ms;        /* cooldown length */
     uint32_t health_interval_ms; /* active health checks; 0 = off */
+    uint32_t dns_refresh_ms;     /* re-resolving dns_discovery hosts; 0 = off */
 };
 
 /* The routing table built from one config load; refcounted, swapped on reload. */
@@ -95,6 +97,7 @@ struct gw_table {
     size_t n_models;
     struct gw_model *models; /* n_models */
     uint64_t generation;
+    int has_dns; /* some deployment uses dns_discovery */
 };
 
 /* ---- gw_config.c ------------------------------------------------------------- */
@@ -108,6 +111,15 @@ struct gw_table {
  */
 struct gw_table *gw_table_build(const struct cfg_node *model_list, const struct cfg_node *settings,
                                 const char *file, struct buf *err);
+/*
+ * Expands every dns_discovery deployment into one deployment per IPv4 address
+ * of its host (named "NAME@ADDR", base_url with the address), sorted, at most
+ * GW_MAX_DEPLOYMENTS per model. A host that does not resolve stays as it is
+ * (its requests fail and it cools down). Returns the number of dns deployments.
+ */
+int gw_table_resolve(struct gw_table *t);
+/* 1 if a and b route to the same deployments (names and base URLs). */
+int gw_table_same_targets(const struct gw_table *a, const struct gw_table *b);
 /* Registers the table's metric series (after a successful build). */
 void gw_table_bind_metrics(struct gw_table *t);
 /* Carries health state (cooldowns, failure counts, latency EWMA) over from old to t

@@ -10,7 +10,9 @@
  */
 #include "gw.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -230,6 +232,14 @@ static int parse_deployment(const struct cfg_node *e, struct gw_deployment *d, c
             bad |= get_int(n, k, 0, INT64_C(1) << 50, &d->tpm, file, err) ? 1 : 0;
         } else if (!strcmp(k, "timeout")) {
             bad |= get_dur(n, k, &d->timeout_ms, file, err) ? 1 : 0;
+        } else if (!strcmp(k, "dns_discovery")) {
+            bool b = false;
+            const char *x = scalar(n);
+            if (!x || cfg_parse_bool(x, &b, NULL) != 0) {
+                cerr(err, file, n->line, "'dns_discovery' must be true or false");
+                bad = 1;
+            }
+            d->dns = b;
         } else if (!strcmp(k, "input_price")) {
             bad |= get_price(n, k, &d->in_price, file, err) ? 1 : 0;
         } else if (!strcmp(k, "output_price")) {
@@ -285,6 +295,7 @@ static int parse_settings(const struct cfg_node *s, struct gw_table *t, const ch
     st->retry_max_ms = 5000;
     st->allowed_fails = 3;
     st->cooldown_ms = 30000;
+    st->dns_refresh_ms = 30000;
     int strategy = GW_STRAT_WEIGHTED;
     const struct cfg_node *fb = NULL;
     if (s && s->type != CFG_NODE_MAP && !cfg_node_is_null(s)) {
@@ -314,6 +325,8 @@ static int parse_settings(const struct cfg_node *s, struct gw_table *t, const ch
             bad |= get_dur(n, k, &st->cooldown_ms, file, err) ? 1 : 0;
         } else if (!strcmp(k, "health_check_interval")) {
             bad |= get_dur(n, k, &st->health_interval_ms, file, err) ? 1 : 0;
+        } else if (!strcmp(k, "dns_refresh")) {
+            bad |= get_dur(n, k, &st->dns_refresh_ms, file, err) ? 1 : 0;
         } else if (!strcmp(k, "fallbacks")) {
             fb = n;
             if (n->type != CFG_NODE_MAP) {
@@ -433,6 +446,100 @@ fail:
     return NULL;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Splits "scheme://host[:port]/rest" around the host. 0 or -1. */
+static int split_url(const char *url, size_t *host_at, size_t *host_len)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return -1;
+    p += 3;
+    if (*p == '[') /* an IPv6 literal needs no resolving */
+        return -1;
+    size_t n = strcspn(p, ":/");
+    if (n == 0 || n >= 254)
+        return -1;
+    *host_at = (size_t)(p - url);
+    *host_len = n;
+    return 0;
+}
+
+int gw_table_resolve(struct gw_table *t)
+{
+    int found = 0;
+    for (size_t i = 0; i < t->n_models; i++) {
+        struct gw_model *m = &t->models[i];
+        size_t n0 = m->n_dep;
+        for (size_t j = 0; j < n0; j++) {
+            struct gw_deployment *d = &m->dep[j];
+            size_t at, hl;
+            if (!d->dns || split_url(d->base_url, &at, &hl))
+                continue;
+            found++;
+            char host[256], addrs[GW_MAX_DEPLOYMENTS][INET_ADDRSTRLEN];
+            size_t na = 0;
+            memcpy(host, d->base_url + at, hl);
+            host[hl] = 0;
+            struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+            if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+                log_warn("dns_discovery: host does not resolve", "deployment=%s host=%s", d->name,
+                         host);
+                continue;
+            }
+            for (struct addrinfo *a = res; a && na < GW_MAX_DEPLOYMENTS; a = a->ai_next) {
+                const struct sockaddr_in *sin = (const struct sockaddr_in *)a->ai_addr;
+                char ip[INET_ADDRSTRLEN];
+                if (!inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip))
+                    continue;
+                int dup = 0;
+                for (size_t k = 0; k < na; k++)
+                    dup |= !strcmp(addrs[k], ip);
+                if (!dup)
+                    memcpy(addrs[na++], ip, sizeof ip);
+            }
+            freeaddrinfo(res);
+            qsort(addrs, na, sizeof addrs[0], cmp_str);
+            struct gw_deployment tmpl = *d;
+            for (size_t k = 0; k < na; k++) {
+                struct gw_deployment *x = k == 0                          ? d
+                                          : m->n_dep < GW_MAX_DEPLOYMENTS ? &m->dep[m->n_dep++]
+                                                                          : NULL;
+                if (!x)
+                    break;
+                if (k > 0) {
+                    *x = tmpl;
+                    pthread_mutex_init(&x->st.win_mu, NULL);
+                    x->api_key = tmpl.api_key ? strdup(tmpl.api_key) : NULL;
+                }
+                snprintf(x->name, sizeof x->name, "%.80s@%s", tmpl.name, addrs[k]);
+                snprintf(x->base_url, sizeof x->base_url, "%.*s%s%s", (int)at, tmpl.base_url,
+                         addrs[k], tmpl.base_url + at + hl);
+            }
+        }
+    }
+    return found;
+}
+
+int gw_table_same_targets(const struct gw_table *a, const struct gw_table *b)
+{
+    if (!a || !b || a->n_models != b->n_models)
+        return 0;
+    for (size_t i = 0; i < a->n_models; i++) {
+        const struct gw_model *x = &a->models[i], *y = &b->models[i];
+        if (strcmp(x->name, y->name) || x->n_dep != y->n_dep)
+            return 0;
+        for (size_t j = 0; j < x->n_dep; j++)
+            if (strcmp(x->dep[j].name, y->dep[j].name) ||
+                strcmp(x->dep[j].base_url, y->dep[j].base_url))
+                return 0;
+    }
+    return 1;
+}
+
 void gw_table_bind_metrics(struct gw_table *t)
 {
     for (size_t i = 0; i < t->n_models; i++) {
@@ -447,7 +554,6 @@ void gw_table_bind_metrics(struct gw_table *t)
             d->m_tok_out = metric_labels(gw_mf.tokens, m->name, d->name, "output");
             d->m_cost = metric_labels(gw_mf.cost, m->name, d->name);
             d->m_healthy = metric_labels(gw_mf.healthy, m->name, d->name);
-            metric_set(d->m_healthy, 1);
         }
     }
 }
@@ -499,7 +605,6 @@ void gw_table_inherit(struct gw_table *t, const struct gw_table *old)
                 atomic_store(&d->st.cooled, atomic_load(&o->cooled));
                 atomic_store(&d->st.health_down, atomic_load(&o->health_down));
                 atomic_store(&d->st.ewma_us, atomic_load(&o->ewma_us));
-                metric_set(d->m_healthy, atomic_load(&o->cooled) ? 0 : 1);
             }
         }
     }
@@ -520,6 +625,12 @@ struct gw_table *gw_current_acquire(void)
 
 void gw_current_publish(struct gw_table *t)
 {
+    /* the health gauges are shared by every table with the same names: the published
+     * table owns them (tables built and dropped by the DNS refresher never touch them) */
+    for (size_t i = 0; t && i < t->n_models; i++)
+        for (size_t j = 0; j < t->models[i].n_dep; j++)
+            metric_set(t->models[i].dep[j].m_healthy,
+                       atomic_load(&t->models[i].dep[j].st.cooled) ? 0 : 1);
     pthread_mutex_lock(&cur_mu);
     struct gw_table *old = cur_table;
     cur_table = t;

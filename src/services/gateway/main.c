@@ -93,8 +93,10 @@ static struct gw_table *load_table(struct config **cfg_out, struct buf *msg)
         return NULL;
     t = gw_table_build(config_node(cfg, "model_list"), config_node(cfg, "router_settings"),
                        config_file(cfg), msg);
-    if (t)
+    if (t) {
+        t->has_dns = gw_table_resolve(t) > 0;
         gw_table_bind_metrics(t);
+    }
     if (cfg_out && t)
         *cfg_out = cfg;
     else
@@ -113,6 +115,39 @@ static void on_hup(int sig)
     if (write(hup_pipe[1], &c, 1) < 0) { /* a full pipe already holds a pending reload */
     }
     errno = saved;
+}
+
+/* Re-resolves dns_discovery hosts every dns_refresh; publishes a new table (built from
+ * the same sources as a reload) only when the set of replicas changed. */
+static void *dns_main(void *ud)
+{
+    for (;;) {
+        struct gw_table *cur = gw_current_acquire();
+        uint32_t wait = cur && cur->set.dns_refresh_ms ? cur->set.dns_refresh_ms : 1000;
+        int has = cur && cur->has_dns && cur->set.dns_refresh_ms;
+        gw_table_release(cur);
+        for (uint32_t slept = 0; slept < wait && !atomic_load(&reload_stop); slept += 100)
+            usleep(100000);
+        if (atomic_load(&reload_stop))
+            break;
+        if (!has)
+            continue;
+        struct buf msg;
+        buf_init(&msg, 1 << 20);
+        struct gw_table *t = load_table(NULL, &msg);
+        cur = gw_current_acquire();
+        if (t && cur && !gw_table_same_targets(t, cur)) {
+            gw_table_inherit(t, cur);
+            log_info("dns_discovery: replicas changed", "generation=%llu",
+                     (unsigned long long)t->generation);
+            gw_current_publish(t);
+            t = NULL;
+        }
+        gw_table_release(cur);
+        gw_table_release(t);
+        buf_free(&msg);
+    }
+    return NULL;
 }
 
 static void *reload_main(void *ud)
@@ -165,8 +200,8 @@ int main(int argc, char **argv)
     struct buf msg;
     char err[256];
     int rc = 1;
-    pthread_t reload_thr;
-    int reload_started = 0;
+    pthread_t reload_thr, dns_thr;
+    int reload_started = 0, dns_started = 0;
 
     if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         perror("aistack-gateway: pipe");
@@ -244,6 +279,8 @@ int main(int argc, char **argv)
     }
     if (pthread_create(&reload_thr, NULL, reload_main, NULL) == 0)
         reload_started = 1;
+    if (pthread_create(&dns_thr, NULL, dns_main, NULL) == 0)
+        dns_started = 1;
     if (http_server_start(srv) != 0) {
         fprintf(stderr, "aistack-gateway: cannot start the server\n");
         goto out;
@@ -266,6 +303,9 @@ out:
         if (write(hup_pipe[1], &q, 1) == 1)
             pthread_join(reload_thr, NULL);
     }
+    atomic_store(&reload_stop, 1);
+    if (dns_started)
+        pthread_join(dns_thr, NULL);
     for (int i = 0; ctx.clients && i < ctx.n_clients; i++)
         http_client_free(ctx.clients[i]);
     http_server_free(srv);
