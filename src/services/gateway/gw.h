@@ -184,6 +184,8 @@ struct gw_ctx {
 int gw_proxy_routes(struct http_server *srv, struct gw_ctx *ctx);
 /* Starts the active health checks on worker 0 (after http_server_start). 0 or AS_E*. */
 int gw_health_start(struct gw_ctx *ctx);
+/* GET /v1/models: the public model names of the current table (api.c). */
+void gw_models_handler(struct http_req *req, void *ud);
 /* Registers the gateway's metric families (once, before serving). */
 int gw_metrics_init(void);
 
