@@ -34,7 +34,7 @@ void default_model_opts_init(struct default_model_opts *o, const char *dir)
                                   .n_head = 4,
                                   .n_kv_head = 2,
                                   .ffn = 352,
-                                  .max_seq = 64,
+                                  .max_seq = 96,
                                   .tied = 1,
                                   .rope_theta = 10000.0f,
                                   .norm_eps = 1e-5f};
