@@ -55,6 +55,21 @@ static void sync_dir(const char *path)
     }
 }
 
+/*
+ * Writes w to path (temp file, fsync, rename, fsync of the directory) unless an
+ * earlier step failed (rc != 0); on any failure describes it in err.
+ */
+static int finish_write(struct gguf_writer *w, const char *path, const char *what, int rc,
+                        char *err, size_t errlen)
+{
+    if (rc == 0 && (rc = gguf_writer_write(w, path)) == 0)
+        sync_dir(path);
+    if (rc)
+        snprintf(err, errlen, "%s %s: %s", what, path,
+                 w && *gguf_writer_errmsg(w) ? gguf_writer_errmsg(w) : as_strerror(rc));
+    return rc;
+}
+
 int ckpt_save(const char *path, struct tmodel *m, const struct adamw *o,
               const struct ckpt_state *st, char *err, size_t errlen)
 {
@@ -88,13 +103,8 @@ int ckpt_save(const char *path, struct tmodel *m, const struct adamw *o,
         if (rc)
             goto out;
     }
-    rc = gguf_writer_write(w, path);
-    if (rc == 0)
-        sync_dir(path);
 out:
-    if (rc)
-        snprintf(err, errlen, "saving checkpoint %s: %s", path,
-                 w && *gguf_writer_errmsg(w) ? gguf_writer_errmsg(w) : as_strerror(rc));
+    rc = finish_write(w, path, "saving checkpoint", rc, err, errlen);
     gguf_writer_free(w);
     return rc;
 }
@@ -210,13 +220,8 @@ int ckpt_export_gguf(const char *path, struct tmodel *m, const struct gguf_file 
         if (rc)
             goto out;
     }
-    rc = gguf_writer_write(w, path);
-    if (rc == 0)
-        sync_dir(path);
 out:
-    if (rc)
-        snprintf(err, errlen, "exporting %s: %s", path,
-                 w && *gguf_writer_errmsg(w) ? gguf_writer_errmsg(w) : as_strerror(rc));
+    rc = finish_write(w, path, "exporting", rc, err, errlen);
     free(half);
     gguf_writer_free(w);
     return rc;
