@@ -53,7 +53,7 @@ struct tmodel {
     /* backward scratch */
     float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *du, *dh, *dlogits;
     float *rope_cos, *rope_sin; /* (max_seq, hd/2) */
-    float *att_scratch;         /* (n_kv_head, max_seq) softmax-backward rows */
+    float *att_scratch;         /* (max_seq, max_seq) softmax-backward scores */
     float *row_loss;            /* (N) cross-entropy per token */
 };
 
@@ -231,7 +231,7 @@ struct tmodel *tm_new(const struct tm_config *c, int max_tokens, int n_threads, 
     size_t T = (size_t)c->max_seq, V = (size_t)c->vocab, NH = (size_t)c->n_head;
     size_t per_layer = N * (C + 1 + C + Q + 2 * KV + NH * T + Q + C + 1 + C + 3 * F);
     size_t rest = N * (C + 1 + C + V) /* final */ + N * (2 * C + Q + 2 * KV + Q + 3 * F + V) +
-                  T * hd /* rope tables */ + (size_t)c->n_kv_head * T + N;
+                  T * hd /* rope tables */ + T * T + N;
     size_t total = per_layer * (size_t)c->n_layer + rest;
     m->act_mem = malloc(total * sizeof(float));
     if (!m->act_mem)
@@ -270,7 +270,7 @@ struct tmodel *tm_new(const struct tm_config *c, int max_tokens, int n_threads, 
     m->dlogits = carve(&at, N * V);
     m->rope_cos = carve(&at, T * hd / 2);
     m->rope_sin = carve(&at, T * hd / 2);
-    m->att_scratch = carve(&at, (size_t)c->n_kv_head * T);
+    m->att_scratch = carve(&at, T * T);
     m->row_loss = carve(&at, N);
     for (size_t t = 0; t < T; t++) {
         for (size_t i = 0; i < hd / 2; i++) {
@@ -478,95 +478,90 @@ static float silu(float x)
     return x / (1.0f + expf(-x));
 }
 
-struct att_ctx {
-    struct tmodel *m;
-    struct layer_acts *a;
-    const struct tm_batch *b;
-};
-
-/* Causal attention of query head h for all tokens (one task per head). */
-static void att_fwd_head(void *vctx, int h)
+/*
+ * Attention as matrix products per (sequence, head), so that OpenBLAS does the
+ * work: S = Q K^T / sqrt(hd) over the whole sequence, a causal softmax row by
+ * row (the upper triangle set to 0), then O = P V. Q/K/V/O are strided views
+ * into the packed (token, head * hd) activations; P lives in att with a row
+ * stride of n_head * max_seq.
+ */
+static void att_forward(struct tmodel *m, struct layer_acts *a, const struct tm_batch *b)
 {
-    struct att_ctx *ctx = vctx;
-    struct tmodel *m = ctx->m;
-    const struct tm_batch *b = ctx->b;
     int hd = m->hd, NH = m->c.n_head, KVH = m->c.n_kv_head, T = m->c.max_seq;
-    int kvh = h / (NH / KVH);
+    int group = NH / KVH, ldq = NH * hd, ldk = KVH * hd, ldp = NH * T;
     float scale = 1.0f / sqrtf((float)hd);
-    for (int i = 0; i < b->n; i++) {
-        const float *q = ctx->a->q + ((size_t)i * NH + h) * hd;
-        float *p = ctx->a->att + ((size_t)i * NH + h) * T;
-        int s0 = b->seq_start[i], len = i - s0 + 1;
-        float mx = -INFINITY;
-        for (int j = 0; j < len; j++) {
-            const float *k = ctx->a->k + ((size_t)(s0 + j) * KVH + kvh) * hd;
-            float d = 0;
-            for (int e = 0; e < hd; e++)
-                d += q[e] * k[e];
-            p[j] = d * scale;
-            mx = p[j] > mx ? p[j] : mx;
+    for (int s0 = 0; s0 < b->n;) {
+        int len = 1;
+        while (s0 + len < b->n && b->seq_start[s0 + len] == s0)
+            len++;
+        for (int h = 0; h < NH; h++) {
+            int kvh = h / group;
+            const float *Q = a->q + ((size_t)s0 * NH + h) * hd;
+            const float *K = a->k + ((size_t)s0 * KVH + kvh) * hd;
+            const float *V = a->v + ((size_t)s0 * KVH + kvh) * hd;
+            float *P = a->att + ((size_t)s0 * NH + h) * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, scale, Q, ldq, K,
+                        ldk, 0.0f, P, ldp);
+            for (int i = 0; i < len; i++) {
+                float *r = P + (size_t)i * ldp, mx = r[0], sum = 0;
+                for (int j = 1; j <= i; j++)
+                    mx = r[j] > mx ? r[j] : mx;
+                for (int j = 0; j <= i; j++)
+                    sum += (r[j] = expf(r[j] - mx));
+                float inv = 1.0f / sum;
+                for (int j = 0; j <= i; j++)
+                    r[j] *= inv;
+                for (int j = i + 1; j < len; j++)
+                    r[j] = 0.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, P, ldp, V,
+                        ldk, 0.0f, a->ao + ((size_t)s0 * NH + h) * hd, ldq);
         }
-        float sum = 0;
-        for (int j = 0; j < len; j++)
-            sum += (p[j] = expf(p[j] - mx));
-        float *o = ctx->a->ao + ((size_t)i * NH + h) * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int j = 0; j < len; j++) {
-            p[j] /= sum;
-            const float *v = ctx->a->v + ((size_t)(s0 + j) * KVH + kvh) * hd;
-            for (int e = 0; e < hd; e++)
-                o[e] += p[j] * v[e];
-        }
+        s0 += len;
     }
 }
 
 /*
- * Backward of attention for kv head kvh and all query heads sharing it, so
- * that the dk/dv rows each task writes are its own.
+ * Backward of att_forward: dP = dO V^T, dV += P^T dO, dS = P * (dP - rowsum(P * dP))
+ * / sqrt(hd) (causal part only), dQ = dS K, dK += dS^T Q. The query heads of a
+ * group accumulate into their shared dK/dV.
  */
-static void att_bwd_kvhead(void *vctx, int kvh)
+static void att_backward(struct tmodel *m, struct layer_acts *a, const struct tm_batch *b)
 {
-    struct att_ctx *ctx = vctx;
-    struct tmodel *m = ctx->m;
-    const struct tm_batch *b = ctx->b;
     int hd = m->hd, NH = m->c.n_head, KVH = m->c.n_kv_head, T = m->c.max_seq;
-    int group = NH / KVH;
+    int group = NH / KVH, ldq = NH * hd, ldk = KVH * hd, ldp = NH * T;
     float scale = 1.0f / sqrtf((float)hd);
-    float *dp = m->att_scratch + (size_t)kvh * T;
-    for (int i = 0; i < b->n; i++) {
-        memset(m->dk + ((size_t)i * KVH + kvh) * hd, 0, (size_t)hd * sizeof(float));
-        memset(m->dv + ((size_t)i * KVH + kvh) * hd, 0, (size_t)hd * sizeof(float));
-    }
-    for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-        for (int i = 0; i < b->n; i++) {
-            const float *q = ctx->a->q + ((size_t)i * NH + h) * hd;
-            const float *dout = m->dao + ((size_t)i * NH + h) * hd;
-            const float *p = ctx->a->att + ((size_t)i * NH + h) * T;
-            float *dq = m->dq + ((size_t)i * NH + h) * hd;
-            int s0 = b->seq_start[i], len = i - s0 + 1;
-            float pdp = 0;
-            for (int j = 0; j < len; j++) {
-                const float *v = ctx->a->v + ((size_t)(s0 + j) * KVH + kvh) * hd;
-                float *dv = m->dv + ((size_t)(s0 + j) * KVH + kvh) * hd;
-                float d = 0;
-                for (int e = 0; e < hd; e++) {
-                    d += dout[e] * v[e];
-                    dv[e] += p[j] * dout[e];
-                }
-                dp[j] = d;
-                pdp += p[j] * d;
+    float *dS = m->att_scratch; /* (len, len) */
+    for (int s0 = 0; s0 < b->n;) {
+        int len = 1;
+        while (s0 + len < b->n && b->seq_start[s0 + len] == s0)
+            len++;
+        for (int h = 0; h < NH; h++) {
+            int kvh = h / group;
+            float beta = h % group ? 1.0f : 0.0f; /* the group's first head overwrites dK/dV */
+            size_t qo = ((size_t)s0 * NH + h) * hd, ko = ((size_t)s0 * KVH + kvh) * hd;
+            const float *P = a->att + ((size_t)s0 * NH + h) * T;
+            const float *dO = m->dao + qo;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1.0f, dO, ldq,
+                        a->v + ko, ldk, 0.0f, dS, len);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.0f, P, ldp, dO,
+                        ldq, beta, m->dv + ko, ldk);
+            for (int i = 0; i < len; i++) {
+                const float *p = P + (size_t)i * ldp;
+                float *d = dS + (size_t)i * len, pdp = 0;
+                for (int j = 0; j <= i; j++)
+                    pdp += p[j] * d[j];
+                for (int j = 0; j <= i; j++)
+                    d[j] = p[j] * (d[j] - pdp) * scale;
+                for (int j = i + 1; j < len; j++)
+                    d[j] = 0.0f;
             }
-            memset(dq, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j < len; j++) {
-                float ds = p[j] * (dp[j] - pdp) * scale;
-                const float *k = ctx->a->k + ((size_t)(s0 + j) * KVH + kvh) * hd;
-                float *dk = m->dk + ((size_t)(s0 + j) * KVH + kvh) * hd;
-                for (int e = 0; e < hd; e++) {
-                    dq[e] += ds * k[e];
-                    dk[e] += ds * q[e];
-                }
-            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, 1.0f, dS, len,
+                        a->k + ko, ldk, 0.0f, m->dq + qo, ldq);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1.0f, dS, len,
+                        a->q + qo, ldq, beta, m->dk + ko, ldk);
         }
+        s0 += len;
     }
 }
 
@@ -639,8 +634,7 @@ float tm_forward(struct tmodel *m, const struct tm_batch *b)
         mm_xwt(a->xn1, L->wv, a->v, N, C, KV, 0);
         rope(m, a->q, b->pos, N, c->n_head, 1.0f);
         rope(m, a->k, b->pos, N, c->n_kv_head, 1.0f);
-        struct att_ctx ctx = {m, a, b};
-        tm_parallel_for(m, c->n_head, att_fwd_head, &ctx);
+        att_forward(m, a, b);
         memcpy(a->x_mid, a->x_in, (size_t)N * C * sizeof(float));
         mm_xwt(a->ao, L->wo, a->x_mid, N, Q, C, 1.0f);
         rmsnorm_fwd(m, a->x_mid, L->ffn_norm, a->xn2, a->rstd2, N, C, c->norm_eps);
@@ -711,8 +705,7 @@ void tm_backward(struct tmodel *m, const struct tm_batch *b, float scale)
         /* attention: x_mid = x_in + ao wo^T */
         mm_dw(m->dx, a->ao, G->wo, N, Q, C, 1.0f);
         mm_dyw(m->dx, L->wo, m->dao, N, Q, C, 0);
-        struct att_ctx ctx = {m, a, b};
-        tm_parallel_for(m, c->n_kv_head, att_bwd_kvhead, &ctx);
+        att_backward(m, a, b);
         rope(m, m->dq, b->pos, N, c->n_head, -1.0f);
         rope(m, m->dk, b->pos, N, c->n_kv_head, -1.0f);
         mm_dw(m->dq, a->xn1, G->wq, N, C, Q, 1.0f);
