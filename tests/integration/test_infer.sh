@@ -15,18 +15,22 @@ fail() { echo "FAIL: $*"; [ -f "$tmp/infer.log" ] && tail -20 "$tmp/infer.log"; 
 "$B/aistack" model synth --shape tiny --type f32 --seed 7 -o "$tmp/tiny.gguf" --quiet 2>/dev/null \
   || "$B/aistack" model synth --shape tiny --type f32 --seed 7 -o "$tmp/tiny.gguf" >/dev/null 2>&1 \
   || fail "model synth"
-port=$(( 20000 + RANDOM % 20000 ))
 start() {
-  "$B/aistack-infer" --model "$tmp/tiny.gguf" --model-id tiny --model-alias tiny-alias --port $port \
-    --threads 2 --batch-max-running 4 --batch-max-queue 8 "$@" > "$tmp/infer.log" 2>&1 &
+  rm -f "$tmp/port"
+  "$B/aistack-infer" --model "$tmp/tiny.gguf" --model-id tiny --model-alias tiny-alias --port 0 \
+    --server-port-file "$tmp/port" --threads 2 --batch-max-running 4 --batch-max-queue 8 "$@" \
+    > "$tmp/infer.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 100); do
-    curl -sf "localhost:$port/health/ready" >/dev/null 2>&1 && return 0
+  for _ in $(seq 1 200); do
+    if [ -s "$tmp/port" ]; then
+      port=$(cat "$tmp/port"); U="http://localhost:$port"
+      curl -sf "$U/health/ready" >/dev/null 2>&1 && return 0
+    fi
     kill -0 $pid 2>/dev/null || fail "server died"; sleep 0.1
   done
   fail "not ready"
 }
-U="http://localhost:$port"
+port=""; U=""
 post() { curl -s -o "$tmp/out" -w '%{http_code}' "$U$1" -H 'Content-Type: application/json' -d "$2"; }
 check() { "$py" - "$tmp/out" "$@" || fail "check: $*"; }
 

@@ -19,11 +19,15 @@ tmp=$(mktemp -d); pid=""
 cleanup() { if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi; rm -rf "$tmp"; }
 trap cleanup EXIT
 "$B/aistack" model synth --shape tiny --type q8_0 --seed 3 -o "$tmp/tiny.gguf" > /dev/null 2>&1 || { echo "FAIL: synth"; exit 1; }
-port=$(( 20000 + RANDOM % 20000 ))
-"$B/aistack-infer" --model "$tmp/tiny.gguf" --model-id tiny --port $port --threads 2 --log-level warn \
-  > "$tmp/infer.log" 2>&1 &
+"$B/aistack-infer" --model "$tmp/tiny.gguf" --model-id tiny --port 0 --server-port-file "$tmp/port" \
+  --threads 2 --log-level warn > "$tmp/infer.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do curl -sf "localhost:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 200); do
+  [ -s "$tmp/port" ] && curl -sf "localhost:$(cat "$tmp/port")/health/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+[ -s "$tmp/port" ] || { echo "FAIL: infer did not start"; cat "$tmp/infer.log"; exit 1; }
+port=$(cat "$tmp/port")
 cat > "$tmp/t.mjs" <<'JS'
 import OpenAI from "openai";
 import assert from "node:assert/strict";

@@ -43,6 +43,9 @@ static const struct cfg_option schema[] = {
      .min = 0,
      .max = 65535,
      .alias = "port"},
+    {.key = "server.port_file",
+     .type = CFG_STRING,
+     .help = "write the bound port here once listening (useful with --port 0)"},
     {.key = "server.http_threads",
      .type = CFG_INT,
      .def = "1",
@@ -557,6 +560,23 @@ static int plan_models(struct infer *inf, const struct config *cfg, struct buf *
     return 0;
 }
 
+/* Writes the bound port to path atomically (temp file, rename). */
+static int write_port_file(const char *path, unsigned port)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%u\n", port);
+    if (fclose(f) || rename(tmp, path)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct config *cfg = NULL;
@@ -633,6 +653,11 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("listening", "port=%u", http_server_port(srv));
+    const char *port_file = config_str(cfg, "server.port_file");
+    if (port_file && write_port_file(port_file, http_server_port(srv))) {
+        fprintf(stderr, "aistack-infer: cannot write %s\n", port_file);
+        goto out;
+    }
     for (int i = 0; i < inf.n_models; i++) {
         if (load_model(&inf.models[i], cfg, err, sizeof err)) {
             fprintf(stderr, "aistack-infer: %s: %s\n", inf.models[i].path, err);
