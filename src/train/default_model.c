@@ -158,6 +158,25 @@ out:
     return rc;
 }
 
+/* mkdir -p: creates dir and any missing parents. 0 or -1 with errno. */
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+}
+
 int default_model_build(const struct default_model_opts *o, int *trained, char *err, size_t errlen)
 {
     char model[4096], tokp[4096], trp[4096], vap[4096];
@@ -171,7 +190,7 @@ int default_model_build(const struct default_model_opts *o, int *trained, char *
     snprintf(model, sizeof model, "%s/model.gguf", o->dir);
     if (access(model, R_OK) == 0)
         return 0;
-    if (mkdir(o->dir, 0755) && errno != EEXIST) {
+    if (mkdir_p(o->dir)) {
         snprintf(err, errlen, "%s: %s", o->dir, strerror(errno));
         return AS_EIO;
     }
