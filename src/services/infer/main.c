@@ -251,6 +251,31 @@ static void h_model(struct http_req *req, void *ud)
     buf_free(&b);
 }
 
+/*
+ * The common start of the small JSON endpoints: the body parsed as an object
+ * and its "model" found. Answers 400/404 itself and returns NULL on failure.
+ */
+static cJSON *parse_model_body(struct infer *inf, struct http_req *req, struct infer_model **out)
+{
+    struct json_err je;
+    struct str body = http_req_body(req);
+    cJSON *j = json_parse(body.p, body.len, body.len + 1, 16, &je);
+    const char *model = "";
+    if (!j || !cJSON_IsObject(j) || json_get_string(j, "model", &model, &je) == AS_EINVAL) {
+        http_respond_error(req, 400,
+                           j && cJSON_IsObject(j) ? je.msg : "the body must be a JSON object", NULL,
+                           j ? "model" : NULL, NULL);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    if (!(*out = infer_find_model(inf, model))) {
+        http_respond_error(req, 404, "The model does not exist", NULL, "model", "model_not_found");
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
 /* POST /tokenize {"model","prompt"|"content","add_special"} -> {"tokens":[...],"count"} */
 static void h_tokenize(struct http_req *req, void *ud)
 {
@@ -258,24 +283,20 @@ static void h_tokenize(struct http_req *req, void *ud)
     if (!authorized(inf, req))
         return;
     struct json_err je;
-    struct str body = http_req_body(req);
-    cJSON *j = json_parse(body.p, body.len, body.len + 1, 16, &je);
-    const char *model = "", *text = NULL;
+    struct infer_model *m;
+    cJSON *j = parse_model_body(inf, req, &m);
+    const char *text = NULL;
     bool add_special = true;
     struct tok_ids ids;
     struct buf b;
     tok_ids_init(&ids, 1 << 22);
     buf_init(&b, 64u << 20);
-    if (!j || json_get_string(j, "model", &model, &je) == AS_EINVAL ||
-        (json_get_string(j, "prompt", &text, &je) && json_get_string(j, "content", &text, &je)) ||
-        json_get_bool(j, "add_special", &add_special, &je) == AS_EINVAL) {
-        http_respond_error(req, 400, text || !j ? je.msg : "'prompt' must be a string", NULL,
-                           "prompt", NULL);
+    if (!j)
         goto out;
-    }
-    struct infer_model *m = infer_find_model(inf, model);
-    if (!m) {
-        http_respond_error(req, 404, "The model does not exist", NULL, "model", "model_not_found");
+    if ((json_get_string(j, "prompt", &text, &je) && json_get_string(j, "content", &text, &je)) ||
+        json_get_bool(j, "add_special", &add_special, &je) == AS_EINVAL) {
+        http_respond_error(req, 400, text ? je.msg : "'prompt' must be a string", NULL, "prompt",
+                           NULL);
         goto out;
     }
     if (tok_encode(m->tok, text, strlen(text),
@@ -308,26 +329,24 @@ static void h_detokenize(struct http_req *req, void *ud)
     if (!authorized(inf, req))
         return;
     struct json_err je;
-    struct str body = http_req_body(req);
-    cJSON *j = json_parse(body.p, body.len, body.len + 1, 16, &je);
-    const char *model = "";
+    struct infer_model *m;
+    cJSON *j = parse_model_body(inf, req, &m);
     const cJSON *arr = NULL;
     struct buf text, b;
     int32_t *ids = NULL;
     buf_init(&text, 64u << 20);
     buf_init(&b, 128u << 20);
-    if (!j || json_get_string(j, "model", &model, &je) == AS_EINVAL ||
-        json_get_array(j, "tokens", &arr, &je)) {
-        http_respond_error(req, 400, j ? je.msg : "invalid JSON body", NULL, "tokens", NULL);
+    if (!j)
         goto out;
-    }
-    struct infer_model *m = infer_find_model(inf, model);
-    if (!m) {
-        http_respond_error(req, 404, "The model does not exist", NULL, "model", "model_not_found");
+    if (json_get_array(j, "tokens", &arr, &je)) {
+        http_respond_error(req, 400, je.msg, NULL, "tokens", NULL);
         goto out;
     }
     int n = cJSON_GetArraySize(arr), i = 0;
-    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!(ids = malloc((size_t)(n ? n : 1) * sizeof *ids))) {
+        http_respond_error(req, 500, "out of memory", NULL, NULL, NULL);
+        goto out;
+    }
     const cJSON *t;
     cJSON_ArrayForEach(t, arr)
     {
