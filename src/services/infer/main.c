@@ -264,7 +264,7 @@ static cJSON *parse_model_body(struct infer *inf, struct http_req *req, struct i
     if (!j || !cJSON_IsObject(j) || json_get_string(j, "model", &model, &je) == AS_EINVAL) {
         http_respond_error(req, 400,
                            j && cJSON_IsObject(j) ? je.msg : "the body must be a JSON object", NULL,
-                           j ? "model" : NULL, NULL);
+                           j && cJSON_IsObject(j) ? "model" : NULL, NULL);
         cJSON_Delete(j);
         return NULL;
     }
