@@ -58,7 +58,7 @@ int dataset_open(struct dataset *d, const char *path, char *err, size_t errlen)
         if (d->offsets[0] != 0 || d->offsets[d->n_seq] != d->n_tok)
             why = "offsets do not span the tokens";
         for (uint64_t i = 0; !why && i < d->n_seq; i++)
-            if (d->offsets[i + 1] < d->offsets[i] + 2)
+            if (d->offsets[i + 1] < d->offsets[i] || d->offsets[i + 1] - d->offsets[i] < 2)
                 why = "a sequence is shorter than 2 tokens or offsets decrease";
         for (uint64_t i = 0; !why && i < d->n_tok; i++)
             if (d->tokens[i] < 0 || (uint32_t)d->tokens[i] >= d->vocab)

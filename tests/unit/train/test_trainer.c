@@ -190,13 +190,33 @@ static void test_corrupt_token_file(void **state)
         fclose(f);
         assert_int_not_equal(dataset_open(&ds, path, err, sizeof err), 0);
     }
-    /* a token id past the vocabulary */
-    d[sz - 3 * 1 - 4 * 4] = 127; /* somewhere in the tokens: make it huge */
-    memset(d + 40 + 4 * 8 + 4, 0x7f, 4);
+    /* the header (40 bytes) is followed by 4 offsets (3 sequences), then the tokens */
+    char *bad = malloc((size_t)sz);
+    struct {
+        size_t at;
+        uint64_t v;
+        int width;
+    } cases[] = {
+        {40 + 4 * 8 + 4, 0x7f7f7f7f, 4}, /* a token id past the vocabulary */
+        {40 + 8, UINT64_MAX, 8},         /* a middle offset that wraps "+ 2" */
+        {40 + 16, 1, 8},                 /* offsets that decrease */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        memcpy(bad, d, (size_t)sz);
+        memcpy(bad + cases[c].at, &cases[c].v, (size_t)cases[c].width);
+        f = fopen(path, "wb");
+        fwrite(bad, 1, (size_t)sz, f);
+        fclose(f);
+        if (dataset_open(&ds, path, err, sizeof err) == 0)
+            fail_msg("corrupt token file case %zu accepted", c);
+    }
+    /* and the untouched file still opens */
     f = fopen(path, "wb");
     fwrite(d, 1, (size_t)sz, f);
     fclose(f);
-    assert_int_not_equal(dataset_open(&ds, path, err, sizeof err), 0);
+    assert_int_equal(dataset_open(&ds, path, err, sizeof err), 0);
+    dataset_close(&ds);
+    free(bad);
     free(d);
 }
 
