@@ -316,7 +316,7 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n, int *need)
     return k;
 }
 
-size_t json__utf8_seq(const unsigned char *s, size_t n)
+size_t json_utf8_seq(const unsigned char *s, size_t n)
 {
     if (n == 0)
         return 0;

@@ -89,8 +89,8 @@ size_t json_utf8_complete_len(const char *s, size_t n);
 
 /* Internal: decimal digits of v written backwards ending at end; returns the first digit. */
 char *json__u64_digits(uint64_t v, char *end);
-/* Internal: length (1-4) of the valid UTF-8 sequence starting at s, or 0 if invalid/truncated. */
-size_t json__utf8_seq(const unsigned char *s, size_t n);
+/* Length (1-4) of the valid UTF-8 sequence starting at s, or 0 if invalid or truncated. */
+size_t json_utf8_seq(const unsigned char *s, size_t n);
 
 /* Max nesting the writer tracks (matches the default parse depth, so parsed trees can be written).
  */

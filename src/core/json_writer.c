@@ -99,7 +99,7 @@ int json_append_str(struct buf *b, const char *s, size_t n)
             continue;
         }
         size_t k = 0;
-        if (cls == 2 && (k = json__utf8_seq(u + i, n - i)) != 0) {
+        if (cls == 2 && (k = json_utf8_seq(u + i, n - i)) != 0) {
             i += k;
             continue;
         }

@@ -497,7 +497,7 @@ static char *dup_utf8(const char *s)
     buf_init(&b, 1u << 20);
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
-        size_t k = json__utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = json_utf8_seq((const unsigned char *)s + i, n - i);
         int rc = k ? buf_append(&b, s + i, k) : buf_append(&b, "\xEF\xBF\xBD", 3);
         if (rc) {
             buf_free(&b);

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static bool valid_utf8(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        size_t k = json__utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = json_utf8_seq((const unsigned char *)s + i, n - i);
         if (!k)
             return false;
         i += k;

@@ -348,27 +348,6 @@ static void stream_tool_calls(struct job *j, struct choice *c)
 
 /* ---- stop strings ---------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len = c < 0x80             ? 1
-                 : (c & 0xe0) == 0xc0 ? 2
-                 : (c & 0xf0) == 0xe0 ? 3
-                 : (c & 0xf8) == 0xf0 ? 4
-                                      : 0;
-    if (!len || len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f)))
-        return 0; /* overlong, or a surrogate */
-    if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f)))
-        return 0;
-    return len;
-}
-
 /*
  * Replaces invalid UTF-8 in b[from..] with U+FFFD, as clients will see it, so
  * that stop strings are matched against the text the client receives.
@@ -377,7 +356,7 @@ static int utf8_sanitize(struct buf *b, size_t from)
 {
     size_t i = from;
     while (i < b->len) {
-        size_t l = utf8_seq_len((const unsigned char *)b->data + i, b->len - i);
+        size_t l = json_utf8_seq((const unsigned char *)b->data + i, b->len - i);
         if (l) {
             i += l;
             continue;

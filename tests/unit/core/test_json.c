@@ -168,7 +168,7 @@ static void test_format_double(void **state)
 static bool valid_utf8(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        size_t k = json__utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = json_utf8_seq((const unsigned char *)s + i, n - i);
         if (!k)
             return false;
         i += k;
@@ -180,12 +180,12 @@ static void test_utf8(void **state)
 {
     (void)state;
     const unsigned char *u = (const unsigned char *)"\xE2\x82\xAC";
-    assert_int_equal(json__utf8_seq(u, 3), 3);
-    assert_int_equal(json__utf8_seq(u, 2), 0);
-    assert_int_equal(json__utf8_seq((const unsigned char *)"\xC0\xAF", 2), 0);     /* overlong */
-    assert_int_equal(json__utf8_seq((const unsigned char *)"\xED\xA0\x80", 3), 0); /* surrogate */
-    assert_int_equal(json__utf8_seq((const unsigned char *)"\xF4\x90\x80\x80", 4), 0);
-    assert_int_equal(json__utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(json_utf8_seq(u, 3), 3);
+    assert_int_equal(json_utf8_seq(u, 2), 0);
+    assert_int_equal(json_utf8_seq((const unsigned char *)"\xC0\xAF", 2), 0);     /* overlong */
+    assert_int_equal(json_utf8_seq((const unsigned char *)"\xED\xA0\x80", 3), 0); /* surrogate */
+    assert_int_equal(json_utf8_seq((const unsigned char *)"\xF4\x90\x80\x80", 4), 0);
+    assert_int_equal(json_utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
 
     assert_int_equal(json_utf8_complete_len("abc", 3), 3);
     assert_int_equal(json_utf8_complete_len("abc\xE2\x82", 5), 3);
