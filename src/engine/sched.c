@@ -191,8 +191,22 @@ static void retire_seq(struct sched *s, struct req *r)
 
 /* ---- request lifecycle ----------------------------------------------------- */
 
+/*
+ * Adds the current step's token counts to the metrics now, so that whoever
+ * reads them after a request's on_done sees that request's tokens counted.
+ */
+static void flush_counts(struct sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->metrics.prompt_tokens += s->step_prompt;
+    s->metrics.generated_tokens += s->step_gen;
+    pthread_mutex_unlock(&s->mu);
+    s->step_prompt = s->step_gen = 0;
+}
+
 static void finish(struct sched *s, struct req *r, enum sched_finish why)
 {
+    flush_counts(s);
     r->st.total_ms = now_ms() - r->t_submit;
     retire_seq(s, r);
     if (r->p.on_done)
@@ -411,8 +425,9 @@ static void sample_all(struct sched *s)
     }
 }
 
-static void publish_metrics(struct sched *s, uint32_t prompt_tokens, uint32_t gen_tokens)
+static void publish_metrics(struct sched *s)
 {
+    flush_counts(s);
     struct kv_cache_usage u;
     kv_cache_usage(s->kv, &u);
     uint32_t cached = 0;
@@ -423,8 +438,6 @@ static void publish_metrics(struct sched *s, uint32_t prompt_tokens, uint32_t ge
     s->metrics.waiting = s->n_waiting;
     s->metrics.cached_seqs = cached;
     s->metrics.kv_usage = u.blocks_total ? (double)u.blocks_used / u.blocks_total : 0;
-    s->metrics.prompt_tokens += prompt_tokens;
-    s->metrics.generated_tokens += gen_tokens;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -442,7 +455,7 @@ static void *sched_thread(void *arg)
         reap(s);
         admit_waiting(s);
         if (!s->running) {
-            publish_metrics(s, 0, 0);
+            publish_metrics(s);
             continue;
         }
         build_batch(s);
@@ -470,7 +483,7 @@ static void *sched_thread(void *arg)
         pthread_mutex_lock(&s->mu);
         s->metrics.steps++;
         pthread_mutex_unlock(&s->mu);
-        publish_metrics(s, s->step_prompt, s->step_gen);
+        publish_metrics(s);
     }
     /* shutting down: everything still here is cancelled */
     for (struct req *r = s->running, *next; r; r = next) {

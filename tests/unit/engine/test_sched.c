@@ -174,7 +174,7 @@ static void test_batched_equals_alone(void **st)
     run_many(&p, 7, 9); /* prompts 3..57 tokens, chunked by 16, queued past 4 */
 }
 
-static void test_tiny_kv_preempts(void **st)
+static void test_tiny_kv(void **st)
 {
     (void)st;
     /* prompts wait for KV room, or are preempted, and still get their own tokens */
@@ -318,7 +318,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_alone),
-        cmocka_unit_test(test_tiny_kv_preempts),
+        cmocka_unit_test(test_tiny_kv),
         cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_cancel_queue_deadline),
     };
