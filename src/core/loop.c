@@ -5,6 +5,8 @@
  *   - fd watchers, kept in an array indexed by fd; each epoll event carries the
  *     fd and a generation so that an event for an fd removed (or removed and
  *     re-added) earlier in the same batch is dropped instead of misdelivered;
+ *     a parked watcher keeps its epoll registration without a callback, so that
+ *     re-adding the same socket is one EPOLL_CTL_MOD;
  *   - timers, a binary min-heap of slot indices ordered by (deadline, sequence),
  *     so timers due at the same millisecond fire in the order they were added;
  *   - an eventfd that other threads write after queueing a loop_post() callback
@@ -34,6 +36,7 @@ struct watcher {
     void *ud;
     uint32_t gen; /* bumped on every add/del; stale events carry an old one */
     int events;   /* 0 = not watched */
+    int parked;   /* loop_fd_park(): still in the epoll set, no callback */
 };
 
 struct tslot {
@@ -165,12 +168,20 @@ int loop_fd_add(struct loop *l, int fd, int events, loop_fd_cb cb, void *ud)
     if (grow_watchers(l, fd) != 0)
         return AS_ENOMEM;
     struct watcher *w = &l->w[fd];
-    if (w->events)
+    if (w->events && !w->parked)
         return AS_EINVAL;
     w->gen++;
     struct epoll_event ev = {.events = to_epoll(events),
                              .data.u64 = ((uint64_t)w->gen << 32) | (uint32_t)fd};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+    /* a parked fd is normally still registered; if it was closed meanwhile (and the
+     * number reused), the kernel dropped that registration and MOD fails with ENOENT */
+    int rc = -1;
+    if (w->parked) {
+        w->parked = 0;
+        w->events = 0;
+        rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+    }
+    if (rc != 0 && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         return errno == ENOMEM ? AS_ENOMEM : AS_EINVAL;
     w->cb = cb;
     w->ud = ud;
@@ -180,7 +191,8 @@ int loop_fd_add(struct loop *l, int fd, int events, loop_fd_cb cb, void *ud)
 
 int loop_fd_mod(struct loop *l, int fd, int events)
 {
-    if (fd < 0 || fd >= l->nw || !l->w[fd].events || !(events & (LOOP_READ | LOOP_WRITE)))
+    if (fd < 0 || fd >= l->nw || !l->w[fd].events || l->w[fd].parked ||
+        !(events & (LOOP_READ | LOOP_WRITE)))
         return AS_EINVAL;
     struct watcher *w = &l->w[fd];
     struct epoll_event ev = {.events = to_epoll(events),
@@ -197,10 +209,24 @@ int loop_fd_del(struct loop *l, int fd)
         return AS_EINVAL;
     struct watcher *w = &l->w[fd];
     w->events = 0;
+    w->parked = 0;
     w->cb = NULL;
     w->gen++;
     /* fails harmlessly if the fd was already closed (epoll dropped it then) */
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return 0;
+}
+
+int loop_fd_park(struct loop *l, int fd)
+{
+    if (fd < 0 || fd >= l->nw || !l->w[fd].events || l->w[fd].parked)
+        return AS_EINVAL;
+    struct watcher *w = &l->w[fd];
+    w->parked = 1;
+    w->cb = NULL;
+    w->ud = NULL;
+    /* gen stays: an event of the registration must still find this watcher, so that
+     * it can be removed (level-triggered, it would otherwise repeat forever) */
     return 0;
 }
 
@@ -420,7 +446,11 @@ int loop_run(struct loop *l)
                 continue;
             struct watcher *w = &l->w[fd];
             if (!w->events || w->gen != (uint32_t)(d >> 32))
-                continue; /* removed earlier in this batch */
+                continue;    /* removed earlier in this batch */
+            if (w->parked) { /* e.g. the peer closed an idle pooled connection */
+                loop_fd_del(l, fd);
+                continue;
+            }
             uint32_t e = evs[i].events;
             int got = 0;
             if (e & (EPOLLERR | EPOLLHUP))

@@ -32,6 +32,14 @@ int loop_fd_add(struct loop *l, int fd, int events, loop_fd_cb cb, void *ud);
 int loop_fd_mod(struct loop *l, int fd, int events);
 /* Stops watching fd (does not close it). Safe to call from within the fd's callback. */
 int loop_fd_del(struct loop *l, int fd);
+/*
+ * Stops delivering fd's events like loop_fd_del(), but leaves it in the kernel's
+ * epoll set, so that a later loop_fd_add() of the same socket costs one epoll_ctl
+ * instead of two (a pooled keep-alive connection between requests). An event on a
+ * parked fd removes it for real. Only for an fd that is not dup()ed: closing it must
+ * drop the kernel's registration. Safe from within the fd's callback.
+ */
+int loop_fd_park(struct loop *l, int fd);
 
 /* One-shot timer firing after ms milliseconds. NULL on failure. */
 struct loop_timer *loop_timer_add(struct loop *l, uint64_t ms, loop_cb cb, void *ud);

@@ -231,6 +231,73 @@ static void test_fd_del_in_batch(void **state)
     loop_free(l);
 }
 
+/* Parking: no callback while parked, one re-add brings the watcher back, an event
+ * on a parked fd removes it, and a parked fd closed and reused is added afresh. */
+struct parkctx {
+    int calls;
+    char got;
+};
+
+static void on_park_read(struct loop *l, int fd, int events, void *ud)
+{
+    struct parkctx *c = ud;
+    c->calls++;
+    assert_int_equal(read(fd, &c->got, 1), 1);
+    loop_stop(l);
+}
+
+static void run_briefly(struct loop *l)
+{
+    assert_non_null(loop_timer_add(l, 30, stop_cb, NULL));
+    assert_int_equal(loop_run(l), 0);
+}
+
+static void test_fd_park(void **state)
+{
+    struct loop *l = loop_new();
+    struct parkctx c = {0};
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_not_equal(loop_fd_park(l, p[0]), 0); /* not watched */
+    assert_int_equal(loop_fd_add(l, p[0], LOOP_READ, on_park_read, &c), 0);
+    assert_int_equal(loop_fd_park(l, p[0]), 0);
+    assert_int_not_equal(loop_fd_park(l, p[0]), 0);
+    assert_int_not_equal(loop_fd_mod(l, p[0], LOOP_READ), 0);
+    /* re-added while still registered (EPOLL_CTL_MOD): delivered as before */
+    assert_int_equal(loop_fd_add(l, p[0], LOOP_READ, on_park_read, &c), 0);
+    assert_int_equal(write(p[1], "a", 1), 1);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.got, 'a');
+    /* an event while parked reaches no one and unregisters the fd */
+    assert_int_equal(loop_fd_park(l, p[0]), 0);
+    assert_int_equal(write(p[1], "b", 1), 1);
+    run_briefly(l);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(loop_fd_add(l, p[0], LOOP_READ, on_park_read, &c), 0);
+    assert_int_equal(loop_run(l), 0); /* the pending byte */
+    assert_int_equal(c.calls, 2);
+    assert_int_equal(c.got, 'b');
+    /* parked, closed, and the number reused by another pipe: added afresh */
+    assert_int_equal(loop_fd_park(l, p[0]), 0);
+    int old = p[0];
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(p[0], old);
+    assert_int_equal(loop_fd_add(l, p[0], LOOP_READ, on_park_read, &c), 0);
+    assert_int_equal(write(p[1], "c", 1), 1);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(c.calls, 3);
+    assert_int_equal(c.got, 'c');
+    /* deleting a parked fd is allowed */
+    assert_int_equal(loop_fd_park(l, p[0]), 0);
+    assert_int_equal(loop_fd_del(l, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    loop_free(l);
+}
+
 /* ---- posts from other threads ----------------------------------------------------- */
 
 #define POSTERS    4
@@ -314,10 +381,11 @@ static void test_stop_from_thread(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timer_order), cmocka_unit_test(test_timer_cancel),
-        cmocka_unit_test(test_timer_heap),  cmocka_unit_test(test_timer_zero_rearm),
-        cmocka_unit_test(test_fd_watch),    cmocka_unit_test(test_fd_del_in_batch),
-        cmocka_unit_test(test_post_order),  cmocka_unit_test(test_stop_from_thread),
+        cmocka_unit_test(test_timer_order),      cmocka_unit_test(test_timer_cancel),
+        cmocka_unit_test(test_timer_heap),       cmocka_unit_test(test_timer_zero_rearm),
+        cmocka_unit_test(test_fd_watch),         cmocka_unit_test(test_fd_del_in_batch),
+        cmocka_unit_test(test_fd_park),          cmocka_unit_test(test_post_order),
+        cmocka_unit_test(test_stop_from_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
