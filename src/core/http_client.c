@@ -445,7 +445,10 @@ static int hc_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, voi
     struct hc_sock *s = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            if (s->events)
+            /* curl drops a connection's socket when it goes back to the cache: park
+             * it, so that the connection's next request costs one epoll_ctl, not two */
+            if (s->events &&
+                (c->closing || s->events != LOOP_READ || loop_fd_park(c->loop, fd) != 0))
                 loop_fd_del(c->loop, fd);
             if (s->prev)
                 s->prev->next = s->next;
@@ -728,8 +731,11 @@ struct http_client *http_client_new(struct loop *l)
         curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, hc_timer_cb) ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) ||
-        /* idle keep-alive connections kept for reuse, whatever the number in flight */
-        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 256L))
+        /* idle keep-alive connections kept for reuse, whatever the number in flight:
+         * as many as a worker may have requests in flight, or a burst of N concurrent
+         * requests closes all but the cap's worth afterwards and reconnects next time
+         * (256 left thousands of sockets in TIME_WAIT at 1000 client connections) */
+        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_CLIENT_MAX_IDLE_CONNS))
         goto fail;
     return c;
 fail:
@@ -832,6 +838,10 @@ static int hc_setup(struct http_client_req *r, const struct http_client_request 
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_resp);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    /* a streamed response is relayed piece by piece: curl's default 16 KiB receive
+     * buffer mostly sits empty for the stream's life (SSE events are ~200 bytes) */
+    if (q->on_data)
+        SET(CURLOPT_BUFFERSIZE, (long)HTTP_CLIENT_STREAM_BUFFER);
     SET(CURLOPT_SSL_VERIFYPEER, q->insecure ? 0L : 1L);
     SET(CURLOPT_SSL_VERIFYHOST, q->insecure ? 0L : 2L);
     if (q->ca_file)

@@ -132,6 +132,8 @@ enum {
     HTTP_CLIENT_DEFAULT_MAX_RESPONSE = 64 << 20,
     HTTP_CLIENT_MAX_HEADER_BYTES = 64 << 10, /* all response header lines together */
     HTTP_CLIENT_MAX_HEADERS = 256,           /* response header fields */
+    HTTP_CLIENT_MAX_IDLE_CONNS = 4096,       /* keep-alive connections cached per client */
+    HTTP_CLIENT_STREAM_BUFFER = 4096,        /* receive buffer of a request with on_data */
 };
 
 /*
