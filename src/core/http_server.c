@@ -6,9 +6,10 @@
  * keeps one timer at MHD_get_timeout(). libmicrohttpd parses HTTP and calls
  * on_access() once the headers are in, again per body chunk, and once more at
  * the end; the handler runs then. A handler that returns without answering
- * leaves the connection suspended; the answer arrives through loop_post() and
- * MHD_resume_connection(), after which MHD calls on_access() again and the
- * stored response is queued (MHD only accepts responses from its callbacks).
+ * leaves the connection suspended; the answer arrives through loop_post() (or
+ * directly when given on the worker thread) and MHD_resume_connection(), after
+ * which MHD calls on_access() again and the stored response is queued (MHD only
+ * accepts responses from its callbacks).
  *
  * The header timeout is ours: libmicrohttpd's connection timeout restarts on
  * every byte, so a client dribbling a header byte per second would never time
@@ -559,6 +560,12 @@ int http__submit(struct http_req *r, struct MHD_Response *resp, int status)
     r->resp_status = status;
     if (r->in_handler && tls_worker == r->w) {
         r->sync_resp = 1; /* queued when the handler returns */
+        return 0;
+    }
+    if (tls_worker == r->w) {
+        /* answered later but on the worker itself (a proxied upstream's answer): resume
+         * now; a loop_post() would cost a malloc and an eventfd write and read */
+        resume_cb(r->w->loop, r);
         return 0;
     }
     if (loop_post(r->w->loop, resume_cb, r) != 0) {
