@@ -43,6 +43,8 @@ struct toolcall_parser {
     size_t n_calls;
     uint64_t seed;
     int finished;
+    int forced;        /* the whole message is the call (toolcall_parser_new_forced) */
+    char *forced_name; /* forced: the text is this function's arguments */
 };
 
 static int is_ws(int c)
@@ -126,10 +128,72 @@ struct toolcall_parser *toolcall_parser_new(enum toolcall_style style, uint64_t 
     return p;
 }
 
+struct toolcall_parser *toolcall_parser_new_forced(enum toolcall_style style, const char *name,
+                                                   uint64_t seed)
+{
+    struct toolcall_parser *p = toolcall_parser_new(style, seed);
+    if (!p)
+        return NULL;
+    p->forced = 1;
+    p->whole_json = 1;
+    p->st = TC_START;
+    if (name && !(p->forced_name = strdup(name))) {
+        toolcall_parser_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int toolcall_forced_prompt(enum toolcall_style style, const char *name, int parallel,
+                           struct buf *prompt, struct toolcall_form *form)
+{
+    const char *marker = "";
+    int array_style = 0;
+    form->args_key = "arguments";
+    switch (style) {
+    case TOOLCALL_HERMES:
+        marker = "<tool_call>\n";
+        break;
+    case TOOLCALL_LLAMA3:
+        form->args_key = "parameters";
+        break;
+    case TOOLCALL_MISTRAL:
+        marker = "[TOOL_CALLS]";
+        array_style = 1;
+        break;
+    case TOOLCALL_GRANITE:
+        marker = "<|tool_call|>";
+        array_style = 1;
+        break;
+    case TOOLCALL_GENERIC:
+        break;
+    }
+    /* Generic templates show no syntax: an unmarked array, as vLLM constrains "required". */
+    form->as_array = !name && parallel && (array_style || style == TOOLCALL_GENERIC);
+    if (buf_append_cstr(prompt, marker))
+        return AS_ENOMEM;
+    /* One call in an array style: open the array here, the call is the output. */
+    if (array_style && !form->as_array && buf_append_char(prompt, '['))
+        return AS_ENOMEM;
+    if (!name)
+        return 0;
+    char *quoted = NULL;
+    cJSON *js = cJSON_CreateString(name);
+    if (js)
+        quoted = cJSON_PrintUnformatted(js);
+    cJSON_Delete(js);
+    int r = !quoted || buf_append_cstr(prompt, "{\"name\": ") || buf_append_cstr(prompt, quoted) ||
+            buf_append_cstr(prompt, ", \"") || buf_append_cstr(prompt, form->args_key) ||
+            buf_append_cstr(prompt, "\": ");
+    cJSON_free(quoted);
+    return r ? AS_ENOMEM : 0;
+}
+
 void toolcall_parser_free(struct toolcall_parser *p)
 {
     if (!p)
         return;
+    free(p->forced_name);
     for (size_t i = 0; i < p->n_calls; i++) {
         free(p->calls[i].name);
         free(p->calls[i].arguments);
@@ -228,6 +292,26 @@ static int take_calls(struct toolcall_parser *p, const char *body, size_t n)
     for (const char *q = end; q && q < body + n; q++)
         if (!is_ws((unsigned char)*q))
             goto out;
+    if (p->forced_name) { /* the text is the arguments: one call of that function */
+        if (!cJSON_IsObject(j) || p->n_calls >= TOOLCALL_MAX_CALLS)
+            goto out;
+        nc = realloc(p->calls, (p->n_calls + 1) * sizeof *nc);
+        if (!nc)
+            goto out;
+        p->calls = nc;
+        nc = &p->calls[p->n_calls];
+        nc->name = strdup(p->forced_name);
+        nc->arguments = cJSON_PrintUnformatted(j);
+        if (!nc->name || !nc->arguments) {
+            free(nc->name);
+            free(nc->arguments);
+            goto out;
+        }
+        make_id(p, nc->id, sizeof nc->id);
+        p->n_calls++;
+        r = 0;
+        goto out;
+    }
     size_t want = cJSON_IsArray(j) ? (size_t)cJSON_GetArraySize(j) : 1;
     if (want == 0 || p->n_calls + want > TOOLCALL_MAX_CALLS)
         goto out;
@@ -436,7 +520,7 @@ static int start_byte(struct toolcall_parser *p, int c, struct buf *content)
         p->body_off = p->hold.len;
         buf_reset(&p->hold);
         json_reset(p);
-        p->bare = 1;
+        p->bare = !p->forced; /* a forced call's first key may be any argument's */
         p->st = TC_BODY_JSON;
         return json_byte(p, c, content);
     }

@@ -55,6 +55,18 @@ struct toolcall_parser;
 
 /* A parser for one message. seed makes the ids (use a per-request random value). NULL on ENOMEM. */
 struct toolcall_parser *toolcall_parser_new(enum toolcall_style style, uint64_t seed);
+/*
+ * A parser for a message whose whole text is a call the decoder was forced to
+ * write (tool_choice "required" or a named function, constrained with
+ * jsonc_new_tools() / the function's parameters schema): no markers, since
+ * toolcall_forced_prompt() put any in the prompt. name NULL: the text is one
+ * call object {"name", "arguments" or "parameters"} or an array of them; name
+ * set (copied): the text is the arguments object of one call to name. Ids
+ * follow style. Text that is no call (generation cut by max_tokens) is given
+ * back as content, as with toolcall_parser_new(). NULL on ENOMEM.
+ */
+struct toolcall_parser *toolcall_parser_new_forced(enum toolcall_style style, const char *name,
+                                                   uint64_t seed);
 /* Frees the parser and its calls. Accepts NULL. */
 void toolcall_parser_free(struct toolcall_parser *p);
 
@@ -71,6 +83,25 @@ int toolcall_feed(struct toolcall_parser *p, const char *text, size_t n, struct 
 int toolcall_finish(struct toolcall_parser *p, struct buf *content);
 /* 1 while text is held back (a call may be in progress). */
 int toolcall_holding(const struct toolcall_parser *p);
+
+/* How a forced call is shaped for a style (see toolcall_forced_prompt). */
+struct toolcall_form {
+    const char *args_key; /* "arguments", or "parameters" (Llama 3) */
+    int as_array;         /* the output is an array of one or more calls */
+};
+
+/*
+ * For tool_choice "required" (name NULL) or a named function: appends to
+ * prompt what the style writes before a call, so that a model continues in
+ * the syntax it was trained on: its marker ("<tool_call>\n", "[TOOL_CALLS][",
+ * "<|tool_call|>[", none for Llama 3 and generic templates), and for a named
+ * call also `{"name": NAME, ARGS_KEY: ` so that the model writes only the
+ * arguments. form says what the constrained output is: an array of calls
+ * only when parallel and the style writes calls as an array (Mistral,
+ * Granite, generic); otherwise one call. 0 or AS_ENOMEM.
+ */
+int toolcall_forced_prompt(enum toolcall_style style, const char *name, int parallel,
+                           struct buf *prompt, struct toolcall_form *form);
 
 /* Completed calls so far, in order; new ones are appended, old ones never change. */
 size_t toolcall_count(const struct toolcall_parser *p);

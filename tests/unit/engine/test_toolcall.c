@@ -30,13 +30,23 @@ static void result_free(struct result *r)
     toolcall_parser_free(r->p);
 }
 
+/* parse() makes forced parsers (toolcall_parser_new_forced) while this is set. */
+static int g_forced;
+static const char *g_forced_name;
+
+static struct toolcall_parser *new_parser(enum toolcall_style st)
+{
+    return g_forced ? toolcall_parser_new_forced(st, g_forced_name, 42)
+                    : toolcall_parser_new(st, 42);
+}
+
 /* Feeds text in chunks of the given cut points (sorted, ascending). */
 static void run_cuts(enum toolcall_style st, const char *text, const size_t *cuts, size_t n_cuts,
                      struct result *r)
 {
     size_t len = strlen(text), at = 0;
     buf_init(&r->content, 1 << 20);
-    r->p = toolcall_parser_new(st, 42);
+    r->p = new_parser(st);
     assert_non_null(r->p);
     for (size_t i = 0; i <= n_cuts; i++) {
         size_t end = i < n_cuts ? cuts[i] : len;
@@ -88,7 +98,7 @@ static struct result parse(enum toolcall_style st, const char *text)
     /* Streamed content is always a prefix of the final content. */
     struct buf c;
     buf_init(&c, 1 << 20);
-    struct toolcall_parser *p = toolcall_parser_new(st, 42);
+    struct toolcall_parser *p = new_parser(st);
     for (size_t i = 0; i < len; i++) {
         assert_int_equal(toolcall_feed(p, text + i, 1, &c), 0);
         assert_true(c.len <= whole.content.len);
@@ -291,6 +301,107 @@ static void test_generic(void **state)
     result_free(&r);
 }
 
+/* parse() with a forced parser: name NULL for tool_choice "required". */
+static struct result parse_forced(enum toolcall_style st, const char *name, const char *text)
+{
+    g_forced = 1;
+    g_forced_name = name;
+    struct result r = parse(st, text);
+    g_forced = 0;
+    g_forced_name = NULL;
+    return r;
+}
+
+static void test_forced(void **state)
+{
+    (void)state;
+    /* named: the text is the arguments, whatever its first key */
+    struct result r =
+        parse_forced(TOOLCALL_HERMES, "get_weather", "{\"city\": \"Paris\", \"unit\": \"c\"}");
+    assert_int_equal(toolcall_count(r.p), 1);
+    expect_call(&r, 0, "get_weather", "{\"city\":\"Paris\",\"unit\":\"c\"}");
+    assert_memory_equal(toolcall_get(r.p, 0)->id, "call_", 5);
+    assert_int_equal(strlen(toolcall_get(r.p, 0)->id), 14);
+    assert_string_equal(content(&r), "");
+    result_free(&r);
+
+    r = parse_forced(TOOLCALL_MISTRAL, "f", " {}");
+    assert_int_equal(toolcall_count(r.p), 1);
+    expect_call(&r, 0, "f", "{}");
+    assert_int_equal(strlen(toolcall_get(r.p, 0)->id), 9);
+    result_free(&r);
+
+    /* named but no object (cut by max_tokens, or an array): content, byte for byte */
+    r = parse_forced(TOOLCALL_HERMES, "f", "{\"city\": \"Par");
+    assert_int_equal(toolcall_count(r.p), 0);
+    assert_string_equal(content(&r), "{\"city\": \"Par");
+    result_free(&r);
+    r = parse_forced(TOOLCALL_GENERIC, "f", "[1]");
+    assert_int_equal(toolcall_count(r.p), 0);
+    assert_string_equal(content(&r), "[1]");
+    result_free(&r);
+
+    /* required: one call or an array of calls, either arguments key */
+    r = parse_forced(TOOLCALL_GENERIC, NULL,
+                     "[{\"name\": \"a\", \"arguments\": {\"x\": 1}}, "
+                     "{\"name\": \"b\", \"arguments\": {}}]");
+    assert_int_equal(toolcall_count(r.p), 2);
+    expect_call(&r, 0, "a", "{\"x\":1}");
+    expect_call(&r, 1, "b", "{}");
+    assert_string_equal(content(&r), "");
+    result_free(&r);
+    r = parse_forced(TOOLCALL_LLAMA3, NULL, "{\"name\": \"a\", \"parameters\": {\"q\": [true]}}");
+    assert_int_equal(toolcall_count(r.p), 1);
+    expect_call(&r, 0, "a", "{\"q\":[true]}");
+    result_free(&r);
+    r = parse_forced(TOOLCALL_GENERIC, NULL, "{\"name\": \"a\", \"argu");
+    assert_int_equal(toolcall_count(r.p), 0);
+    assert_string_equal(content(&r), "{\"name\": \"a\", \"argu");
+    result_free(&r);
+}
+
+/* toolcall_forced_prompt's text and output shape for every style. */
+static void test_forced_prompt(void **state)
+{
+    (void)state;
+    static const struct {
+        enum toolcall_style st;
+        const char *name;
+        int parallel;
+        const char *prompt, *key;
+        int as_array;
+    } cases[] = {
+        {TOOLCALL_HERMES, NULL, 1, "<tool_call>\n", "arguments", 0},
+        {TOOLCALL_HERMES, "f", 1, "<tool_call>\n{\"name\": \"f\", \"arguments\": ", "arguments", 0},
+        {TOOLCALL_LLAMA3, NULL, 1, "", "parameters", 0},
+        {TOOLCALL_LLAMA3, "f", 0, "{\"name\": \"f\", \"parameters\": ", "parameters", 0},
+        {TOOLCALL_MISTRAL, NULL, 1, "[TOOL_CALLS]", "arguments", 1},
+        {TOOLCALL_MISTRAL, NULL, 0, "[TOOL_CALLS][", "arguments", 0},
+        {TOOLCALL_MISTRAL, "f", 1, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": ", "arguments",
+         0},
+        {TOOLCALL_GRANITE, NULL, 1, "<|tool_call|>", "arguments", 1},
+        {TOOLCALL_GRANITE, NULL, 0, "<|tool_call|>[", "arguments", 0},
+        {TOOLCALL_GENERIC, NULL, 1, "", "arguments", 1},
+        {TOOLCALL_GENERIC, NULL, 0, "", "arguments", 0},
+        {TOOLCALL_GENERIC, "a\"b\n", 1, "{\"name\": \"a\\\"b\\n\", \"arguments\": ", "arguments",
+         0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf b;
+        buf_init(&b, 4096);
+        assert_int_equal(buf_append_cstr(&b, "PROMPT"), 0);
+        struct toolcall_form form;
+        assert_int_equal(
+            toolcall_forced_prompt(cases[i].st, cases[i].name, cases[i].parallel, &b, &form), 0);
+        assert_true(b.len >= 6 && !memcmp(b.data, "PROMPT", 6));
+        assert_int_equal(b.len - 6, strlen(cases[i].prompt));
+        assert_memory_equal(b.data + 6, cases[i].prompt, b.len - 6);
+        assert_string_equal(form.args_key, cases[i].key);
+        assert_int_equal(form.as_array, cases[i].as_array);
+        buf_free(&b);
+    }
+}
+
 static void test_holding(void **state)
 {
     (void)state;
@@ -370,10 +481,11 @@ static void test_detect(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hermes),  cmocka_unit_test(test_malformed_is_content),
-        cmocka_unit_test(test_llama3),  cmocka_unit_test(test_mistral_granite),
-        cmocka_unit_test(test_generic), cmocka_unit_test(test_holding),
-        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_hermes),        cmocka_unit_test(test_malformed_is_content),
+        cmocka_unit_test(test_llama3),        cmocka_unit_test(test_mistral_granite),
+        cmocka_unit_test(test_generic),       cmocka_unit_test(test_holding),
+        cmocka_unit_test(test_detect),        cmocka_unit_test(test_forced),
+        cmocka_unit_test(test_forced_prompt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
