@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # aistack-infer on loopback with a small generated model: OpenAI shapes
 # (non-streaming, streaming, usage chunk), stop strings matched across tokens
-# and never leaked, n > 1, logprobs, max_tokens/length, /v1/models,
+# and never leaked, n > 1, logprobs, max_tokens/length, response_format,
+# tool_choice required/named (forced calls from a random model), /v1/models,
 # /tokenize + /detokenize, 400/404/401 errors with OpenAI bodies, concurrent
 # clients, queue overflow -> 429, a client disconnecting mid-stream (slot
 # freed), /metrics with vLLM names, SIGTERM drain.
@@ -152,6 +153,87 @@ PY
 done
 [ "$(post /v1/chat/completions '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"$ref":"#/nope"}}}}')" = 400 ] || fail "bad schema"
 grep -q '"param":"response_format"' "$tmp/out" || fail "bad schema param"
+
+# tool_choice required / named: the constrained decoder makes even this random model call a tool
+# with arguments that follow the schema (enums, integers, booleans: values a random model ends)
+tools='[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"unit":{"enum":["c","f"]},"days":{"type":"integer"},"alerts":{"type":"boolean"}},"required":["unit","days"],"additionalProperties":false}}},{"type":"function","function":{"name":"set_mode","parameters":{"type":"object","properties":{"mode":{"enum":["on","off"]}},"required":["mode"]}}}]'
+tool_req() { echo "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":600,\"temperature\":1,\"seed\":$1,\"tools\":$tools,\"tool_choice\":$2${3:-}}"; }
+cat > "$tmp/calls.py" <<'PY'
+import json
+def check_call(tc, want=None):
+    assert tc["type"]=="function" and tc["id"].startswith("call_"), tc
+    name=tc["function"]["name"]; a=json.loads(tc["function"]["arguments"])
+    assert want is None or name==want, (name, want)
+    if name=="get_weather":
+        assert set(a) <= {"unit","days","alerts"} and {"unit","days"} <= set(a), a
+        assert a["unit"] in ("c","f") and type(a["days"]) is int and type(a.get("alerts",False)) is bool, a
+    else:
+        assert name=="set_mode" and a["mode"] in ("on","off"), (name, a)
+def stream_calls(path):
+    lines=[l for l in open(path).read().split("\n") if l]
+    assert lines[-1]=="data: [DONE]", lines[-1]
+    calls={}; finish=None; text=""
+    for l in lines[:-1]:
+        c=json.loads(l[6:])["choices"][0]; d=c["delta"]; text+=d.get("content") or ""
+        for t in d.get("tool_calls",[]):
+            e=calls.setdefault(t["index"], {"id":"","type":"","function":{"name":"","arguments":""}})
+            e["id"]+=t.get("id",""); e["type"]+=t.get("type","")
+            e["function"]["name"]+=t.get("function",{}).get("name","")
+            e["function"]["arguments"]+=t.get("function",{}).get("arguments","")
+        finish=c["finish_reason"] or finish
+    return [calls[i] for i in sorted(calls)], finish, text
+PY
+for seed in 1 2 3; do
+  named='{"type":"function","function":{"name":"get_weather"}}'
+  [ "$(post /v1/chat/completions "$(tool_req $seed "$named")")" = 200 ] || fail "named tool_choice"
+  check <<'PY'
+import json,sys; sys.path.insert(0, sys.argv[1].rsplit("/",1)[0]); from calls import *
+c=json.load(open(sys.argv[1]))["choices"][0]; m=c["message"]
+assert c["finish_reason"]=="stop" and m["content"] is None and len(m["tool_calls"])==1, c
+check_call(m["tool_calls"][0], "get_weather"); open(sys.argv[1]+".call","w").write(json.dumps(m["tool_calls"][0]))
+PY
+  cp "$tmp/out.call" "$tmp/named.call"
+  # streaming the same request (same seed): the same call as deltas, no content
+  curl -sN "$U/v1/chat/completions" -d "$(tool_req $seed "$named" ',"stream":true')" > "$tmp/out"
+  check "$tmp/named.call" <<'PY'
+import json,sys; sys.path.insert(0, sys.argv[1].rsplit("/",1)[0]); from calls import *
+calls,finish,text=stream_calls(sys.argv[1]); want=json.load(open(sys.argv[2]))
+assert finish=="stop" and text=="" and len(calls)==1, (calls, finish, text)
+check_call(calls[0], "get_weather")
+assert calls[0]["function"]==want["function"], (calls[0], want)
+PY
+  [ "$(post /v1/chat/completions "$(tool_req $seed '"required"')")" = 200 ] || fail "required tool_choice"
+  check <<'PY'
+import json,sys; sys.path.insert(0, sys.argv[1].rsplit("/",1)[0]); from calls import *
+c=json.load(open(sys.argv[1]))["choices"][0]; m=c["message"]
+assert c["finish_reason"]=="tool_calls" and m["content"] is None and len(m["tool_calls"])>=1, c
+for t in m["tool_calls"]: check_call(t)
+assert len({t["id"] for t in m["tool_calls"]})==len(m["tool_calls"])
+PY
+  curl -sN "$U/v1/chat/completions" -d "$(tool_req $seed '"required"' ',"stream":true,"parallel_tool_calls":false')" > "$tmp/out"
+  check <<'PY'
+import json,sys; sys.path.insert(0, sys.argv[1].rsplit("/",1)[0]); from calls import *
+calls,finish,text=stream_calls(sys.argv[1])
+assert finish=="tool_calls" and text=="" and len(calls)==1, (calls, finish, text)
+check_call(calls[0])
+PY
+done
+# bad tool_choice / tools / parallel_tool_calls: 400 naming the field
+for case in "{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}|$tools|tool_choice" \
+            '"required"|[]|tool_choice' \
+            '{"type":"function","function":{"name":"get_weather"}}|null|tool_choice' \
+            '"sometimes"|'"$tools"'|tool_choice' \
+            '{"type":"function"}|'"$tools"'|tool_choice' \
+            '7|'"$tools"'|tool_choice' \
+            '"required"|[{"type":"function","function":{"name":"f","parameters":{"$ref":"#/nope"}}}]|tools' \
+            '"required"|[{"type":"function","function":{"name":"f","parameters":"x"}}]|tools' \
+            '"auto"|'"$tools"',"parallel_tool_calls":"yes"|parallel_tool_calls'; do
+  IFS='|' read -r choice tl param <<< "$case"
+  code=$(post /v1/chat/completions "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":$tl,\"tool_choice\":$choice}")
+  [ "$code" = 400 ] || fail "tool_choice $choice with tools $tl: $code"
+  grep -q "\"param\":\"$param\"" "$tmp/out" || fail "tool_choice $choice: param $(cat "$tmp/out")"
+  grep -q '"type":"invalid_request_error"' "$tmp/out" || fail "tool_choice $choice: type"
+done
 
 # errors: OpenAI bodies with param
 for case in '{"model":"tiny","messages":[]}|400|messages' \

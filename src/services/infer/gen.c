@@ -313,10 +313,17 @@ static void write_tool_call(struct json_writer *w, const struct toolcall *tc, in
     json_obj_end(w);
 }
 
+/* Calls of choice c to answer: parallel_tool_calls false keeps only the first. */
+static size_t n_tool_calls(const struct job *j, const struct choice *c)
+{
+    size_t n = c->tc ? toolcall_count(c->tc) : 0;
+    return !j->r.parallel_tool_calls && n > 1 ? 1 : n;
+}
+
 /* Streams the tool calls the parser completed since the last chunk. */
 static void stream_tool_calls(struct job *j, struct choice *c)
 {
-    size_t n = toolcall_count(c->tc);
+    size_t n = n_tool_calls(j, c);
     for (; c->tc_sent < n; c->tc_sent++) {
         struct json_writer w;
         chunk_head(j, &w);
@@ -464,7 +471,7 @@ static void respond_whole(struct job *j)
         json_obj_begin(&w);
         json_kv_int(&w, "index", i);
         if (j->r.kind == GEN_CHAT) {
-            size_t n_calls = c->tc ? toolcall_count(c->tc) : 0;
+            size_t n_calls = n_tool_calls(j, c);
             json_key(&w, "message");
             json_obj_begin(&w);
             json_kv_str(&w, "role", "assistant");
@@ -661,7 +668,8 @@ static void on_done(void *ud, enum sched_finish why, const struct sched_stats *s
         c->finish_reason = "stop";
         break;
     }
-    if (c->tc && toolcall_count(c->tc) > 0 && why == SCHED_FINISH_STOP)
+    /* OpenAI answers "stop" for a call of the function tool_choice named */
+    if (n_tool_calls(j, c) > 0 && why == SCHED_FINISH_STOP && !j->r.tool_name)
         c->finish_reason = "tool_calls";
     if (why == SCHED_FINISH_CANCELLED || why == SCHED_FINISH_ERROR) {
         metric_inc(met->aborted);
@@ -763,7 +771,10 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
             uint64_t seed;
             if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
                 seed = (uint64_t)j->created * 1000003u + i;
-            if (!(j->ch[i].tc = toolcall_parser_new(j->im->tool_style, seed))) {
+            j->ch[i].tc = j->r.tool_forced
+                              ? toolcall_parser_new_forced(j->im->tool_style, j->r.tool_name, seed)
+                              : toolcall_parser_new(j->im->tool_style, seed);
+            if (!j->ch[i].tc) {
                 j->fail_status = 500;
                 j->r.n = 0;
                 maybe_finalize(j, 0);
@@ -772,11 +783,14 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
             }
         }
     }
-    if (j->r.json_mode) {
+    if (j->r.json_mode || j->r.tool_forced) {
         char err[256];
         for (uint32_t i = 0; i < j->r.n; i++) {
-            j->ch[i].jc = j->r.json_mode == 1 ? jsonc_new_object()
-                                              : jsonc_new_schema(j->r.schema, err, sizeof err);
+            if (j->r.tool_forced)
+                j->ch[i].jc = gen_request_tool_constraint(&j->r, err, sizeof err);
+            else
+                j->ch[i].jc = j->r.json_mode == 1 ? jsonc_new_object()
+                                                  : jsonc_new_schema(j->r.schema, err, sizeof err);
             if (!j->ch[i].jc) { /* the schema compiled in the handler: out of memory */
                 j->fail_status = 500;
                 j->r.n = 0;

@@ -87,9 +87,13 @@ struct gen_request {
     struct sampler_bias *bias; /* owned */
     size_t n_bias;
     cJSON *tools;    /* owned: the request's tools, when tool calls are parsed */
-    int json_mode;   /* response_format: 0 text, 1 json_object, 2 json_schema */
-    cJSON *schema;   /* owned, for json_schema */
-    int32_t *prompt; /* owned, tokenized prompt */
+    int tool_forced; /* tool_choice "required" or a named function: the output is the call */
+    char *tool_name; /* owned: tool_choice's named function, or NULL */
+    int parallel_tool_calls;        /* 0: at most one call */
+    struct toolcall_form tool_form; /* forced: how the constrained call is written */
+    int json_mode;                  /* response_format: 0 text, 1 json_object, 2 json_schema */
+    cJSON *schema;                  /* owned, for json_schema */
+    int32_t *prompt;                /* owned, tokenized prompt */
     uint32_t n_prompt;
 };
 
@@ -102,6 +106,12 @@ int gen_request_parse(struct infer *inf, enum gen_kind kind, const char *body, s
                       struct gen_request *r, struct buf *msg, const char **param,
                       const char **code);
 void gen_request_free(struct gen_request *r);
+/*
+ * The decoding constraint of a forced tool call (r->tool_forced): the named
+ * function's arguments object, or a call (or array of calls) of any of the
+ * tools. Caller frees. NULL with a message in err.
+ */
+struct jsonc *gen_request_tool_constraint(const struct gen_request *r, char *err, size_t errlen);
 
 /* Finds a model by id or alias; NULL if none. An empty name picks the first model. */
 struct infer_model *infer_find_model(struct infer *inf, const char *name);

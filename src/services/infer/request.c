@@ -184,40 +184,124 @@ static int build_messages(const cJSON *body, cJSON *ctx, struct perr *e)
     return 0;
 }
 
+/* The tool named name in tools, or NULL. */
+static const cJSON *find_tool(const cJSON *tools, const char *name)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+        const cJSON *n = json_get(t, "function.name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+            return t;
+    }
+    return NULL;
+}
+
 /*
- * tools: a list of {"type":"function","function":{"name",...}}; tool_choice
- * "auto" (default) or "none". With "none" the tools are not shown to the model.
+ * tools: a list of {"type":"function","function":{"name",...}} (may be absent);
+ * tool_choice "auto" (default), "none" (the tools are not shown to the
+ * model), "required" or {"type":"function","function":{"name": N}} (the
+ * output is forced to be a call, see gen_request_tool_constraint);
+ * parallel_tool_calls (default true).
  */
 static int parse_tools(const cJSON *body, const cJSON *tools, struct gen_request *r, struct perr *e)
 {
-    if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) > 128)
-        return bad(e, 400, "tools", NULL, "'tools' must be an array of at most 128 tools");
-    const cJSON *t;
-    int i = 0;
-    cJSON_ArrayForEach(t, tools)
-    {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
-        const cJSON *name = json_get(t, "function.name");
-        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
-            !cJSON_IsString(name) || !name->valuestring[0])
-            return bad(e, 400, "tools", NULL,
-                       "'tools.%d' must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
-                       i);
-        i++;
+    static const char choice_shape[] = "'tool_choice' must be 'none', 'auto', 'required' or "
+                                       "{\"type\": \"function\", \"function\": {\"name\": ...}}";
+    int n = 0;
+    if (tools) {
+        if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) > 128)
+            return bad(e, 400, "tools", NULL, "'tools' must be an array of at most 128 tools");
+        const cJSON *t;
+        cJSON_ArrayForEach(t, tools)
+        {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+            const cJSON *name = json_get(t, "function.name");
+            const cJSON *params = json_get(t, "function.parameters");
+            if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
+                !cJSON_IsString(name) || !name->valuestring[0])
+                return bad(e, 400, "tools", NULL,
+                           "'tools.%d' must be {\"type\": \"function\", \"function\": {\"name\": "
+                           "...}}",
+                           n);
+            if (params && !cJSON_IsNull(params) && !cJSON_IsObject(params))
+                return bad(e, 400, "tools", NULL,
+                           "'tools.%d.function.parameters' must be a JSON schema object", n);
+            n++;
+        }
     }
+    struct json_err je;
+    bool parallel = true;
+    int rc = field(e, json_get_bool(body, "parallel_tool_calls", &parallel, &je), &je,
+                   "parallel_tool_calls");
+    if (rc)
+        return rc;
+    r->parallel_tool_calls = parallel;
     const cJSON *choice = cJSON_GetObjectItemCaseSensitive(body, "tool_choice");
-    if (choice && !cJSON_IsNull(choice)) {
-        if (!cJSON_IsString(choice))
-            return bad(e, 400, "tool_choice", "unsupported",
-                       "only 'auto' and 'none' are supported for 'tool_choice'");
+    const char *named = NULL;
+    int forced = 0;
+    if (cJSON_IsString(choice)) {
         if (!strcmp(choice->valuestring, "none"))
             return 0;
-        if (strcmp(choice->valuestring, "auto"))
-            return bad(e, 400, "tool_choice", "unsupported",
-                       "only 'auto' and 'none' are supported for 'tool_choice'");
+        forced = !strcmp(choice->valuestring, "required");
+        if (!forced && strcmp(choice->valuestring, "auto"))
+            return bad(e, 400, "tool_choice", NULL, "%s", choice_shape);
+    } else if (cJSON_IsObject(choice)) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(choice, "type");
+        const cJSON *name = json_get(choice, "function.name");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
+            !cJSON_IsString(name) || !name->valuestring[0])
+            return bad(e, 400, "tool_choice", NULL, "%s", choice_shape);
+        named = name->valuestring;
+        forced = 1;
+    } else if (choice && !cJSON_IsNull(choice)) {
+        return bad(e, 400, "tool_choice", NULL, "%s", choice_shape);
     }
-    if (i && !(r->tools = cJSON_Duplicate(tools, 1)))
+    if (forced && n == 0)
+        return bad(e, 400, "tool_choice", NULL,
+                   "'tool_choice' %s%.100s%s requires a non-empty 'tools'", named ? "'" : "",
+                   named ? named : "'required'", named ? "'" : "");
+    if (named && !find_tool(tools, named))
+        return bad(e, 400, "tool_choice", NULL,
+                   "'tool_choice' names the function '%.100s', which is not in 'tools'", named);
+    if (n && !(r->tools = cJSON_Duplicate(tools, 1)))
         return bad(e, 500, NULL, NULL, "out of memory");
+    r->tool_forced = forced;
+    if (named && !(r->tool_name = strdup(named)))
+        return bad(e, 500, NULL, NULL, "out of memory");
+    return 0;
+}
+
+struct jsonc *gen_request_tool_constraint(const struct gen_request *r, char *err, size_t errlen)
+{
+    if (!r->tool_name)
+        return jsonc_new_tools(r->tools, NULL, r->tool_form.args_key, r->tool_form.as_array, err,
+                               errlen);
+    const cJSON *params = json_get(find_tool(r->tools, r->tool_name), "function.parameters");
+    if (!params || cJSON_IsNull(params))
+        return jsonc_new_object(); /* no parameters: any arguments object */
+    return jsonc_new_schema(params, err, errlen);
+}
+
+/*
+ * A forced call: the prompt ends where the style's call begins, the constraint
+ * is compiled once here so that an unusable schema is a 400, and
+ * response_format gives way (the output is the call, not content).
+ */
+static int force_tool_call(struct infer_model *im, struct gen_request *r, struct buf *prompt,
+                           struct perr *e)
+{
+    if (toolcall_forced_prompt(im->tool_style, r->tool_name, r->parallel_tool_calls, prompt,
+                               &r->tool_form))
+        return bad(e, 400, "messages", "context_length_exceeded", "the prompt is too long");
+    char err[256] = "";
+    struct jsonc *probe = gen_request_tool_constraint(r, err, sizeof err);
+    if (!probe)
+        return bad(e, 400, "tools", NULL, "unsupported 'parameters' schema: %s", err);
+    jsonc_free(probe);
+    r->json_mode = 0;
+    cJSON_Delete(r->schema);
+    r->schema = NULL;
     return 0;
 }
 
@@ -231,13 +315,11 @@ static int render_chat(struct infer_model *im, const cJSON *body, struct gen_req
     if ((rc = build_messages(body, ctx, e)))
         goto out;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(body, "tools");
-    if (tools && !cJSON_IsNull(tools)) {
-        if ((rc = parse_tools(body, tools, r, e)))
-            goto out;
-        if (r->tools && !cJSON_AddItemReferenceToObject(ctx, "tools", r->tools)) {
-            rc = bad(e, 500, NULL, NULL, "out of memory");
-            goto out;
-        }
+    if ((rc = parse_tools(body, cJSON_IsNull(tools) ? NULL : tools, r, e)))
+        goto out;
+    if (r->tools && !cJSON_AddItemReferenceToObject(ctx, "tools", r->tools)) {
+        rc = bad(e, 500, NULL, NULL, "out of memory");
+        goto out;
     }
     cJSON_AddBoolToObject(ctx, "add_generation_prompt", 1);
     cJSON_AddStringToObject(ctx, "bos_token", im->bos_text);
@@ -248,7 +330,10 @@ static int render_chat(struct infer_model *im, const cJSON *body, struct gen_req
         rc = je.raised
                  ? bad(e, 400, "messages", NULL, "%s", je.msg)
                  : bad(e, 500, NULL, NULL, "chat template failed at line %d: %s", je.line, je.msg);
+        goto out;
     }
+    if (r->tool_forced)
+        rc = force_tool_call(im, r, prompt, e);
 out:
     cJSON_Delete(ctx);
     return rc;
@@ -468,6 +553,7 @@ void gen_request_free(struct gen_request *r)
     free(r->bias);
     cJSON_Delete(r->schema);
     cJSON_Delete(r->tools);
+    free(r->tool_name);
     free(r->prompt);
     memset(r, 0, sizeof *r);
 }
