@@ -44,6 +44,7 @@ struct jsonc_vocab;
 #define JSONC_MAX_LIT_BYTES    (1u << 20)
 #define JSONC_MAX_PROPS        16384
 #define JSONC_MAX_REFS         16 /* nested $ref resolutions on one path */
+#define JSONC_MAX_TOOL_CALLS   64 /* calls in jsonc_new_tools' array (TOOLCALL_MAX_CALLS) */
 
 /*
  * Per-tokenizer token bytes, sorted for the mask scan. Built once per model
@@ -72,7 +73,7 @@ struct jsonc *jsonc_new_schema(const cJSON *schema, char *err, size_t errlen);
  * "parameters" schema (its $refs resolve inside it). tools is the OpenAI
  * request's array ({"type":"function","function":{"name","parameters"}}),
  * borrowed for the call. args_key: "arguments" (Hermes, Mistral, Granite) or
- * "parameters" (Llama 3). as_array: a JSON array of one or more such objects
+ * "parameters" (Llama 3). as_array: a JSON array of 1 to JSONC_MAX_TOOL_CALLS such objects
  * (Mistral after [TOOL_CALLS], Granite after <|tool_call|>). The markers are
  * not part of the constraint: put the opening one at the end of the prompt
  * and add the closing one after generation. NULL with a message in err.

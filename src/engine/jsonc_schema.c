@@ -632,6 +632,7 @@ struct jschema *jsonc__schema_tools(const void *tools_json, const char *only, co
         if (arr >= 0) {
             s->nodes[arr].child = root;
             s->nodes[arr].min_items = 1;
+            s->nodes[arr].max_items = JSONC_MAX_TOOL_CALLS;
         }
         root = arr;
     }

@@ -19,6 +19,9 @@
 
 #define MAX_BODY_DEPTH 64
 
+/* every call a forced array may hold comes out of the parser */
+_Static_assert(JSONC_MAX_TOOL_CALLS <= TOOLCALL_MAX_CALLS, "forced calls past the parser's limit");
+
 struct perr {
     struct buf *msg;
     const char **param, **code;

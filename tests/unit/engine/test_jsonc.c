@@ -311,6 +311,20 @@ static void test_tools(void **state)
     const char *bad = "[{\"name\": \"now\"";
     assert_int_not_equal(jsonc_accept(c, bad, strlen(bad)), 0);
     jsonc_free(c);
+    /* the array holds at most JSONC_MAX_TOOL_CALLS calls (what the tool-call parser keeps) */
+    c = jsonc_new_tools(t, "tag", "parameters", 1, err, sizeof err);
+    assert_non_null(c);
+    const char *one = "{\"name\":\"tag\",\"parameters\":{}}";
+    assert_int_equal(jsonc_accept(c, "[", 1), 0);
+    for (int i = 0; i < JSONC_MAX_TOOL_CALLS; i++) {
+        assert_int_equal(jsonc_accept(c, one, strlen(one)), 0);
+        if (i + 1 < JSONC_MAX_TOOL_CALLS)
+            assert_int_equal(jsonc_accept(c, ",", 1), 0);
+    }
+    assert_int_not_equal(jsonc_accept(c, ",", 1), 0);
+    assert_int_equal(jsonc_accept(c, "]", 1), 0);
+    assert_true(jsonc_done(c));
+    jsonc_free(c);
     assert_null(jsonc_new_tools(t, "missing", "arguments", 0, err, sizeof err));
     assert_non_null(strstr(err, "no tool"));
     cJSON_Delete(t);
