@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The official `openai` npm package against aistack-infer: models.list, chat
 # completion, streaming with include_usage, stop, n, logprobs, completions,
-# embeddings (float and the SDK's default base64), and the SDK's error classes
-# for 400/404. The package is installed once into $AISTACK_BIN/npm-openai (npm
+# embeddings (float and the SDK's default base64), tool_choice named/required
+# (forced calls, streamed through the SDK's stream helper), and the SDK's error
+# classes for 400/404. The package is installed once into $AISTACK_BIN/npm-openai (npm
 # registry); skips with a message without node/npm or when the install fails.
 set -u
 B=${AISTACK_BIN:-build}
@@ -70,6 +71,55 @@ for (let i = 0; i < e1.data[0].embedding.length; i++)
 await assert.rejects(client.chat.completions.create({ model: "nope", messages: msgs }), OpenAI.NotFoundError);
 await assert.rejects(client.chat.completions.create({ model: "tiny", messages: msgs, temperature: 9 }),
   (e) => e instanceof OpenAI.BadRequestError && e.param === "temperature");
+// tool_choice named / required: the constrained decoder forces calls that follow the schema
+const tools = [
+  { type: "function", function: { name: "get_weather", parameters: { type: "object",
+    properties: { unit: { enum: ["c", "f"] }, days: { type: "integer" }, alerts: { type: "boolean" } },
+    required: ["unit", "days"], additionalProperties: false } } },
+  { type: "function", function: { name: "set_mode", parameters: { type: "object",
+    properties: { mode: { enum: ["on", "off"] } }, required: ["mode"] } } },
+];
+const checkCall = (tc, want) => {
+  assert.equal(tc.type, "function");
+  assert.ok(tc.id.startsWith("call_"), tc.id);
+  if (want) assert.equal(tc.function.name, want);
+  const a = JSON.parse(tc.function.arguments);
+  if (tc.function.name === "get_weather") {
+    assert.ok(["c", "f"].includes(a.unit) && Number.isInteger(a.days), tc.function.arguments);
+    assert.ok(a.alerts === undefined || typeof a.alerts === "boolean", tc.function.arguments);
+    assert.deepEqual(Object.keys(a).filter((k) => !["unit", "days", "alerts"].includes(k)), []);
+  } else {
+    assert.equal(tc.function.name, "set_mode");
+    assert.ok(["on", "off"].includes(a.mode), tc.function.arguments);
+  }
+};
+const named = { type: "function", function: { name: "get_weather" } };
+const tc = await client.chat.completions.create({ model: "tiny", messages: msgs, max_tokens: 600,
+  seed: 5, tools, tool_choice: named });
+assert.equal(tc.choices[0].finish_reason, "stop");
+assert.equal(tc.choices[0].message.content, null);
+assert.equal(tc.choices[0].message.tool_calls.length, 1);
+checkCall(tc.choices[0].message.tool_calls[0], "get_weather");
+// the SDK's streaming helper assembles the deltas into the same call
+const runner = client.beta.chat.completions.stream({ model: "tiny", messages: msgs, max_tokens: 600,
+  seed: 5, tools, tool_choice: named });
+const streamed = await runner.finalChatCompletion();
+assert.equal(streamed.choices[0].finish_reason, "stop");
+assert.equal(streamed.choices[0].message.tool_calls.length, 1);
+checkCall(streamed.choices[0].message.tool_calls[0], "get_weather");
+assert.equal(streamed.choices[0].message.tool_calls[0].function.arguments,
+  tc.choices[0].message.tool_calls[0].function.arguments);
+const req = await client.chat.completions.create({ model: "tiny", messages: msgs, max_tokens: 600,
+  seed: 5, tools, tool_choice: "required", parallel_tool_calls: false });
+assert.equal(req.choices[0].finish_reason, "tool_calls");
+assert.equal(req.choices[0].message.tool_calls.length, 1);
+checkCall(req.choices[0].message.tool_calls[0]);
+await assert.rejects(client.chat.completions.create({ model: "tiny", messages: msgs, tools,
+  tool_choice: { type: "function", function: { name: "nope" } } }),
+  (e) => e instanceof OpenAI.BadRequestError && e.param === "tool_choice");
+await assert.rejects(client.chat.completions.create({ model: "tiny", messages: msgs,
+  tool_choice: "required" }),
+  (e) => e instanceof OpenAI.BadRequestError && e.param === "tool_choice");
 console.log("openai SDK against infer: all checks passed");
 JS
 cp "$tmp/t.mjs" "$NPM_DIR/t-infer.mjs"
