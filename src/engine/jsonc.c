@@ -584,8 +584,16 @@ struct jsonc *jsonc_new_schema(const cJSON *schema, char *err, size_t errlen)
 struct jsonc *jsonc_new_tools(const cJSON *tools, const char *only, const char *args_key,
                               int as_array, char *err, size_t errlen)
 {
-    struct jsonc *c = jsonc_wrap(
-        jsonc__schema_tools(tools, only, args_key ? args_key : "arguments", as_array, err, errlen));
+    struct jsonc *c = jsonc_wrap(jsonc__schema_tools(tools, only, args_key ? args_key : "arguments",
+                                                     as_array, 0, err, errlen));
+    if (!c && err && errlen && !err[0])
+        snprintf(err, errlen, "out of memory");
+    return c;
+}
+
+struct jsonc *jsonc_new_tool_args(const cJSON *tools, const char *name, char *err, size_t errlen)
+{
+    struct jsonc *c = jsonc_wrap(jsonc__schema_tools(tools, name, "arguments", 0, 1, err, errlen));
     if (!c && err && errlen && !err[0])
         snprintf(err, errlen, "out of memory");
     return c;

@@ -73,13 +73,23 @@ struct jsonc *jsonc_new_schema(const cJSON *schema, char *err, size_t errlen);
  * "parameters" schema (its $refs resolve inside it). tools is the OpenAI
  * request's array ({"type":"function","function":{"name","parameters"}}),
  * borrowed for the call. args_key: "arguments" (Hermes, Mistral, Granite) or
- * "parameters" (Llama 3). as_array: a JSON array of 1 to JSONC_MAX_TOOL_CALLS such objects
- * (Mistral after [TOOL_CALLS], Granite after <|tool_call|>). The markers are
- * not part of the constraint: put the opening one at the end of the prompt
- * and add the closing one after generation. NULL with a message in err.
+ * "parameters" (Llama 3); a tool's parameters must accept nothing but
+ * objects ({} or none: any object). as_array: a JSON array of 1 to JSONC_MAX_TOOL_CALLS such
+ * objects (Mistral after [TOOL_CALLS], Granite after <|tool_call|>). The markers are not part of
+ * the constraint: put the opening one at the end of the prompt and add the closing one after
+ * generation. NULL with a message in err.
  */
 struct jsonc *jsonc_new_tools(const cJSON *tools, const char *only, const char *args_key,
                               int as_array, char *err, size_t errlen);
+/*
+ * A constraint for the arguments of one call of the tool named name (a
+ * named tool_choice, with the call's name already in the prompt): that
+ * tool's "parameters" schema, or any object when it has none. As with
+ * jsonc_new_tools, parameters must accept nothing but objects (a call's
+ * arguments are an object); {} means any object. NULL with a message in err
+ * (no such tool, unusable schema).
+ */
+struct jsonc *jsonc_new_tool_args(const cJSON *tools, const char *name, char *err, size_t errlen);
 /* Frees. Accepts NULL. */
 void jsonc_free(struct jsonc *c);
 

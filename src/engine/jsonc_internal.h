@@ -66,9 +66,13 @@ struct jschema {
 struct jschema *jsonc__schema_any(void);
 /* Compiles a schema. NULL with err. */
 struct jschema *jsonc__schema_compile(const void *cjson_schema, char *err, size_t errlen);
-/* Compiles OpenAI tools into one call object (see jsonc_new_tools). NULL with err. */
+/*
+ * Compiles OpenAI tools into one call object (see jsonc_new_tools), or with
+ * args_only into the arguments object of the tool named only
+ * (jsonc_new_tool_args). NULL with err.
+ */
 struct jschema *jsonc__schema_tools(const void *tools, const char *only, const char *args_key,
-                                    int as_array, char *err, size_t errlen);
+                                    int as_array, int args_only, char *err, size_t errlen);
 void jsonc__schema_free(struct jschema *s);
 
 /* ---- automaton state (jsonc.c), shared with the mask (jsonc_mask.c) ---------- */

@@ -573,8 +573,49 @@ struct jschema *jsonc__schema_compile(const void *schema, char *err, size_t errl
     return s;
 }
 
+/* 1 if node id accepts nothing but objects. */
+static int only_objects(const struct jschema *s, int32_t id)
+{
+    const struct jnode *n = &s->nodes[id];
+    if (n->kind == JN_OBJECT)
+        return 1;
+    if (n->kind == JN_LITS) {
+        for (int32_t i = 0; i < n->count; i++)
+            if (s->pool.data[s->lits[n->first + i].off] != '{')
+                return 0;
+        return n->count > 0;
+    }
+    if (n->kind != JN_UNION)
+        return 0;
+    for (int32_t i = 0; i < n->count; i++) /* alternatives are never unions */
+        if (!only_objects(s, s->alts[n->first + i]))
+            return 0;
+    return 1;
+}
+
+/*
+ * A tool's arguments: any object when it has no parameters (or {} / true),
+ * else its parameters schema (whose $refs resolve inside it), which must
+ * accept nothing but objects: a call's arguments are an object.
+ */
+static int32_t tool_args(struct build *b, const cJSON *params)
+{
+    if (!params || cJSON_IsNull(params))
+        return JN_ANY_OBJ;
+    b->root = params;
+    b->n_refs = 0;
+    int32_t pn = build(b, params, 1);
+    if (pn < 0 || pn == JN_ANY_OBJ)
+        return pn;
+    if (pn == JN_ANY)
+        return JN_ANY_OBJ;
+    if (!only_objects(b->s, pn))
+        return fail(b, "parameters must describe a JSON object", NULL);
+    return pn;
+}
+
 struct jschema *jsonc__schema_tools(const void *tools_json, const char *only, const char *args_key,
-                                    int as_array, char *err, size_t errlen)
+                                    int as_array, int args_only, char *err, size_t errlen)
 {
     const cJSON *tools = tools_json;
     if (err && errlen)
@@ -602,10 +643,11 @@ struct jschema *jsonc__schema_tools(const void *tools_json, const char *only, co
         }
         if (only && strcmp(only, name->valuestring))
             continue;
-        /* Each tool's $refs point into its own parameters schema. */
-        b.root = params;
-        b.n_refs = 0;
-        int32_t pn = params ? build(&b, params, 1) : JN_ANY_OBJ;
+        int32_t pn = tool_args(&b, params);
+        if (pn >= 0 && args_only) {
+            s->root = pn;
+            return s;
+        }
         int32_t nn = pn < 0 ? -1 : lits_node(&b, NULL, name);
         size_t first = s->n_props;
         if (nn < 0 || add_prop(&b, "name", nn, 1) || add_prop(&b, args_key, pn, 1))

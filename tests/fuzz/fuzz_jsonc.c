@@ -6,7 +6,10 @@
  * the text in one call and byte by byte gives the same verdict and the same
  * completeness; a text accepted as complete parses with cJSON; a refused byte
  * leaves the state unchanged (the next good byte still behaves the same);
- * a schema that is a JSON array is taken as OpenAI tools (jsonc_new_tools);
+ * a schema that is a JSON array is taken as OpenAI tools: by the schema
+ * length mod 3, one call of any tool (jsonc_new_tools), an array of calls, or
+ * the arguments of the first tool (jsonc_new_tool_args), whose accepted
+ * complete text is an object;
  * the token mask over a small fixed vocabulary agrees with
  * jsonc_accept_token for every token after the accepted prefix.
  */
@@ -64,13 +67,20 @@ static void vocab_once(void)
         abort();
 }
 
+/* Tools mode (an array schema): 0 any call, 1 an array of calls, 2 the first tool's arguments. */
+static int g_tools_mode;
+
 static struct jsonc *make(const cJSON *schema, char *err, size_t errlen)
 {
     if (!schema)
         return jsonc_new_object();
-    if (cJSON_IsArray(schema))
-        return jsonc_new_tools(schema, NULL, "arguments", 0, err, errlen);
-    return jsonc_new_schema(schema, err, errlen);
+    if (!cJSON_IsArray(schema))
+        return jsonc_new_schema(schema, err, errlen);
+    if (g_tools_mode < 2)
+        return jsonc_new_tools(schema, NULL, "arguments", g_tools_mode, err, errlen);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(schema->child, "function"), "name");
+    return jsonc_new_tool_args(schema, cJSON_IsString(name) ? name->valuestring : "", err, errlen);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char err[256];
     struct jsonc *a = NULL, *b = NULL;
+    g_tools_mode = (int)(slen % 3);
     cJSON *schema = NULL;
     err[0] = 0;
     if (slen) {
@@ -119,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (all == 0 && jsonc_done(a)) {
         cJSON *doc = cJSON_ParseWithLength(text, tlen);
-        if (!doc)
+        if (!doc || (cJSON_IsArray(schema) && g_tools_mode == 2 && !cJSON_IsObject(doc)))
             abort();
         cJSON_Delete(doc);
     }

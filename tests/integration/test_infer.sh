@@ -227,6 +227,7 @@ for case in "{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}|$tools|too
             '7|'"$tools"'|tool_choice' \
             '"required"|[{"type":"function","function":{"name":"f","parameters":{"$ref":"#/nope"}}}]|tools' \
             '"required"|[{"type":"function","function":{"name":"f","parameters":"x"}}]|tools' \
+            '{"type":"function","function":{"name":"f"}}|[{"type":"function","function":{"name":"f","parameters":{"type":"string"}}}]|tools' \
             '"auto"|'"$tools"',"parallel_tool_calls":"yes"|parallel_tool_calls'; do
   IFS='|' read -r choice tl param <<< "$case"
   code=$(post /v1/chat/completions "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":$tl,\"tool_choice\":$choice}")

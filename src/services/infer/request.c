@@ -280,10 +280,7 @@ struct jsonc *gen_request_tool_constraint(const struct gen_request *r, char *err
     if (!r->tool_name)
         return jsonc_new_tools(r->tools, NULL, r->tool_form.args_key, r->tool_form.as_array, err,
                                errlen);
-    const cJSON *params = json_get(find_tool(r->tools, r->tool_name), "function.parameters");
-    if (!params || cJSON_IsNull(params))
-        return jsonc_new_object(); /* no parameters: any arguments object */
-    return jsonc_new_schema(params, err, errlen);
+    return jsonc_new_tool_args(r->tools, r->tool_name, err, errlen);
 }
 
 /*

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "engine/gguf.h"
 #include "engine/tok_convert.h"
 #include "engine/jsonc.h"
@@ -286,6 +287,79 @@ static void test_anyof_ref(void **state)
     "\"tag\",\"parameters\":{\"$defs\":{\"t\":{\"type\":\"array\",\"items\":{\"type\":"            \
     "\"integer\"},\"maxItems\":3}},\"type\":\"object\",\"properties\":{\"tags\":{\"$ref\":"        \
     "\"#/$defs/t\"}}}}},{\"type\":\"function\",\"function\":{\"name\":\"now\"}}]"
+
+/* Whether text is a complete document for c (a fresh constraint, freed here). */
+static int takes(struct jsonc *c, const char *text)
+{
+    assert_non_null(c);
+    int ok = jsonc_accept(c, text, strlen(text)) == 0 && jsonc_done(c);
+    jsonc_free(c);
+    return ok;
+}
+
+/* jsonc_new_tool_args: one tool's arguments; parameters must describe objects only. */
+static void test_tool_args(void **state)
+{
+    (void)state;
+    char err[256];
+    cJSON *t = cJSON_Parse(WALK_TOOLS + strlen(tools_tag));
+    assert_non_null(t);
+    assert_true(takes(jsonc_new_tool_args(t, "get_weather", err, sizeof err),
+                      "{\"city\": \"P\", \"unit\": \"f\"}"));
+    assert_false(takes(jsonc_new_tool_args(t, "get_weather", err, sizeof err), "{}"));
+    assert_false(takes(jsonc_new_tool_args(t, "get_weather", err, sizeof err), "\"P\""));
+    assert_true(takes(jsonc_new_tool_args(t, "tag", err, sizeof err), "{\"tags\":[1,2,3]}"));
+    assert_false(takes(jsonc_new_tool_args(t, "tag", err, sizeof err), "{\"tags\":[1,2,3,4]}"));
+    assert_true(takes(jsonc_new_tool_args(t, "now", err, sizeof err), "{\"a\": [null]}"));
+    assert_false(takes(jsonc_new_tool_args(t, "now", err, sizeof err), "1"));
+    err[0] = 0;
+    assert_null(jsonc_new_tool_args(t, "nope", err, sizeof err));
+    assert_non_null(strstr(err, "no tool"));
+    cJSON_Delete(t);
+
+    /* {} is any object; a schema that admits non-objects is refused, in both constructors */
+    static const char *const ok[] = {
+        "{}",
+        "true",
+        "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+        "\"required\":[\"a\"]},{\"type\":\"object\"}]}",
+        "{\"const\":{\"k\":1}}",
+    };
+    static const char *const refused[] = {
+        "{\"type\":\"string\"}",
+        "{\"anyOf\":[{\"type\":\"object\"},{\"type\":\"integer\"}]}",
+        "{\"type\":[\"object\",\"null\"]}",
+        "{\"enum\":[{\"k\":1},2]}",
+    };
+    char json[512];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0] + sizeof refused / sizeof refused[0]; i++) {
+        int good = i < sizeof ok / sizeof ok[0];
+        const char *p = good ? ok[i] : refused[i - sizeof ok / sizeof ok[0]];
+        snprintf(json, sizeof json,
+                 "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":%s}}]", p);
+        t = cJSON_Parse(json);
+        assert_non_null(t);
+        err[0] = 0;
+        struct jsonc *a = jsonc_new_tool_args(t, "f", err, sizeof err);
+        struct jsonc *c = jsonc_new_tools(t, NULL, "arguments", 0, err, sizeof err);
+        if (good) {
+            assert_non_null(a);
+            assert_non_null(c);
+            assert_int_equal(jsonc_accept(a, "3", 1), AS_EINVAL);
+        } else {
+            assert_null(a);
+            assert_null(c);
+            assert_non_null(strstr(err, "object"));
+        }
+        jsonc_free(a);
+        jsonc_free(c);
+        cJSON_Delete(t);
+    }
+    t = cJSON_Parse("[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}]");
+    assert_true(takes(jsonc_new_tool_args(t, "f", err, sizeof err), "{\"x\": [1]}"));
+    assert_false(takes(jsonc_new_tool_args(t, "f", err, sizeof err), "[1]"));
+    cJSON_Delete(t);
+}
 
 static void test_tools(void **state)
 {
@@ -798,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_anyof_ref),
         cmocka_unit_test(test_hostile_and_unsupported),
         cmocka_unit_test(test_tools),
+        cmocka_unit_test(test_tool_args),
         cmocka_unit_test(test_walk_synthetic),
         cmocka_unit_test(test_walk_llama_spm),
         cmocka_unit_test(test_walk_gpt2),
