@@ -18,6 +18,9 @@
  * the arguments as a JSON string (what OpenAI's tool_calls[].function holds).
  * Anything that turns out not to be a valid call (bad JSON, no name, over the
  * size bounds) is given back as content byte for byte.
+ * For a forced call (tool_choice "required" or a named function) it also
+ * gives the style's text that starts a call, to end the prompt with, and
+ * parses the constrained output, which has no markers.
  * Not for: rendering tools into prompts (the chat template does that),
  * constraining generation (jsonc.h).
  */
