@@ -131,6 +131,11 @@ const char *kern_isa_name(enum kern_isa isa)
 #define KERN_CHUNK_BYTES (256 * 1024)
 /* Smallest batch that uses the interleaved mode (when the ISA has it). */
 #define KERN_IL_MIN_B 4
+/*
+ * Largest batch for the direct interleaved kernels (decoding several sequences):
+ * above it, unpacking each weight panel once for the whole batch is cheaper.
+ */
+#define KERN_DIRECT_MAX_B 32
 
 struct kern_ctx {
     struct tp_pool *tp;
@@ -285,8 +290,9 @@ static void kern__job_run(void *arg, int ith, int nth)
         return;
     }
 
+    int il8 = j->act.layout == KERN_ACT_IL8 || j->act.layout == KERN_ACT_IL8S;
     /* phase 1: quantize activations */
-    if (j->act.layout == KERN_ACT_IL8) {
+    if (il8) {
         int64_t groups = (j->B + KERN_IL - 1) / KERN_IL;
         tp_split(groups, ith, nth, &s, &e);
         s *= KERN_IL;
@@ -302,7 +308,17 @@ static void kern__job_run(void *arg, int ith, int nth)
         tp_barrier(j->kc->tp);
 
     /* phase 2: multiply, weight rows split over threads */
-    if (j->act.layout == KERN_ACT_IL8) {
+    if (j->act.layout == KERN_ACT_IL8S) {
+        /* direct kernel: units of 8 rows, the whole batch per unit */
+        int64_t units = (j->n + KERN_IL - 1) / KERN_IL;
+        tp_split(units, ith, nth, &s, &e);
+        s *= KERN_IL;
+        e = e * KERN_IL < j->n ? e * KERN_IL : j->n;
+        if (s < e)
+            ops->il8_gemm[j->t](j->W, j->row_bytes, j->k, s, e, &j->act, j->y, j->n);
+        return;
+    }
+    if (il8) {
         struct kern__panel p;
         kern__panel_init(&p, kern__thr_scratch(j->kc, ith), j->t, j->k);
         int64_t panels = (j->n + KERN_PANEL - 1) / KERN_PANEL;
@@ -391,7 +407,9 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         a->B = B;
         a->k = k;
         a->nb32 = k / 32;
-        if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
+        if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B && B <= KERN_DIRECT_MAX_B)
+            a->layout = KERN_ACT_IL8S;
+        else if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
             a->layout = KERN_ACT_IL8;
         else if (j.ops->gemv[wtype])
             a->layout = j.ops->gemv_layout[wtype];

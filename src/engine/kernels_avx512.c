@@ -54,8 +54,9 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
 {
     int64_t k = a->k, nb = a->nb32;
     int8_t q[32];
-    if (a->layout == KERN_ACT_IL8) {
+    if (a->layout == KERN_ACT_IL8 || a->layout == KERN_ACT_IL8S) {
         /* r0 is a multiple of 8; rows of the last group past B are zero */
+        const __m256i flip = _mm256_set1_epi8(a->layout == KERN_ACT_IL8 ? (char)0x80 : 0);
         int64_t g0 = r0 / KERN_IL, g1 = (r1 + KERN_IL - 1) / KERN_IL;
         for (int64_t g = g0; g < g1; g++) {
             uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
@@ -72,8 +73,7 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
                         q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
                     else
                         memset(q, 0, sizeof(q));
-                    v[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
-                                            _mm256_set1_epi8((char)0x80));
+                    v[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), flip);
                     d[b * KERN_IL + i] = dd;
                     ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
                     ds16[2 * b * KERN_IL + i] = dd * (float)s0;

@@ -478,6 +478,7 @@ void kern__init_avx512_gemm(struct kern__ops *o)
     o->packed_layout = KERN_ACT_U8;
     o->pack_row = avx512_pack_row;
     o->panel_gemm = avx512_panel_gemm;
+    kern__init_avx512_direct(o);
 }
 
 #else

@@ -37,6 +37,8 @@ enum kern__layout {
     KERN_ACT_U8 = 3,    /* unsigned (q + 128), natural order */
     KERN_ACT_K4P = 4,   /* signed; in each 128 elements the 32-byte pieces ordered 0, 2, 1, 3
                            (matches a 64-byte Q4_K nibble load: low nibbles hold pieces 0 and 2) */
+    KERN_ACT_IL8S = 5,  /* as KERN_ACT_IL8 but signed (no + 128): for direct kernels whose
+                           weight quants are the unsigned side of vpdpbusd */
 };
 
 /* Quantized activations: B rows of k elements, per-32 scales. */
@@ -92,6 +94,13 @@ struct kern__ops {
     void (*panel_gemm)(const struct kern__panel *p, const struct kern__act *a, float *y,
                        int64_t ldy);
     kern__gemv_fn gemv[GGML_TYPE_COUNT];
+    /*
+     * Direct small-batch products over KERN_ACT_IL8S activations (no weight
+     * unpacking): y[b * ldy + r] for r in [r0, r1) (r0 a multiple of 8), all
+     * a->B rows. NULL: the type goes through packed panels.
+     */
+    void (*il8_gemm[GGML_TYPE_COUNT])(const void *W, size_t row_bytes, int64_t k, int64_t r0,
+                                      int64_t r1, const struct kern__act *a, float *y, int64_t ldy);
     /* Activation layout gemv[t] expects (KERN_ACT_PLAIN or KERN_ACT_Q4P). */
     uint8_t gemv_layout[GGML_TYPE_COUNT];
     /* Float weights (F32/F16/BF16): rows [r0, r1) for all B rows of x. */
@@ -134,5 +143,7 @@ void kern__init_avx512(struct kern__ops *o);
 /* The batched-product part of the AVX-512 level (kernels_gemm_avx512.c), called by
  * kern__init_avx512. */
 void kern__init_avx512_gemm(struct kern__ops *o);
+/* The direct small-batch products (kernels_direct_avx512.c), called by kern__init_avx512_gemm. */
+void kern__init_avx512_direct(struct kern__ops *o);
 
 #endif

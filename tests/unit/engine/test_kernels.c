@@ -378,6 +378,11 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
     check_matmul(kc, GGML_TYPE_F32, 37, 300, 66);
     check_matmul(kc, GGML_TYPE_F16, 20, 272, 73);
+    /* direct small-batch kernels at their largest batch and one past it (panels) */
+    check_matmul(kc, GGML_TYPE_Q4_0, 21, 1024, 32);
+    check_matmul(kc, GGML_TYPE_Q8_0, 21, 1024, 16);
+    check_matmul(kc, GGML_TYPE_Q4_K, 19, 1024, 32);
+    check_matmul(kc, GGML_TYPE_Q4_K, 19, 1024, 33);
     /* several batch chunks in the interleaved mode */
     check_matmul(kc, GGML_TYPE_Q5_K, 12, 8192, 40); /* 32 rows per chunk at k = 8192 */
     kern_ctx_free(kc);
