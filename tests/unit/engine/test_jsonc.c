@@ -302,7 +302,8 @@ static void test_tool_args(void **state)
 {
     (void)state;
     char err[256];
-    cJSON *t = cJSON_Parse(WALK_TOOLS + strlen(tools_tag));
+    const char *walk_tools = WALK_TOOLS;
+    cJSON *t = cJSON_Parse(walk_tools + strlen(tools_tag));
     assert_non_null(t);
     assert_true(takes(jsonc_new_tool_args(t, "get_weather", err, sizeof err),
                       "{\"city\": \"P\", \"unit\": \"f\"}"));
@@ -321,8 +322,8 @@ static void test_tool_args(void **state)
     static const char *const ok[] = {
         "{}",
         "true",
-        "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
-        "\"required\":[\"a\"]},{\"type\":\"object\"}]}",
+        ("{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+         "\"required\":[\"a\"]},{\"type\":\"object\"}]}"),
         "{\"const\":{\"k\":1}}",
     };
     static const char *const refused[] = {
