@@ -191,13 +191,22 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
                                        _mm256_and_si256(h, m30));
                 u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                        _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
-                for (int j = 0; j < 4; j++, q += 32) {
+                for (int j = 0; j < 4; j++, q += 32)
                     _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(u[j], c32));
-                    int32_t s0, s1;
-                    sum_u8_16x2(u[j], &s0, &s1);
-                    *qs128++ = 128 * (s0 - 32 * 16);
-                    *qs128++ = 128 * (s1 - 32 * 16);
-                }
+                /*
+                 * The 8 half-block sums at once: each SAD gives 4 qwords (two per
+                 * half); two rounds of hadd leave the first halves of u[0..3] in
+                 * the low lane and the second halves in the high one.
+                 */
+                __m256i z = _mm256_setzero_si256();
+                __m256i h01 = _mm256_hadd_epi32(_mm256_sad_epu8(u[0], z), _mm256_sad_epu8(u[1], z));
+                __m256i h23 = _mm256_hadd_epi32(_mm256_sad_epu8(u[2], z), _mm256_sad_epu8(u[3], z));
+                __m256i hs = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(h01, h23),
+                                                         _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                _mm256_storeu_si256(
+                    (__m256i *)qs128,
+                    _mm256_slli_epi32(_mm256_sub_epi32(hs, _mm256_set1_epi32(32 * 16)), 7));
+                qs128 += 8;
                 __m256 sc8 = _mm256_cvtepi32_ps(
                     _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * n))));
                 _mm256_storeu_ps(s, _mm256_mul_ps(sc8, _mm256_set1_ps(d)));
