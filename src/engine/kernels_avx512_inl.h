@@ -74,4 +74,20 @@ static inline __m512 k4_scales_mins(const uint8_t *sc12)
     return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_or_si128(lo, hi)));
 }
 
+/*
+ * Stores a register tile's results: out[gg][i][c] is weight row r + i (i < nr)
+ * for batch row (g + gg) * 8 + c, for ng groups of 8 (rows past B skipped).
+ */
+static inline void store_tile8(float out[2][8][8], int ng, int nr, int64_t g, int64_t B, float *y,
+                               int64_t ldy, int64_t r)
+{
+    for (int gg = 0; gg < ng; gg++) {
+        int64_t base = (g + gg) * KERN_IL;
+        int here = (int)(B - base < KERN_IL ? B - base : KERN_IL);
+        for (int i = 0; i < nr; i++)
+            for (int c = 0; c < here; c++)
+                y[(base + c) * ldy + r + i] = out[gg][i][c];
+    }
+}
+
 #endif

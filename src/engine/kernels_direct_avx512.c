@@ -256,13 +256,7 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
                 for (int i = 0; i < DRMAX; i++)
                     w[i] = (const uint8_t *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
                 (ng == 2 ? t2 : t1)(w, grp, nblocks, out);
-                for (int gg = 0; gg < ng; gg++) {
-                    int64_t base = (g + gg) * KERN_IL;
-                    int here = (int)(a->B - base < KERN_IL ? a->B - base : KERN_IL);
-                    for (int i = 0; i < nr; i++)
-                        for (int c = 0; c < here; c++)
-                            y[(base + c) * ldy + r + i] = out[gg][i][c];
-                }
+                store_tile8(out, ng, nr, g, a->B, y, ldy, r);
             }
         }
     }

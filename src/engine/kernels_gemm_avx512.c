@@ -470,13 +470,7 @@ static void avx512_panel_gemm(const struct kern__panel *p, const struct kern__ac
             else
                 (ng == 2 ? panel_tile_16_2 : panel_tile_16_1)(p, rows, A, KERN_IL * k, d8, ds8,
                                                               ds16_8, nb * KERN_IL, out);
-            for (int gg = 0; gg < ng; gg++) {
-                int64_t base = (g + gg) * KERN_IL;
-                int here = (int)(a->B - base < KERN_IL ? a->B - base : KERN_IL);
-                for (int i = 0; i < nr; i++)
-                    for (int c = 0; c < here; c++)
-                        y[(base + c) * ldy + r0 + i] = out[gg][i][c];
-            }
+            store_tile8(out, ng, nr, g, a->B, y, ldy, r0);
         }
     }
 }
