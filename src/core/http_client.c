@@ -602,6 +602,12 @@ static int hc_deliver_headers(struct http_client_req *r)
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = (int)status;
     r->headers_done = 1;
+    if (status < 100 || status > 999) {
+        /* curl 7.88 hands some mangled heads ("HTTP/200\t...") on as a response with
+         * status 0 (found by fuzz_http_client): that is no answer to relay */
+        hc_set_abort(r, HTTP_CLIENT_E_PROTOCOL, "malformed response status line");
+        return -1;
+    }
     if (!r->on_headers)
         return 0;
     const char *p = r->hbuf.data ? r->hbuf.data : "";
