@@ -326,6 +326,7 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
     double z = 0;
     for (uint32_t i = 0; i < n_cand; i++)
         z += exp((double)c[i].logit - m);
+    uint32_t z_cand = n_cand; /* z is the mass of c[0..z_cand) */
 
     if (s->p.top_p > 0 && s->p.top_p < 1) {
         /* sort a growing prefix until it holds top_p of the mass */
@@ -360,9 +361,11 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
         token = (int32_t)argmax(w, n);
         goto done;
     }
-    z = 0;
-    for (uint32_t i = 0; i < n_cand; i++)
-        z += exp((double)c[i].logit - m);
+    if (n_cand != z_cand) { /* truncated: the mass of what is left (else the sum above) */
+        z = 0;
+        for (uint32_t i = 0; i < n_cand; i++)
+            z += exp((double)c[i].logit - m);
+    }
     double r = rng_uniform(s->rng) * z, cum = 0;
     token = c[n_cand - 1].id;
     for (uint32_t i = 0; i < n_cand; i++) {

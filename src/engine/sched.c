@@ -400,7 +400,12 @@ static void sample_all(struct sched *s)
             logits = s->logits;
         }
         struct sampler_result res;
-        int32_t t = sampler_sample(r->smp, logits, r->p.n_top_logprobs, &res);
+        int32_t t =
+            sampler_sample(r->smp, logits, r->p.n_top_logprobs, r->p.logprobs ? &res : NULL);
+        if (!r->p.logprobs) {
+            memset(&res, 0, sizeof res);
+            res.token = t;
+        }
         sampler_accept(r->smp, t, 1);
         if (r->st.n_gen == 0)
             r->st.ttft_ms = now_ms() - r->t_submit;

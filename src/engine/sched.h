@@ -59,6 +59,8 @@ struct sched_request {
     uint32_t n_prompt;
     uint32_t max_tokens; /* 0: until the context is full */
     struct sampler_params sampling;
+    int logprobs;            /* fill the sampler result's logprob and alternatives (a
+                                log-softmax over the vocabulary per token); else token only */
     uint32_t n_top_logprobs; /* alternatives per token in the sampler result */
     uint64_t deadline_ms;    /* absolute, loop_now_ms() clock; 0: none */
     int ignore_eog;          /* keep generating past end-of-generation tokens */

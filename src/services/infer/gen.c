@@ -764,6 +764,7 @@ void gen_start(struct infer *inf, struct http_req *req, struct gen_request *r)
     sr.prompt = j->r.prompt;
     sr.n_prompt = j->r.n_prompt;
     sr.max_tokens = j->r.max_tokens;
+    sr.logprobs = j->r.logprobs;
     sr.n_top_logprobs = j->r.top_logprobs;
     sr.ignore_eog = j->r.ignore_eos;
     if (j->r.tools) {
