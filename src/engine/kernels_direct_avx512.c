@@ -68,12 +68,16 @@ static inline __attribute__((always_inline)) void tile_b32(enum ggml_type t,
         accf[0][i] = accf[1][i] = _mm256_setzero_ps();
     for (int64_t blk = 0; blk < nb; blk++) {
         const size_t boff = (size_t)blk * bsz;
-        __m256i acc[2][DRMAX];
+        __m256i acc[2][DRMAX], acch[2][DRMAX];
 #pragma GCC unroll 8
         for (int i = 0; i < pr; i++)
-            acc[0][i] = acc[1][i] = _mm256_setzero_si256();
+            acc[0][i] = acc[1][i] = acch[0][i] = acch[1][i] = _mm256_setzero_si256();
         if (t == GGML_TYPE_Q4_0) {
-            /* byte i of a block holds element i (low nibble) and i + 16 (high) */
+            /*
+             * byte i of a block holds element i (low nibble) and i + 16 (high):
+             * the high nibble is used in place (16 x its value, one AND instead
+             * of a shift and an AND) into its own accumulator, scaled by 1/16 below
+             */
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 __m256i lo[2], hi[2];
@@ -85,11 +89,11 @@ static inline __attribute__((always_inline)) void tile_b32(enum ggml_type t,
                 for (int i = 0; i < pr; i++) {
                     __m256i rv = bcast32(w[i] + boff + 2 + 4 * j);
                     __m256i wl = _mm256_and_si256(rv, m4);
-                    __m256i wh = _mm256_and_si256(_mm256_srli_epi16(rv, 4), m4);
+                    __m256i wh = _mm256_andnot_si256(m4, rv);
 #pragma GCC unroll 2
                     for (int g = 0; g < ng; g++) {
                         acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wl, lo[g]);
-                        acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wh, hi[g]);
+                        acch[g][i] = _mm256_dpbusd_epi32(acch[g][i], wh, hi[g]);
                     }
                 }
             }
@@ -117,7 +121,11 @@ static inline __attribute__((always_inline)) void tile_b32(enum ggml_type t,
             for (int i = 0; i < pr; i++) {
                 ggml_fp16_t dh;
                 memcpy(&dh, w[i] + boff, 2);
-                __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g][i]), da, off);
+                __m256 sum = _mm256_cvtepi32_ps(acc[g][i]);
+                if (t == GGML_TYPE_Q4_0)
+                    sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acch[g][i]), _mm256_set1_ps(0.0625f),
+                                          sum);
+                __m256 v = _mm256_fmadd_ps(sum, da, off);
                 accf[g][i] = _mm256_fmadd_ps(v, _mm256_set1_ps(h2f(dh)), accf[g][i]);
             }
         }
