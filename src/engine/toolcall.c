@@ -292,39 +292,23 @@ static int take_calls(struct toolcall_parser *p, const char *body, size_t n)
     for (const char *q = end; q && q < body + n; q++)
         if (!is_ws((unsigned char)*q))
             goto out;
-    if (p->forced_name) { /* the text is the arguments: one call of that function */
-        if (!cJSON_IsObject(j) || p->n_calls >= TOOLCALL_MAX_CALLS)
-            goto out;
-        nc = realloc(p->calls, (p->n_calls + 1) * sizeof *nc);
-        if (!nc)
-            goto out;
-        p->calls = nc;
-        nc = &p->calls[p->n_calls];
-        nc->name = strdup(p->forced_name);
-        nc->arguments = cJSON_PrintUnformatted(j);
-        if (!nc->name || !nc->arguments) {
-            free(nc->name);
-            free(nc->arguments);
-            goto out;
-        }
-        make_id(p, nc->id, sizeof nc->id);
-        p->n_calls++;
-        r = 0;
+    /* forced_name: the text is the arguments object of one call of that function */
+    int many = !p->forced_name && cJSON_IsArray(j);
+    if (p->forced_name && !cJSON_IsObject(j))
         goto out;
-    }
-    size_t want = cJSON_IsArray(j) ? (size_t)cJSON_GetArraySize(j) : 1;
+    size_t want = many ? (size_t)cJSON_GetArraySize(j) : 1;
     if (want == 0 || p->n_calls + want > TOOLCALL_MAX_CALLS)
         goto out;
     nc = realloc(p->calls, (p->n_calls + want) * sizeof *nc);
     if (!nc)
         goto out;
     p->calls = nc;
-    const cJSON *o = cJSON_IsArray(j) ? j->child : j;
+    const cJSON *o = many ? j->child : j;
     for (; o && k < want; o = o->next, k++) {
         struct toolcall *c = &p->calls[p->n_calls + k];
-        const char *name;
+        const char *name = p->forced_name;
         char *args = NULL;
-        if (call_fields(o, &name, &args)) {
+        if (name ? !(args = cJSON_PrintUnformatted(o)) : call_fields(o, &name, &args) != 0) {
             free(args);
             goto out;
         }
