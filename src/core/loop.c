@@ -73,6 +73,7 @@ struct loop {
     pthread_mutex_t mu; /* guards the post queue */
     struct post *post_head, *post_tail;
     atomic_int wake_pending;
+    uint64_t iter; /* epoll_wait() calls so far */
 };
 
 uint64_t loop_now_ns(void)
@@ -417,6 +418,11 @@ static void run_posts(struct loop *l)
     }
 }
 
+uint64_t loop_iteration(const struct loop *l)
+{
+    return l->iter;
+}
+
 void loop_stop(struct loop *l)
 {
     atomic_store(&l->stop, 1);
@@ -430,6 +436,7 @@ int loop_run(struct loop *l)
     struct epoll_event evs[LOOP_MAX_EVENTS];
     while (!atomic_load(&l->stop)) {
         int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, next_timeout(l));
+        l->iter++;
         if (n < 0) {
             if (errno == EINTR)
                 continue;

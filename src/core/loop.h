@@ -54,6 +54,14 @@ int loop_run(struct loop *l);
 /* Thread-safe: makes loop_run() return after the current iteration. */
 void loop_stop(struct loop *l);
 
+/*
+ * Counts the loop's waits for events: two calls that return the same number ran
+ * without an epoll_wait() between them, so no event that arrived in between has
+ * been delivered yet (the HTTP client checks a connection it pooled in the same
+ * iteration before reusing it).
+ */
+uint64_t loop_iteration(const struct loop *l);
+
 /* Monotonic clock in milliseconds / nanoseconds. */
 uint64_t loop_now_ms(void);
 uint64_t loop_now_ns(void);
