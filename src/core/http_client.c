@@ -185,3 +185,8 @@ size_t http_client_active(const struct http_client *c)
 {
     return http_client__curl_active(c->curl) + (c->nat ? http_client__nat_active(c->nat) : 0);
 }
+
+size_t http_client__idle_conns(const struct http_client *c)
+{
+    return c->nat ? http_client__nat_idle(c->nat) : 0;
+}

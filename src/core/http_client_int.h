@@ -19,6 +19,9 @@ struct http_client_req {
 struct hcurl;
 struct hnat;
 
+/* Idle keep-alive connections in the client's native pool (tests). */
+size_t http_client__idle_conns(const struct http_client *c);
+
 /* ---- libcurl transport (http_client_curl.c) -------------------------------------- */
 struct hcurl *http_client__curl_new(struct loop *l);
 void http_client__curl_free(struct hcurl *c);

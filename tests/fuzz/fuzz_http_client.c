@@ -7,7 +7,10 @@
  * Checks the contract: on_done exactly once, on_headers at most once and before
  * any body byte, nothing after on_done, never more body than the limit. The input
  * is also split by http_client__parse_headers(), whose fields must lie inside it,
- * with non-empty names and trimmed values.
+ * with non-empty names and trimmed values. The native transport's response parser
+ * is also fed the input directly, split at points drawn from the input, taking
+ * only part of some body pieces (as a paused consumer does): events must stay
+ * inside the buffer, the body within Content-Length, and errors final.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/http_client.h"
+#include "core/http_client_int.h"
 #include "core/loop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,6 +65,69 @@ static void fz_check_headers(const char *p, size_t len)
         if (v->len && (v->p[0] == ' ' || v->p[0] == '\t' || v->p[v->len - 1] == ' ' ||
                        v->p[v->len - 1] == '\t' || v->p[v->len - 1] == '\r'))
             abort();
+    }
+}
+
+static char fz_win[1 << 17];
+
+static void fz_check_parser(const uint8_t *data, size_t size)
+{
+    static struct http_header h[HTTP_CLIENT_MAX_HEADERS];
+    struct http_client__resp p;
+    uint32_t rng = size ? data[0] * 2654435761u + (uint32_t)size : 1;
+    http_client__resp_init(&p, size && (data[0] & 32), h, HTTP_CLIENT_MAX_HEADERS);
+    size_t have = 0, fed = 0, body = 0;
+    int ended = 0;
+    while (!ended) {
+        rng = rng * 1103515245u + 12345u;
+        size_t n = 1 + (rng >> 16) % 97;
+        if (n > size - fed)
+            n = size - fed;
+        memcpy(fz_win + have, data + fed, n);
+        have += n;
+        fed += n;
+        for (;;) {
+            size_t used, dl;
+            const char *d;
+            int ev = http_client__resp_feed(&p, fz_win, have, &used, &d, &dl);
+            if (used > have)
+                abort();
+            if (ev == HTTP_RESP_HEAD &&
+                (p.status < 200 || p.status > 999 || p.nhdrs > HTTP_CLIENT_MAX_HEADERS))
+                abort();
+            if (ev == HTTP_RESP_DATA) {
+                if (d != fz_win + used || dl == 0 || used + dl > have)
+                    abort();
+                rng = rng * 1103515245u + 12345u;
+                size_t take = (rng >> 20) & 1 ? dl : dl / 2; /* a paused consumer */
+                http_client__resp_consume(&p, take);
+                body += take;
+                used += take;
+                if (p.content_length >= 0 && body > (uint64_t)p.content_length)
+                    abort();
+            }
+            memmove(fz_win, fz_win + used, have - used);
+            have -= used;
+            if (ev == HTTP_RESP_ERROR || ev == HTTP_RESP_TOO_LARGE) {
+                if (!p.err ||
+                    http_client__resp_feed(&p, fz_win, have, &used, &d, &dl) != HTTP_RESP_ERROR)
+                    abort();
+                ended = 1;
+                break;
+            }
+            if (ev == HTTP_RESP_DONE) {
+                ended = 1;
+                break;
+            }
+            if (ev == HTTP_RESP_MORE)
+                break;
+        }
+        if (!ended && fed == size) {
+            int ev = http_client__resp_eof(&p);
+            if (ev != HTTP_RESP_DONE && ev != HTTP_RESP_ERROR)
+                abort();
+            ended = 1;
+        }
     }
 }
 
@@ -191,6 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > 65536)
         return 0;
     fz_check_headers((const char *)data + 1, size - 1);
+    fz_check_parser(data + 1, size - 1);
 
     uint8_t mode = data[0];
     f->resp = data + 1;
