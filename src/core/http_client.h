@@ -1,14 +1,33 @@
 /*
- * http_client.h - asynchronous HTTP/1.1 client on libcurl's multi interface,
- * driven by a struct loop (see loop.h).
+ * http_client.h - asynchronous HTTP/1.1 client driven by a struct loop (see loop.h).
  *
  * For service-to-service calls and hosted APIs over TLS, above all the gateway's
  * proxying of OpenAI-compatible requests: response headers are delivered before
  * the body (decide on 429/5xx before forwarding anything), the body is streamed
  * chunk by chunk as it arrives (SSE), with backpressure (pause/resume), and the
- * request body can be streamed too. Connections are kept alive and reused by the
- * client's connection cache. Every request ends with exactly one on_done call
- * carrying a clear error category (connect, timeout, TLS, too large, ...).
+ * request body can be streamed too. Connections are kept alive and reused.
+ * Every request ends with exactly one on_done call carrying a clear error
+ * category (connect, timeout, TLS, too large, ...).
+ *
+ * Two transports behind the one API, chosen per request:
+ *   - native (http_client_native.c): plain http:// without a proxy (proxy NULL,
+ *     and proxy_from_env 0 or no http_proxy/all_proxy set). Written for the
+ *     gateway's hot path, like nginx's upstream keepalive: one object per pooled
+ *     connection, per client and host:port (at most HTTP_CLIENT_MAX_IDLE_CONNS
+ *     idle, each closed after 60 s idle or when the server closes it), the
+ *     request sent with one system call, the response parsed in the connection's
+ *     buffer, nothing allocated per request in steady state. A request whose
+ *     reused connection turns out closed before any response byte is sent again
+ *     once on a new connection, unless its body comes from read_body. Host names
+ *     are resolved with a blocking getaddrinfo() on the loop's thread and cached
+ *     for 30 s (numeric hosts are used as they are).
+ *   - libcurl (http_client_curl.c, the multi interface): https://, proxies, and
+ *     URLs the native transport does not take (credentials in the URL, unusual
+ *     host names); and every request when the environment variable
+ *     AISTACK_HTTP_CLIENT=curl is set when the client is made (for A/B checks).
+ * Differences a caller may notice: the native transport sends no default
+ * Content-Type for a POST body (curl sends application/x-www-form-urlencoded),
+ * and its error messages are its own; error categories are the same.
  *
  * Threads: one client per loop (per worker thread). Every function except
  * http_client_new() must be called on the loop's thread; callbacks run there
@@ -55,7 +74,7 @@ enum http_client_err {
     HTTP_CLIENT_E_CANCELLED = 13,          /* http_client_cancel() or http_client_free() */
     HTTP_CLIENT_E_ABORTED = 14,            /* a callback returned HTTP_CLIENT_ABORT */
     HTTP_CLIENT_E_NOMEM = 15,              /* out of memory */
-    HTTP_CLIENT_E_INTERNAL = 16,           /* anything else libcurl reported (see message) */
+    HTTP_CLIENT_E_INTERNAL = 16,           /* anything else (see message) */
 };
 
 /* Short stable name of an error, e.g. "connect_timeout". Never NULL. */

@@ -5,7 +5,7 @@
  * libmicrohttpd daemon in external-loop epoll mode on a SO_REUSEPORT listener,
  * so the kernel spreads connections over the workers and a request never
  * changes threads unless its handler hands it to one (the inference engine,
- * say). The HTTP client (curl multi) of a worker shares that loop.
+ * say). The HTTP client of a worker shares that loop.
  *
  * Built in: a route table (exact paths and one {param} per pattern), 404/405
  * and every other error in the OpenAI error body, a request body cap (413

@@ -2,8 +2,9 @@
  * loop.h - one epoll event loop per thread: fd watchers, timers, cross-thread wakeups.
  *
  * Each service worker thread owns one loop; its HTTP server daemon (libmicrohttpd
- * in external-loop mode) and its HTTP client (curl multi) both register their
- * sockets and timers here, so a proxied request never changes threads.
+ * in external-loop mode) and its HTTP client (its own sockets, or curl multi's for
+ * https) both register their sockets and timers here, so a proxied request never
+ * changes threads.
  * All functions except loop_post() and loop_stop() must be called from the loop's
  * own thread. Not for: blocking work (compute runs on other threads and posts back).
  */
