@@ -153,6 +153,20 @@ static inline __m256 load_scales8(const uint8_t *p, int stride)
     return _mm256_cvtph_ps(v);
 }
 
+/*
+ * Prefetches the weight bytes GEMV_PF_DIST ahead of [p, p + len), the part a
+ * GEMV loop iteration reads. A thread's rows follow one another in memory, so
+ * this runs on into the next row. The hardware prefetcher alone let the reads
+ * stall the products: single-sequence decoding (1B Q4_0, 2 threads) was
+ * +2% in a quiet A/B and +11% (median of 10 pairs) with other jobs running.
+ */
+#define GEMV_PF_DIST 1024
+static inline void gemv_prefetch(const void *p, size_t len)
+{
+    for (size_t o = 0; o < len; o += 64)
+        _mm_prefetch((const char *)p + GEMV_PF_DIST + o, _MM_HINT_T0);
+}
+
 static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, const float *ad,
                           const float *ads)
 {
@@ -179,6 +193,7 @@ static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, con
         28 | 29 << 16, 30 | 31 << 16, 60 | 61 << 16, 62 | 63 << 16);
     for (; b + 8 <= nb; b += 8) {
         const char *gp = (const char *)&x[b];
+        gemv_prefetch(gp, 8 * sizeof(block_q4_0));
         __m512i z0 = _mm512_loadu_si512(gp), z1 = _mm512_loadu_si512(gp + 64);
         __m512i z2 = _mm512_loadu_si512(gp + 72), z3 = _mm512_loadu_si512(gp + 80);
         __m256 dw =
@@ -244,6 +259,7 @@ static float dot_q8_0_row(const block_q8_0 *x, int64_t nb, const int8_t *aq, con
     __m256 corr = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
+        gemv_prefetch(&x[b], 8 * sizeof(block_q8_0));
         __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q8_0));
         __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
         corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
@@ -309,6 +325,7 @@ static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row
     __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *xb = row + (size_t)i * bsz;
+        gemv_prefetch(xb, bsz);
         const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
         /*
          * One 16-lane product: lanes 0..7 are d * scale * d_act per sub-block
@@ -393,6 +410,7 @@ static float dot_q6_k_row(const block_q6_K *x, int64_t nsb, const int8_t *aq, co
     __m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const block_q6_K *xb = x + i;
+        gemv_prefetch(xb, sizeof(*xb));
         __m512 sc = _mm512_mul_ps(
             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)xb->scales))),
             _mm512_set1_ps(h2f(xb->d)));
