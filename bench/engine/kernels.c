@@ -198,9 +198,9 @@ int main(int argc, char **argv)
         return rc;
     }
     size_t bw_bytes = quick ? (64u << 20) : (512u << 20);
-    double bw = kern_membw(tp, bw_bytes, quick ? 2 : 5);
+    double bw = kern_membw(tp, bw_bytes, quick ? 2 : 5, 32);
     struct tp_pool *tp1 = nth > 1 ? tp_new(1) : NULL;
-    double bw1 = nth > 1 ? kern_membw(tp1, bw_bytes, quick ? 2 : 5) : bw;
+    double bw1 = nth > 1 ? kern_membw(tp1, bw_bytes, quick ? 2 : 5, 32) : bw;
     tp_free(tp1);
     printf("isa %s, threads %d\n", kern_isa_name(kern_isa_get()), nth);
     printf("memory read bandwidth: %.1f GB/s (%d threads), %.1f GB/s (1 thread)\n", bw, nth, bw1);
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
             kern_ctx_reserve(kc, 512, k);
 
             /* the machine may be shared: %bw is against the best bandwidth seen so far */
-            double bwl = kern_membw(tp, bw_bytes / 2, 2);
+            double bwl = kern_membw(tp, bw_bytes / 2, 2, 32);
             if (bwl > bw)
                 bw = bwl;
             /* per call minimum: each call streams a matrix last touched nmat calls ago */
@@ -291,7 +291,7 @@ int main(int argc, char **argv)
             free(y);
         }
     }
-    double bw_end = kern_membw(tp, bw_bytes, quick ? 2 : 5);
+    double bw_end = kern_membw(tp, bw_bytes, quick ? 2 : 5, 32);
     printf("memory read bandwidth at the end: %.1f GB/s (%d threads); best seen %.1f GB/s\n",
            bw_end, nth, bw_end > bw ? bw_end : bw);
     kern_ctx_free(kc);

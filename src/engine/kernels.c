@@ -244,7 +244,42 @@ struct kern__job {
     const float *x;
     float *y;
     struct kern__act act;
+    _Alignas(64) atomic_llong next; /* first unit not yet taken (kern__grab) */
 };
+
+/*
+ * Takes the next chunk of [0, units) for a thread: guided scheduling, each
+ * chunk a 2*nth-th of what is left but at least minc units, so a thread that
+ * runs slower (a vCPU another tenant's load steals from) takes fewer chunks
+ * instead of making the other wait at the end. Returns 0 when all is taken.
+ */
+static int kern__grab(struct kern__job *j, int64_t units, int64_t minc, int nth, int64_t *s,
+                      int64_t *e)
+{
+    long long cur = atomic_load_explicit(&j->next, memory_order_relaxed);
+    for (;;) {
+        if (cur >= units)
+            return 0;
+        int64_t c = (units - cur) / (2 * nth);
+        c = c < minc ? minc : c;
+        c = c > units - cur ? units - cur : c;
+        if (atomic_compare_exchange_weak_explicit(&j->next, &cur, cur + c, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *s = cur;
+            *e = cur + c;
+            return 1;
+        }
+    }
+}
+
+/* Units of the smallest chunk: about KERN_CHUNK_MIN_BYTES of weight rows. */
+#define KERN_CHUNK_MIN_BYTES (32 << 10)
+static int64_t kern__min_chunk(const struct kern__job *j, int64_t unit_rows)
+{
+    int64_t rows = KERN_CHUNK_MIN_BYTES / (int64_t)j->row_bytes;
+    int64_t u = rows / unit_rows;
+    return u < 1 ? 1 : u;
+}
 
 static void *kern__thr_scratch(struct kern_ctx *kc, int ith)
 {
@@ -312,12 +347,11 @@ static void kern__job_run(void *arg, int ith, int nth)
     /* phase 2: multiply, weight rows split over threads */
     if (j->act.layout == KERN_ACT_IL8S) {
         /* direct kernel: units of 8 rows, the whole batch per unit */
-        int64_t units = (j->n + KERN_IL - 1) / KERN_IL;
-        tp_split(units, ith, nth, &s, &e);
-        s *= KERN_IL;
-        e = e * KERN_IL < j->n ? e * KERN_IL : j->n;
-        if (s < e)
-            ops->il8_gemm[j->t](j->W, j->row_bytes, j->k, s, e, &j->act, j->y, j->n);
+        int64_t units = (j->n + KERN_IL - 1) / KERN_IL, us, ue;
+        while (kern__grab(j, units, kern__min_chunk(j, KERN_IL), nth, &us, &ue)) {
+            int64_t r1 = ue * KERN_IL < j->n ? ue * KERN_IL : j->n;
+            ops->il8_gemm[j->t](j->W, j->row_bytes, j->k, us * KERN_IL, r1, &j->act, j->y, j->n);
+        }
         return;
     }
     if (il8) {
@@ -351,13 +385,12 @@ static void kern__job_run(void *arg, int ith, int nth)
     }
     kern__gemv_fn gemv = ops->gemv[j->t];
     if (gemv) {
-        /* split in units of 4 rows so SIMD kernels can tile rows */
-        int64_t units = (j->n + 3) / 4;
-        tp_split(units, ith, nth, &s, &e);
-        s *= 4;
-        e = e * 4 < j->n ? e * 4 : j->n;
-        if (s < e)
-            gemv(j->W, j->row_bytes, j->k, s, e, &j->act, 0, j->B, j->y, j->n);
+        /* units of 4 rows so SIMD kernels can tile rows */
+        int64_t units = (j->n + 3) / 4, us, ue;
+        while (kern__grab(j, units, kern__min_chunk(j, 4), nth, &us, &ue)) {
+            int64_t r1 = ue * 4 < j->n ? ue * 4 : j->n;
+            gemv(j->W, j->row_bytes, j->k, us * 4, r1, &j->act, 0, j->B, j->y, j->n);
+        }
         return;
     }
     struct kern__panel p;
@@ -543,15 +576,14 @@ static void kern__bw_run(void *arg, int ith, int nth)
     j->sink[ith] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
 }
 
-double kern_membw(struct tp_pool *tp, size_t bytes, int reps)
+double kern_membw(struct tp_pool *tp, size_t bytes, int reps, int slices)
 {
     /*
-     * The buffer is read in 32 slices timed one by one (each slice is far from
+     * The buffer is read in slices timed one by one (each slice is far from
      * the caches by the time it is read again): the best slice is what the
-     * memory delivers when nothing else interferes, measured over the same
-     * sub-millisecond spans as the kernels it is compared with.
+     * memory delivers when nothing else interferes over a slice's span.
      */
-    const size_t nslice = 32;
+    const size_t nslice = slices > 1 ? (size_t)slices : 1;
     size_t words = bytes / sizeof(uint64_t) / (8 * nslice) * (8 * nslice);
     if (words == 0)
         return 0.0;

@@ -80,11 +80,13 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
 /*
  * Measures streaming read bandwidth in GB/s (1e9 bytes/s) over a fresh buffer
  * of `bytes` (should be many times the last-level cache), read by all threads
- * of tp (NULL: the caller alone) in 32 separately timed slices, best slice of
- * `reps` passes (robust to other processes on a shared machine, and timed over
- * spans like one matrix product's). 0 on allocation failure or a tiny buffer.
+ * of tp (NULL: the caller alone) in `slices` separately timed slices, the
+ * best slice of `reps` passes. 32 slices time spans like one matrix product's
+ * (robust to other processes on a shared machine, and an upper bound); 1
+ * slice is STREAM's method, best whole pass, the rate sustained over spans
+ * like one decoded token's. 0 on allocation failure or a tiny buffer.
  */
-double kern_membw(struct tp_pool *tp, size_t bytes, int reps);
+double kern_membw(struct tp_pool *tp, size_t bytes, int reps, int slices);
 
 /* --- element-wise helpers (single-threaded; call them per row/slice) --- */
 

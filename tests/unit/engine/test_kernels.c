@@ -393,9 +393,11 @@ static void test_membw(void **state)
 {
     (void)state;
     struct tp_pool *tp = tp_new(2);
-    double gbs = kern_membw(tp, 4u << 20, 1);
+    double gbs = kern_membw(tp, 4u << 20, 1, 32);
     assert_true(gbs > 0.0 && gbs < 1e5);
-    assert_true(kern_membw(NULL, 0, 1) == 0.0);
+    gbs = kern_membw(tp, 4u << 20, 2, 1);
+    assert_true(gbs > 0.0 && gbs < 1e5);
+    assert_true(kern_membw(NULL, 0, 1, 32) == 0.0);
     tp_free(tp);
 }
 
