@@ -58,8 +58,11 @@ struct hn_host {
     socklen_t alen[HN_MAX_ADDRS];
     int naddr, pref;
     uint64_t resolved_ms;
-    struct hn_conn *idle; /* newest first */
-    size_t refs;          /* requests and connections pointing here */
+    /* idle connections, newest first: those that went idle in loop iteration
+     * fresh_iter (and only they) in fresh, older ones in idle */
+    struct hn_conn *idle, *fresh, *fresh_tail;
+    uint64_t fresh_iter;
+    size_t refs; /* requests and connections pointing here */
 };
 
 struct hn_conn {
@@ -151,14 +154,35 @@ static int hn_watch(struct hn_conn *k, int ev)
 
 static void hn_idle_unlink(struct hn_conn *k)
 {
+    struct hn_host *h = k->h;
+    int fresh = k->idle_iter == h->fresh_iter;
     if (k->prev)
         k->prev->next = k->next;
+    else if (fresh)
+        h->fresh = k->next;
     else
-        k->h->idle = k->next;
+        h->idle = k->next;
     if (k->next)
         k->next->prev = k->prev;
+    else if (fresh)
+        h->fresh_tail = k->prev;
     k->prev = k->next = NULL;
     k->n->nidle--;
+}
+
+/* Moves connections that went idle in an earlier loop iteration to the older list. */
+static void hn_host_age(struct hn_host *h, uint64_t iter)
+{
+    if (h->fresh_iter == iter)
+        return;
+    if (h->fresh) {
+        h->fresh_tail->next = h->idle;
+        if (h->idle)
+            h->idle->prev = h->fresh_tail;
+        h->idle = h->fresh;
+        h->fresh = h->fresh_tail = NULL;
+    }
+    h->fresh_iter = iter;
 }
 
 static void hn_conn_close(struct hn_conn *k)
@@ -179,6 +203,7 @@ static void hn_on_sweep(struct loop *l, void *ud)
     uint64_t now = loop_now_ms();
     n->sweep = NULL;
     for (struct hn_host *h = n->hosts; h; h = h->next) {
+        hn_host_age(h, loop_iteration(l));
         struct hn_conn *k = h->idle;
         while (k && k->next)
             k = k->next;
@@ -210,38 +235,43 @@ static void hn_conn_idle(struct hn_conn *k)
             k->rcap = HN_RBUF;
         }
     }
+    struct hn_host *h = k->h;
     k->idle_ms = loop_now_ms();
     k->idle_iter = loop_iteration(n->loop);
+    hn_host_age(h, k->idle_iter);
     k->prev = NULL;
-    k->next = k->h->idle;
+    k->next = h->fresh;
     if (k->next)
         k->next->prev = k;
-    k->h->idle = k;
+    else
+        h->fresh_tail = k;
+    h->fresh = k;
     n->nidle++;
     if (!n->sweep)
         n->sweep = loop_timer_add(n->loop, HN_SWEEP_MS, hn_on_sweep, n);
 }
 
 /*
- * The newest idle connection to h that is still open, or NULL. One that went idle
- * in this loop iteration gets a MSG_PEEK: epoll has not yet had the chance to
- * report that the server closed it (a request chained from on_done).
+ * The newest idle connection to h that is still open, or NULL. Those that went
+ * idle before this loop iteration come first: epoll would have reported a close.
+ * One that went idle in this iteration (a request chained from on_done, or an
+ * answer and the next request in one batch) gets a MSG_PEEK first.
  */
 static struct hn_conn *hn_conn_take(struct hnat *n, struct hn_host *h)
 {
-    uint64_t iter = loop_iteration(n->loop);
+    hn_host_age(h, loop_iteration(n->loop));
     struct hn_conn *k;
-    while ((k = h->idle)) {
+    if ((k = h->idle)) {
         hn_idle_unlink(k);
-        if (k->idle_iter == iter) {
-            char b;
-            ssize_t got = recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (!(got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-                hn_conn_close(k);
-                continue;
-            }
-        }
         return k;
+    }
+    while ((k = h->fresh)) {
+        hn_idle_unlink(k);
+        char b;
+        ssize_t got = recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return k;
+        hn_conn_close(k);
     }
     return NULL;
 }
@@ -256,7 +286,7 @@ static struct hn_host *hn_host_get(struct hnat *n, const char *name, size_t nlen
             return h;
     if (n->nhosts >= HN_MAX_HOSTS) { /* drop one nobody uses */
         for (pp = &n->hosts; *pp; pp = &(*pp)->next) {
-            if ((*pp)->refs == 0 && !(*pp)->idle) {
+            if ((*pp)->refs == 0 && !(*pp)->idle && !(*pp)->fresh) {
                 h = *pp;
                 *pp = h->next;
                 free(h);
@@ -1311,6 +1341,7 @@ void http_client__nat_free(struct hnat *n)
         loop_timer_cancel(n->loop, n->sweep);
     while (n->hosts) {
         struct hn_host *h = n->hosts;
+        hn_host_age(h, loop_iteration(n->loop) + 1);
         while (h->idle) {
             struct hn_conn *k = h->idle;
             hn_idle_unlink(k);
