@@ -125,7 +125,8 @@ static int run_in_cache(struct kern_ctx *kc, const char *types)
     printf("in-cache ceilings (n x k = %lld x %lld; B=512 on 256 rows), min CPU time of many "
            "calls\n",
            (long long)n, (long long)k);
-    printf("%-6s %9s %9s %9s %9s\n", "type", "B=1 GB/s", "B=8 GOP/s", "B=64", "B=512");
+    printf("%-6s %9s %9s %9s %9s %9s %9s %9s\n", "type", "B=1 GB/s", "B=2 GOP/s", "B=4", "B=6",
+           "B=8", "B=64", "B=512");
     float *x = malloc(sizeof(float) * (size_t)(k * 512));
     float *y = malloc(sizeof(float) * (size_t)(n * 512));
     char tl[256];
@@ -143,11 +144,15 @@ static int run_in_cache(struct kern_ctx *kc, const char *types)
         for (int64_t i = 0; i < k * 512; i++)
             x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
         double t1 = time_min(kc, t, w, n, k, x, 1, y, 300);
+        double t2 = time_min(kc, t, w, n, k, x, 2, y, 200);
+        double t4 = time_min(kc, t, w, n, k, x, 4, y, 100);
+        double t6 = time_min(kc, t, w, n, k, x, 6, y, 100);
         double t8 = time_min(kc, t, w, n, k, x, 8, y, 100);
         double t64 = time_min(kc, t, w, n, k, x, 64, y, 30);
         double t512 = time_min(kc, t, w, 256, k, x, 512, y, 20);
-        printf("%-6s %9.1f %9.1f %9.1f %9.1f\n", ggml_type_get(t)->name, (double)mbytes / t1 / 1e9,
-               2.0 * n * k * 8 / t8 / 1e9, 2.0 * n * k * 64 / t64 / 1e9,
+        printf("%-6s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", ggml_type_get(t)->name,
+               (double)mbytes / t1 / 1e9, 2.0 * n * k * 2 / t2 / 1e9, 2.0 * n * k * 4 / t4 / 1e9,
+               2.0 * n * k * 6 / t6 / 1e9, 2.0 * n * k * 8 / t8 / 1e9, 2.0 * n * k * 64 / t64 / 1e9,
                2.0 * 256 * k * 512 / t512 / 1e9);
         free(w);
     }

@@ -442,7 +442,10 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         a->B = B;
         a->k = k;
         a->nb32 = k / 32;
-        if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B && B <= KERN_DIRECT_MAX_B)
+        int64_t gemv_max = j.ops->gemv_max_b[wtype] ? j.ops->gemv_max_b[wtype] : KERN_IL_MIN_B - 1;
+        if (j.ops->gemv[wtype] && B <= gemv_max)
+            a->layout = j.ops->gemv_layout[wtype];
+        else if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B && B <= KERN_DIRECT_MAX_B)
             a->layout = KERN_ACT_IL8S;
         else if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
             a->layout = KERN_ACT_IL8;

@@ -167,14 +167,31 @@ static inline void gemv_prefetch(const void *p, size_t len)
         _mm_prefetch((const char *)p + GEMV_PF_DIST + o, _MM_HINT_T0);
 }
 
-static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, const float *ad,
-                          const float *ads)
+/*
+ * Q4_0 row . NR activation rows (1..4; Q4P layout). The weights' nibbles are
+ * unpacked once per 8 blocks and serve every activation row: a few sequences
+ * decoding together cost little more than one (the direct 8-row kernels pad
+ * 2-4 rows to 8).
+ */
+static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0 *x, int64_t nb,
+                                                                const struct kern__act *a,
+                                                                int64_t b0, int nr, float *out)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const __m512i idx1 = _mm512_add_epi32(idx0, _mm512_set1_epi32(4));
-    __m512 acc = _mm512_setzero_ps();
-    __m256 corr = _mm256_setzero_ps();
+    const int8_t *aq[4];
+    const float *ad[4], *ads[4];
+    __m512 acc[4];
+    __m256 corr[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++) {
+        aq[i] = a->qs + (b0 + i) * a->k;
+        ad[i] = a->d + (b0 + i) * nb;
+        ads[i] = a->ds + (b0 + i) * nb;
+        acc[i] = _mm512_setzero_ps();
+        corr[i] = _mm256_setzero_ps();
+    }
     int64_t b = 0;
     /*
      * A group of 8 blocks is 144 bytes; block i's scale is word 9i, its 16
@@ -198,55 +215,90 @@ static float dot_q4_0_row(const block_q4_0 *x, int64_t nb, const int8_t *aq, con
         __m512i z2 = _mm512_loadu_si512(gp + 72), z3 = _mm512_loadu_si512(gp + 80);
         __m256 dw =
             _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(z0, widx, z1)));
-        __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
-        corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
-        __m512 s16 = _mm512_castps256_ps512(s8);
         __m512i v0 = _mm512_permutex2var_epi16(z0, qidx0, z1);
         __m512i v1 = _mm512_permutex2var_epi16(z2, qidx1, z3);
-        const int8_t *ap = aq + b * 32;
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v0, m4),
-                                         _mm512_loadu_si512(ap));
-        s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
-                                 _mm512_loadu_si512(ap + 64));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v1, m4),
-                                         _mm512_loadu_si512(ap + 128));
-        s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4),
-                                 _mm512_loadu_si512(ap + 192));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, s16), acc);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, s16), acc);
-    }
-    float sum = _mm512_reduce_add_ps(acc) - 8.0f * hsum256(corr);
-    /* remaining blocks: groups of 4 in Q4P order, then natural order */
-    for (; b < nb; b++) {
-        const int8_t *lo_a, *hi_a;
-        if (b < nb / 4 * 4) {
-            lo_a = aq + (b / 4) * 128 + (b % 4) * 16;
-            hi_a = lo_a + 64;
-        } else {
-            lo_a = aq + b * 32;
-            hi_a = lo_a + 16;
+        __m512i w0 = _mm512_and_si512(v0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4);
+        __m512i w2 = _mm512_and_si512(v1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
+#pragma GCC unroll 4
+        for (int i = 0; i < nr; i++) {
+            __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad[i] + b));
+            corr[i] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads[i] + b), corr[i]);
+            __m512 s16 = _mm512_castps256_ps512(s8);
+            const int8_t *ap = aq[i] + b * 32;
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(ap));
+            s0 = _mm512_dpbusd_epi32(s0, w1, _mm512_loadu_si512(ap + 64));
+            __m512i s1 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_loadu_si512(ap + 128));
+            s1 = _mm512_dpbusd_epi32(s1, w3, _mm512_loadu_si512(ap + 192));
+            acc[i] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, s16), acc[i]);
+            acc[i] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, s16), acc[i]);
         }
-        int isum = 0;
-        for (int j = 0; j < 16; j++)
-            isum += ((x[b].qs[j] & 0xF) - 8) * lo_a[j] + ((x[b].qs[j] >> 4) - 8) * hi_a[j];
-        sum += h2f(x[b].d) * ad[b] * (float)isum;
     }
-    return sum;
+    const int64_t btail = b;
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++) {
+        float sum = _mm512_reduce_add_ps(acc[i]) - 8.0f * hsum256(corr[i]);
+        /* remaining blocks: groups of 4 in Q4P order, then natural order */
+        for (b = btail; b < nb; b++) {
+            const int8_t *lo_a, *hi_a;
+            if (b < nb / 4 * 4) {
+                lo_a = aq[i] + (b / 4) * 128 + (b % 4) * 16;
+                hi_a = lo_a + 64;
+            } else {
+                lo_a = aq[i] + b * 32;
+                hi_a = lo_a + 16;
+            }
+            int isum = 0;
+            for (int j = 0; j < 16; j++)
+                isum += ((x[b].qs[j] & 0xF) - 8) * lo_a[j] + ((x[b].qs[j] >> 4) - 8) * hi_a[j];
+            sum += h2f(x[b].d) * ad[i][b] * (float)isum;
+        }
+        out[i] = sum;
+    }
 }
 
-static void gemv_q4_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
-{
-    int64_t nb = k / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const block_q4_0 *x = (const block_q4_0 *)((const char *)W + (size_t)r * row_bytes);
-        for (int64_t b = b0; b < b1; b++)
-            y[b * ldy + r] = dot_q4_0_row(x, nb, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
+/*
+ * Activation rows b0..b1 of a GEMV in runs of up to 4 (multi_rows(x, a, b, n,
+ * out) with a constant n, so each variant keeps its accumulators in registers).
+ */
+#define GEMV_MULTI(NAME, ROWFN, XT)                                                                \
+    static void NAME(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,           \
+                     const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)     \
+    {                                                                                              \
+        for (int64_t r = r0; r < r1; r++) {                                                        \
+            const XT *x = (const XT *)((const char *)W + (size_t)r * row_bytes);                   \
+            for (int64_t b = b0; b < b1;) {                                                        \
+                float out[4];                                                                      \
+                int n = b1 - b >= 4 ? 4 : (int)(b1 - b);                                           \
+                switch (n) {                                                                       \
+                case 4:                                                                            \
+                    ROWFN(x, k, a, b, 4, out);                                                     \
+                    break;                                                                         \
+                case 3:                                                                            \
+                    ROWFN(x, k, a, b, 3, out);                                                     \
+                    break;                                                                         \
+                case 2:                                                                            \
+                    ROWFN(x, k, a, b, 2, out);                                                     \
+                    break;                                                                         \
+                default:                                                                           \
+                    ROWFN(x, k, a, b, 1, out);                                                     \
+                    break;                                                                         \
+                }                                                                                  \
+                for (int i = 0; i < n; i++)                                                        \
+                    y[(b + i) * ldy + r] = out[i];                                                 \
+                b += n;                                                                            \
+            }                                                                                      \
+        }                                                                                          \
     }
-}
 
-static float dot_q8_0_row(const block_q8_0 *x, int64_t nb, const int8_t *aq, const float *ad,
-                          const float *ads)
+#define Q4_0_ROWS(x, k, a, b, n, out) dot_q4_0_rows(x, (k) / 32, a, b, n, out)
+GEMV_MULTI(gemv_q4_0, Q4_0_ROWS, block_q4_0)
+
+static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0 *x, int64_t nb,
+                                                                const struct kern__act *a,
+                                                                int64_t b0, int nr, float *out)
 {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     const __m512i idx[4] = {
@@ -255,46 +307,60 @@ static float dot_q8_0_row(const block_q8_0 *x, int64_t nb, const int8_t *aq, con
         _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5),
         _mm512_setr_epi32(6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7),
     };
-    __m512 acc = _mm512_setzero_ps();
-    __m256 corr = _mm256_setzero_ps();
+    const int8_t *aq[4];
+    const float *ad[4], *ads[4];
+    __m512 acc[4];
+    __m256 corr[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        aq[r] = a->qs + (b0 + r) * a->k;
+        ad[r] = a->d + (b0 + r) * nb;
+        ads[r] = a->ds + (b0 + r) * nb;
+        acc[r] = _mm512_setzero_ps();
+        corr[r] = _mm256_setzero_ps();
+    }
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         gemv_prefetch(&x[b], 8 * sizeof(block_q8_0));
         __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q8_0));
-        __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad + b));
-        corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads + b), corr);
-        __m512 s16 = _mm512_castps256_ps512(s8);
+        __m512i v[4];
 #pragma GCC unroll 4
         for (int h = 0; h < 4; h++) {
             const block_q8_0 *xb = x + b + 2 * h;
-            __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb[0].qs));
-            v = _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)xb[1].qs), 1);
-            v = _mm512_xor_si512(v, flip);
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v,
-                                            _mm512_loadu_si512(aq + (b + 2 * h) * 32));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx[h], s16), acc);
+            v[h] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb[0].qs));
+            v[h] = _mm512_inserti64x4(v[h], _mm256_loadu_si256((const __m256i *)xb[1].qs), 1);
+            v[h] = _mm512_xor_si512(v[h], flip);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad[r] + b));
+            corr[r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads[r] + b), corr[r]);
+            __m512 s16 = _mm512_castps256_ps512(s8);
+#pragma GCC unroll 4
+            for (int h = 0; h < 4; h++) {
+                __m512i sd = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[h],
+                                                 _mm512_loadu_si512(aq[r] + (b + 2 * h) * 32));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sd), _mm512_permutexvar_ps(idx[h], s16),
+                                         acc[r]);
+            }
         }
     }
-    float sum = _mm512_reduce_add_ps(acc) - 128.0f * hsum256(corr);
-    for (; b < nb; b++) {
-        int isum = 0;
-        for (int j = 0; j < 32; j++)
-            isum += x[b].qs[j] * aq[b * 32 + j];
-        sum += h2f(x[b].d) * ad[b] * (float)isum;
+    const int64_t btail = b;
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        float sum = _mm512_reduce_add_ps(acc[r]) - 128.0f * hsum256(corr[r]);
+        for (b = btail; b < nb; b++) {
+            int isum = 0;
+            for (int j = 0; j < 32; j++)
+                isum += x[b].qs[j] * aq[r][b * 32 + j];
+            sum += h2f(x[b].d) * ad[r][b] * (float)isum;
+        }
+        out[r] = sum;
     }
-    return sum;
 }
 
-static void gemv_q8_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
-{
-    int64_t nb = k / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const block_q8_0 *x = (const block_q8_0 *)((const char *)W + (size_t)r * row_bytes);
-        for (int64_t b = b0; b < b1; b++)
-            y[b * ldy + r] = dot_q8_0_row(x, nb, a->qs + b * k, a->d + b * nb, a->ds + b * nb);
-    }
-}
+#define Q8_0_ROWS(x, k, a, b, n, out) dot_q8_0_rows(x, (k) / 32, a, b, n, out)
+GEMV_MULTI(gemv_q8_0, Q8_0_ROWS, block_q8_0)
 
 /* ---- K-quant direct products ------------------------------------------------ */
 
@@ -305,10 +371,10 @@ static void gemv_q8_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
  * bit 4 with per-half shifts. Each lane group gets its sub-block's
  * d * scale * d_act; mins are applied with d_act * sum(a).
  */
-static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row, size_t bsz,
+static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row, size_t bsz,
                                                               int is5, int64_t nsb,
-                                                              const int8_t *aq, const float *ad,
-                                                              const float *ads)
+                                                              const struct kern__act *a, int64_t b0,
+                                                              int nr, float *out)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
     const __m512i il0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
@@ -322,25 +388,31 @@ static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row
     const __m512i sr3 = _mm512_setr_epi64(1, 1, 1, 1, 3, 3, 3, 3);
     /* lanes 0..7 take d, lanes 8..15 dmin, from the converted (d, dmin) pair */
     const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
+    const int64_t nb = nsb * (QK_K / 32);
+    const int8_t *aq[4];
+    const float *ad[4], *ads[4];
+    __m512 acc[4], accm[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        aq[r] = a->qs + (b0 + r) * a->k;
+        ad[r] = a->d + (b0 + r) * nb;
+        ads[r] = a->ds + (b0 + r) * nb;
+        acc[r] = accm[r] = _mm512_setzero_ps();
+    }
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *xb = row + (size_t)i * bsz;
         gemv_prefetch(xb, bsz);
         const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
         /*
-         * One 16-lane product: lanes 0..7 are d * scale * d_act per sub-block
-         * (used through the permutes below), lanes 8..15 dmin * min * d_act *
-         * sum(a) (accumulated, subtracted at the end).
+         * One 16-lane product per activation row: lanes 0..7 are d * scale *
+         * d_act per sub-block (used through the permutes below), lanes 8..15
+         * dmin * min * d_act * sum(a) (accumulated, subtracted at the end).
          */
         uint32_t ddm;
         memcpy(&ddm, xb, 4);
         __m512 dd = _mm512_permutexvar_ps(
             dsel, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddm))));
-        __m512 act = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(ad + 8 * i)),
-                                        _mm256_loadu_ps(ads + 8 * i), 1);
-        __m512 s16 = _mm512_mul_ps(_mm512_mul_ps(k4_scales_mins(xb + 4), dd), act);
-        accm = _mm512_add_ps(accm, s16);
-        const int8_t *ap = aq + 256 * i;
+        __m512 wsc = _mm512_mul_ps(k4_scales_mins(xb + 4), dd);
         __m512i z0 = _mm512_loadu_si512(qs), z1 = _mm512_loadu_si512(qs + 64);
         __m512i w0 = _mm512_and_si512(z0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(z0, 4), m4);
         __m512i w2 = _mm512_and_si512(z1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(z1, 4), m4);
@@ -351,42 +423,42 @@ static inline __attribute__((always_inline)) float dot_k4_row(const uint8_t *row
             w2 = _mm512_or_si512(w2, _mm512_and_si512(_mm512_srlv_epi64(h, sr2), b4));
             w3 = _mm512_or_si512(w3, _mm512_and_si512(_mm512_srlv_epi64(h, sr3), b4));
         }
-        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(ap));
-        __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_loadu_si512(ap + 64));
-        __m512i a2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_loadu_si512(ap + 128));
-        __m512i a3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w3, _mm512_loadu_si512(ap + 192));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_permutexvar_ps(il0, s16), acc);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_permutexvar_ps(ih0, s16), acc);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a2), _mm512_permutexvar_ps(il1, s16), acc);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a3), _mm512_permutexvar_ps(ih1, s16), acc);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            __m512 act = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(ad[r] + 8 * i)),
+                                            _mm256_loadu_ps(ads[r] + 8 * i), 1);
+            __m512 s16 = _mm512_mul_ps(wsc, act);
+            accm[r] = _mm512_add_ps(accm[r], s16);
+            const int8_t *ap = aq[r] + 256 * i;
+            __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(ap));
+            __m512i a1 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_loadu_si512(ap + 64));
+            __m512i a2 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_loadu_si512(ap + 128));
+            __m512i a3 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w3, _mm512_loadu_si512(ap + 192));
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_permutexvar_ps(il0, s16), acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_permutexvar_ps(ih0, s16), acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(a2), _mm512_permutexvar_ps(il1, s16), acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(a3), _mm512_permutexvar_ps(ih1, s16), acc[r]);
+        }
     }
     /* the upper half of accm holds the min terms; its lower half is unused */
-    return _mm512_reduce_add_ps(acc) - hsum256(_mm512_extractf32x8_ps(accm, 1));
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        out[r] = _mm512_reduce_add_ps(acc[r]) - hsum256(_mm512_extractf32x8_ps(accm[r], 1));
 }
 
-static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
-{
-    int64_t nb = k / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *x = (const uint8_t *)W + (size_t)r * row_bytes;
-        for (int64_t b = b0; b < b1; b++)
-            y[b * ldy + r] = dot_k4_row(x, sizeof(block_q4_K), 0, k / QK_K, a->qs + b * k,
-                                        a->d + b * nb, a->ds + b * nb);
-    }
-}
-
-static void gemv_q5_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
-{
-    int64_t nb = k / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *x = (const uint8_t *)W + (size_t)r * row_bytes;
-        for (int64_t b = b0; b < b1; b++)
-            y[b * ldy + r] = dot_k4_row(x, sizeof(block_q5_K), 1, k / QK_K, a->qs + b * k,
-                                        a->d + b * nb, a->ds + b * nb);
-    }
-}
+#define Q4_K_ROWS(x, k, a, b, n, out)                                                              \
+    dot_k4_rows((const uint8_t *)(x), sizeof(block_q4_K), 0, (k) / QK_K, a, b, n, out)
+#define Q5_K_ROWS(x, k, a, b, n, out)                                                              \
+    dot_k4_rows((const uint8_t *)(x), sizeof(block_q5_K), 1, (k) / QK_K, a, b, n, out)
+GEMV_MULTI(gemv_q4_k, Q4_K_ROWS, uint8_t)
+GEMV_MULTI(gemv_q5_k, Q5_K_ROWS, uint8_t)
 
 /*
  * Q6_K row . plain activations. A 64-byte load of ql gives elements 0..63 of
@@ -394,8 +466,9 @@ static void gemv_q5_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
  * highs come from qh with per-half shifts. Values are 0..63 (the -32 offset
  * is applied with the activation sums), 16-element sub-blocks = 4 lanes.
  */
-static float dot_q6_k_row(const block_q6_K *x, int64_t nsb, const int8_t *aq, const float *ad,
-                          const float *ads16)
+static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K *x, int64_t nsb,
+                                                                const struct kern__act *a,
+                                                                int64_t b0, int nr, float *out)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
@@ -407,51 +480,57 @@ static float dot_q6_k_row(const block_q6_K *x, int64_t nsb, const int8_t *aq, co
         _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
         _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15),
     };
-    __m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps();
+    const int64_t nb = nsb * (QK_K / 32);
+    const int8_t *aq[4];
+    const float *ad[4], *ads16[4];
+    __m512 acc[4], corr[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        aq[r] = a->qs + (b0 + r) * a->k;
+        ad[r] = a->d + (b0 + r) * nb;
+        ads16[r] = a->ds16 + (b0 + r) * 2 * nb;
+        acc[r] = corr[r] = _mm512_setzero_ps();
+    }
     for (int64_t i = 0; i < nsb; i++) {
         const block_q6_K *xb = x + i;
         gemv_prefetch(xb, sizeof(*xb));
         __m512 sc = _mm512_mul_ps(
             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)xb->scales))),
             _mm512_set1_ps(h2f(xb->d)));
-        /* per 16-element sub-block: d * sc * d_act (d_act per 32) */
-        __m512 da16 =
-            _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(ad + 8 * i)));
-        __m512 s16 = _mm512_mul_ps(sc, da16);
-        corr = _mm512_fmadd_ps(sc, _mm512_loadu_ps(ads16 + 16 * i), corr);
-#pragma GCC unroll 4
+        __m512i w[4];
+#pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
             __m512i l = _mm512_loadu_si512(xb->ql + 64 * n);
             __m512i h =
                 _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xb->qh + 32 * n)));
-            __m512i lo = _mm512_or_si512(_mm512_and_si512(l, m4),
-                                         _mm512_and_si512(_mm512_sllv_epi64(h, shl_lo), m30));
-            __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                         _mm512_and_si512(_mm512_srlv_epi64(h, shr_hi), m30));
-            const int8_t *ap = aq + 256 * i + 128 * n;
-            __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ap));
-            __m512i d1 =
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, _mm512_loadu_si512(ap + 64));
-            acc =
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_permutexvar_ps(ix[2 * n], s16), acc);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_permutexvar_ps(ix[2 * n + 1], s16),
-                                  acc);
+            w[2 * n] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                       _mm512_and_si512(_mm512_sllv_epi64(h, shl_lo), m30));
+            w[2 * n + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi64(h, shr_hi), m30));
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            /* per 16-element sub-block: d * sc * d_act (d_act per 32) */
+            __m512 da16 =
+                _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(ad[r] + 8 * i)));
+            __m512 s16 = _mm512_mul_ps(sc, da16);
+            corr[r] = _mm512_fmadd_ps(sc, _mm512_loadu_ps(ads16[r] + 16 * i), corr[r]);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) {
+                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[q],
+                                                _mm512_loadu_si512(aq[r] + 256 * i + 64 * q));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(ix[q], s16),
+                                         acc[r]);
+            }
         }
     }
-    return _mm512_reduce_add_ps(acc) - 32.0f * _mm512_reduce_add_ps(corr);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        out[r] = _mm512_reduce_add_ps(acc[r]) - 32.0f * _mm512_reduce_add_ps(corr[r]);
 }
 
-static void gemv_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
-{
-    int64_t nb = k / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const block_q6_K *x = (const block_q6_K *)((const char *)W + (size_t)r * row_bytes);
-        for (int64_t b = b0; b < b1; b++)
-            y[b * ldy + r] =
-                dot_q6_k_row(x, k / QK_K, a->qs + b * k, a->d + b * nb, a->ds16 + b * 2 * nb);
-    }
-}
+#define Q6_K_ROWS(x, k, a, b, n, out) dot_q6_k_rows(x, (k) / QK_K, a, b, n, out)
+GEMV_MULTI(gemv_q6_k, Q6_K_ROWS, block_q6_K)
 
 /* ---- float weights (F32 / F16 / BF16) ------------------------------------------ */
 
@@ -678,6 +757,17 @@ void kern__init_avx512(struct kern__ops *o)
     o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_K4P;
     o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
     o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
+    /*
+     * Up to 4 activation rows share each weight unpacking in the GEMVs. In
+     * cache, one core (bench_kernels -c -t 1), GOP/s at B = 4, GEMV vs the
+     * direct 8-row kernels (panels for Q6_K), which pad 4 rows to 8: Q4_0 161
+     * vs 126, Q8_0 125 vs 115, Q4_K 122 vs 106, Q6_K 112 vs 73. From B = 6 the
+     * direct kernels / panels are as fast or faster (Q4_0 186 vs 155).
+     */
+    static const enum ggml_type multi[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K,
+                                           GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof(multi) / sizeof(multi[0]); i++)
+        o->gemv_max_b[multi[i]] = 4;
 }
 
 #else

@@ -103,6 +103,11 @@ struct kern__ops {
                                       int64_t r1, const struct kern__act *a, float *y, int64_t ldy);
     /* Activation layout gemv[t] expects (KERN_ACT_PLAIN or KERN_ACT_Q4P). */
     uint8_t gemv_layout[GGML_TYPE_COUNT];
+    /*
+     * Largest batch that gemv[t] serves (its weight unpacking shared by several
+     * activation rows); 0 means KERN_IL_MIN_B - 1.
+     */
+    uint8_t gemv_max_b[GGML_TYPE_COUNT];
     /* Float weights (F32/F16/BF16): rows [r0, r1) for all B rows of x. */
     void (*gemm_float)(enum ggml_type t, const void *W, size_t row_bytes, int64_t k, int64_t r0,
                        int64_t r1, const float *x, int64_t B, float *y, int64_t ldy,
