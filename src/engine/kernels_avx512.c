@@ -168,6 +168,23 @@ static inline void gemv_prefetch(const void *p, size_t len)
 }
 
 /*
+ * Pointers to activation rows b0 .. b0 + nr - 1: quants, per-32 scales and
+ * sums (per-16 sums with per16), for the multi-row GEMVs below.
+ */
+static inline __attribute__((always_inline)) void act_rows(const struct kern__act *a, int64_t b0,
+                                                           int nr, int per16, const int8_t *aq[4],
+                                                           const float *ad[4], const float *as[4])
+{
+    const int64_t nb = a->nb32;
+#pragma GCC unroll 4
+    for (int i = 0; i < nr; i++) {
+        aq[i] = a->qs + (b0 + i) * a->k;
+        ad[i] = a->d + (b0 + i) * nb;
+        as[i] = per16 ? a->ds16 + (b0 + i) * 2 * nb : a->ds + (b0 + i) * nb;
+    }
+}
+
+/*
  * Q4_0 row . NR activation rows (1..4; Q4P layout). The weights' nibbles are
  * unpacked once per 8 blocks and serve every activation row: a few sequences
  * decoding together cost little more than one (the direct 8-row kernels pad
@@ -184,11 +201,9 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
     const float *ad[4], *ads[4];
     __m512 acc[4];
     __m256 corr[4];
+    act_rows(a, b0, nr, 0, aq, ad, ads);
 #pragma GCC unroll 4
     for (int i = 0; i < nr; i++) {
-        aq[i] = a->qs + (b0 + i) * a->k;
-        ad[i] = a->d + (b0 + i) * nb;
-        ads[i] = a->ds + (b0 + i) * nb;
         acc[i] = _mm512_setzero_ps();
         corr[i] = _mm256_setzero_ps();
     }
@@ -311,11 +326,9 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
     const float *ad[4], *ads[4];
     __m512 acc[4];
     __m256 corr[4];
+    act_rows(a, b0, nr, 0, aq, ad, ads);
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++) {
-        aq[r] = a->qs + (b0 + r) * a->k;
-        ad[r] = a->d + (b0 + r) * nb;
-        ads[r] = a->ds + (b0 + r) * nb;
         acc[r] = _mm512_setzero_ps();
         corr[r] = _mm256_setzero_ps();
     }
@@ -388,17 +401,13 @@ static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row
     const __m512i sr3 = _mm512_setr_epi64(1, 1, 1, 1, 3, 3, 3, 3);
     /* lanes 0..7 take d, lanes 8..15 dmin, from the converted (d, dmin) pair */
     const __m512i dsel = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const int64_t nb = nsb * (QK_K / 32);
     const int8_t *aq[4];
     const float *ad[4], *ads[4];
     __m512 acc[4], accm[4];
+    act_rows(a, b0, nr, 0, aq, ad, ads);
 #pragma GCC unroll 4
-    for (int r = 0; r < nr; r++) {
-        aq[r] = a->qs + (b0 + r) * a->k;
-        ad[r] = a->d + (b0 + r) * nb;
-        ads[r] = a->ds + (b0 + r) * nb;
+    for (int r = 0; r < nr; r++)
         acc[r] = accm[r] = _mm512_setzero_ps();
-    }
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *xb = row + (size_t)i * bsz;
         gemv_prefetch(xb, bsz);
@@ -480,17 +489,13 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
         _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
         _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15),
     };
-    const int64_t nb = nsb * (QK_K / 32);
     const int8_t *aq[4];
     const float *ad[4], *ads16[4];
     __m512 acc[4], corr[4];
+    act_rows(a, b0, nr, 1, aq, ad, ads16);
 #pragma GCC unroll 4
-    for (int r = 0; r < nr; r++) {
-        aq[r] = a->qs + (b0 + r) * a->k;
-        ad[r] = a->d + (b0 + r) * nb;
-        ads16[r] = a->ds16 + (b0 + r) * 2 * nb;
+    for (int r = 0; r < nr; r++)
         acc[r] = corr[r] = _mm512_setzero_ps();
-    }
     for (int64_t i = 0; i < nsb; i++) {
         const block_q6_K *xb = x + i;
         gemv_prefetch(xb, sizeof(*xb));
