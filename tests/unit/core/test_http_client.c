@@ -6,7 +6,8 @@
  * exactly: keep-alive, chunked streams with pauses, hangs, stalls, oversize
  * bodies, cut connections. It is deliberately minimal and trusts its client.
  * TLS is tested against `openssl s_server` with a certificate made at run time
- * (skipped when the openssl command is missing).
+ * (skipped when the openssl command is missing). Every test runs twice: on the
+ * native transport (plain http://), then with AISTACK_HTTP_CLIENT=curl on libcurl.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1643,5 +1644,11 @@ int main(void)
         cmocka_unit_test(test_parse_headers),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* the same contract on both transports: native for http:// by default, then
+     * libcurl for everything (as with AISTACK_HTTP_CLIENT=curl) */
+    unsetenv("AISTACK_HTTP_CLIENT");
+    int failed = cmocka_run_group_tests_name("native transport", tests, NULL, NULL);
+    setenv("AISTACK_HTTP_CLIENT", "curl", 1);
+    failed += cmocka_run_group_tests_name("libcurl transport", tests, NULL, NULL);
+    return failed;
 }
