@@ -57,16 +57,19 @@ static int small_rcvbuf(void *ud, curl_socket_t fd, curlsocktype purpose)
     return CURL_SOCKOPT_OK;
 }
 
-/* Performs one request; extra_header may be NULL. */
-static void fetch(uint16_t port, const char *method, const char *path, const char *body,
-                  const char *extra_header, struct resp *r)
+/* Performs one request and returns curl's result (callable off the main thread, where a
+ * cmocka assertion cannot be reported); extra_header may be NULL. */
+static CURLcode fetch_rc(uint16_t port, const char *method, const char *path, const char *body,
+                         const char *extra_header, struct resp *r)
 {
     char url[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
     buf_init(&r->body, 16u << 20);
     buf_init(&r->headers, 1u << 20);
+    r->status = 0;
     CURL *c = curl_easy_init();
-    assert_non_null(c);
+    if (!c)
+        return CURLE_FAILED_INIT;
     struct curl_slist *h = extra_header ? curl_slist_append(NULL, extra_header) : NULL;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -85,10 +88,17 @@ static void fetch(uint16_t port, const char *method, const char *path, const cha
         curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)slow_client_bps);
     }
     CURLcode rc = curl_easy_perform(c);
-    assert_int_equal(rc, CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+    return rc;
+}
+
+/* Performs one request, which must succeed; extra_header may be NULL. */
+static void fetch(uint16_t port, const char *method, const char *path, const char *body,
+                  const char *extra_header, struct resp *r)
+{
+    assert_int_equal(fetch_rc(port, method, path, body, extra_header, r), CURLE_OK);
 }
 
 static void resp_free(struct resp *r)
@@ -190,6 +200,7 @@ static void h_park(struct http_req *req, void *ud)
 /* ---- streaming ---------------------------------------------------------------- */
 
 static atomic_int gone_calls, writable_calls, stopped_early;
+static atomic_int streams_begun; /* h_sse calls */
 
 struct prod {
     struct http_stream *s;
@@ -243,6 +254,7 @@ static void h_sse(struct http_req *req, void *ud)
     p->s = http_stream_begin(req, 200, "text/event-stream");
     assert_non_null(p->s);
     http_stream_set_callbacks(p->s, on_gone, on_writable, p);
+    atomic_fetch_add(&streams_begun, 1);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, prod_main, p), 0);
     pthread_detach(t);
@@ -638,13 +650,14 @@ static void test_header_timeout(void **state)
 
 struct client_job {
     uint16_t port;
+    CURLcode rc;
     struct resp r;
 };
 
 static void *sse_client(void *arg)
 {
     struct client_job *j = arg;
-    fetch(j->port, "GET", "/sse?n=40", NULL, NULL, &j->r);
+    j->rc = fetch_rc(j->port, "GET", "/sse?n=40", NULL, NULL, &j->r);
     return NULL;
 }
 
@@ -653,13 +666,23 @@ static void test_drain(void **state)
     struct http_server *srv = start(0, 0);
     uint16_t port = http_server_port(srv);
     http_server_set_ready(srv, 1);
-    /* a stream of 40 events * 2 ms is in flight when the drain starts: it completes */
+    /*
+     * a stream of 40 events * 2 ms is in flight when the drain starts: it completes.
+     * In flight means its handler has run; a fixed sleep was not enough under load
+     * (the client had not even connected when the listener closed, 1 run in 100).
+     */
+    int begun = atomic_load(&streams_begun);
     struct client_job j = {.port = port};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, sse_client, &j), 0);
-    usleep(30000);
+    for (int i = 0; i < 3000 && atomic_load(&streams_begun) == begun; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&streams_begun), begun + 1);
     assert_int_equal(http_server_drain(srv), 0);
     pthread_join(t, NULL);
+    if (j.rc != CURLE_OK)
+        fail_msg("curl: %s (%zu bytes of body: %.*s)", curl_easy_strerror(j.rc), j.r.body.len,
+                 (int)j.r.body.len, j.r.body.data ? j.r.body.data : "");
     assert_int_equal(j.r.status, 200);
     assert_non_null(strstr(j.r.body.data, "data: 39\n"));
     resp_free(&j.r);
