@@ -1148,14 +1148,42 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* 1 if w's listener has a connection waiting to be accepted. */
+static int backlog_pending(struct http_worker *w)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_LISTEN_FD);
+    struct pollfd p = {.fd = di ? di->listen_fd : -1, .events = POLLIN};
+    return p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * Closes w's listener for the drain. Its clients connected before the drain began
+ * and may have sent requests the worker has not read yet, on connections it holds
+ * or still in the listener's backlog: run MHD first, until the backlog is empty (MHD
+ * accepts at most 10 connections per run), so that the drain counts those requests
+ * as in flight instead of closing them unanswered at the cutoff.
+ */
 static void quiesce_cb(struct loop *l, void *ud)
 {
     struct http_worker *w = ud;
-    if (!w->d)
-        return;
-    MHD_socket s = MHD_quiesce_daemon(w->d);
-    if (s != MHD_INVALID_SOCKET)
-        close(s);
+    if (w->d) {
+        run_mhd(w);
+        for (int i = 0; i < 64 && backlog_pending(w); i++)
+            run_mhd(w);
+        MHD_socket s = MHD_quiesce_daemon(w->d);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
+    }
+    atomic_store(&w->quiesced, 1);
+}
+
+/* 1 once every started worker has closed its listener. */
+static int all_quiesced(struct http_server *srv)
+{
+    for (int i = 0; i < srv->nthreads; i++)
+        if (srv->workers[i].started && !atomic_load(&srv->workers[i].quiesced))
+            return 0;
+    return 1;
 }
 
 /* Drain timeout passed: resume everything suspended so MHD can close it, then stop. */
@@ -1283,10 +1311,16 @@ int http_server_drain(struct http_server *srv)
     if (!srv->started || srv->stopped)
         return 0;
     atomic_store(&srv->draining, 1);
-    for (int i = 0; i < srv->nthreads; i++)
-        if (srv->workers[i].started)
-            loop_post(srv->workers[i].loop, quiesce_cb, &srv->workers[i]);
+    for (int i = 0; i < srv->nthreads; i++) {
+        struct http_worker *w = &srv->workers[i];
+        if (w->started && loop_post(w->loop, quiesce_cb, w) != 0)
+            atomic_store(&w->quiesced, 1); /* cannot ask; do not wait for it either */
+    }
     uint64_t deadline = loop_now_ms() + srv->cfg.drain_timeout_ms;
+    /* what is in flight is known only once no worker accepts any more: until then a
+     * request can still arrive, and the cutoff would close it unanswered */
+    while (!all_quiesced(srv) && loop_now_ms() < deadline)
+        poll(NULL, 0, 1);
     while (atomic_load(&srv->active) > 0 && loop_now_ms() < deadline)
         poll(NULL, 0, 5);
     int left = atomic_load(&srv->active);

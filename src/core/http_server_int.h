@@ -61,6 +61,7 @@ struct http_worker {
     unsigned nconns;       /* connections MHD holds */
     unsigned conn_limit;   /* MHD_OPTION_CONNECTION_LIMIT of this worker */
     int rerun;             /* run MHD once more (see on_connection) */
+    atomic_int quiesced;   /* the drain closed its listener (quiesce_cb ran) */
 };
 
 enum req_state { REQ_BODY, REQ_HANDLER, REQ_WAIT, REQ_SENT };

@@ -724,6 +724,25 @@ static void test_drain(void **state)
     http_server_free(srv);
 }
 
+/* A request the client has sent when the drain starts is answered, even if the worker
+ * has not accepted its connection yet (it is only in the listener's backlog). */
+static void test_drain_pending(void **state)
+{
+    struct http_server *srv = start(0, 0);
+    uint16_t port = http_server_port(srv);
+    int fd = dial(port);
+    const char req[] = "GET /sse?n=40 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    assert_int_equal(http_server_drain(srv), 0);
+    char out[16384];
+    assert_true(read_all(fd, out, sizeof out, 2000) > 0);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(strstr(out, "data: 39\n"));
+    assert_non_null(strstr(out, "\r\n0\r\n\r\n")); /* the last chunk: the stream ended */
+    close(fd);
+    http_server_free(srv);
+}
+
 static void *shutdown_later(void *arg)
 {
     usleep(50000);
@@ -763,7 +782,7 @@ int main(void)
         cmocka_unit_test(test_async),          cmocka_unit_test(test_sse),
         cmocka_unit_test(test_client_gone),    cmocka_unit_test(test_async_gone),
         cmocka_unit_test(test_header_timeout), cmocka_unit_test(test_drain),
-        cmocka_unit_test(test_run_shutdown),
+        cmocka_unit_test(test_drain_pending),  cmocka_unit_test(test_run_shutdown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
