@@ -18,7 +18,9 @@
 #
 # Usage: bench/gateway/run.sh [BUILD_DIR]     (default: build)
 # Env:   DURATION (5 s), CONNS ("1 64 1000"), REPEATS (3), N_STREAMS (1000),
-#        THREADS (1), PACED_CONNS (32), PACED_MS (10)
+#        THREADS (1), PACED_CONNS (32), PACED_MS (10),
+#        PIN (unset; 1: each proxy on CPU 1, the mock and the load generators on CPU 0, so
+#        that the proxy's latency is not the scheduler's, as when it has its own cores)
 set -eu
 BUILD=${1:-${AISTACK_BIN:-build}}
 GW="$BUILD/aistack-gateway"
@@ -30,6 +32,7 @@ THREADS=${THREADS:-1}
 REPEATS=${REPEATS:-3}
 PACED_CONNS=${PACED_CONNS:-32}
 PACED_MS=${PACED_MS:-10}
+if [ -n "${PIN:-}" ]; then PROXY_CPU="taskset -c 1"; LOAD_CPU="taskset -c 0"; else PROXY_CPU=""; LOAD_CPU=""; fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PY=${AISTACK_PYTHON:-/usr/bin/python3}
 [ -x "$GW" ] && [ -x "$MOCK" ] || { echo "build aistack-gateway and mock_upstream in $BUILD"; exit 1; }
@@ -65,7 +68,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v
 minimum() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
 
 # the upstream: fast non-streamed answers; streamed ones 50 events 100 ms apart
-"$MOCK" --port 0 --port-file "$TMP/mock.port" --threads "$THREADS" --chunks 50 \
+$LOAD_CPU "$MOCK" --port 0 --port-file "$TMP/mock.port" --threads "$THREADS" --chunks 50 \
     --interval-ms 100 --log-level error 2>/dev/null &
 PIDS+=($!)
 wait_file "$TMP/mock.port"
@@ -81,7 +84,7 @@ model_list:
 EOF
 start_gw() {
     rm -f "$TMP/gw.port"
-    "$GW" --config "$TMP/gw.yaml" 2>>"$TMP/gw.log" &
+    $PROXY_CPU "$GW" --config "$TMP/gw.yaml" 2>>"$TMP/gw.log" &
     GW_PID=$!
     PIDS+=($GW_PID)
     wait_file "$TMP/gw.port"
@@ -119,7 +122,7 @@ http {
 }
 EOF
 start_ngx() {
-    "$NGINX" -c "$TMP/ngx/nginx.conf" -p "$TMP/ngx" 2>/dev/null &
+    $PROXY_CPU "$NGINX" -c "$TMP/ngx/nginx.conf" -p "$TMP/ngx" 2>/dev/null &
     NGX_PID=$!
     PIDS+=($NGX_PID)
     for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$NGX_PORT/v1/models" && break; sleep 0.05; done
@@ -141,7 +144,7 @@ run_wrk() {
     [ "$2" -lt 2 ] && t=1
     [ -n "${4:-}" ] && c0=$(cpu_ticks "$4")
     BODY="{\"model\":\"$3\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}" \
-        wrk -t$t -c"$2" -d"${DURATION}s" --latency --timeout 10s -s "$TMP/post.lua" \
+        $LOAD_CPU wrk -t$t -c"$2" -d"${DURATION}s" --latency --timeout 10s -s "$TMP/post.lua" \
         "http://127.0.0.1:$1/v1/chat/completions" >"$TMP/wrk" 2>&1 || true
     [ -n "${4:-}" ] && c1=$(cpu_ticks "$4")
     awk -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
@@ -249,7 +252,7 @@ echo "|--------:|--------|----------:|------------------:|-------:|------------:
 for target in nginx gateway; do
     if [ $target = nginx ]; then port=$NGX_PORT pid=$NGX_PID model=ok; else port=$GW_PORT pid=$GW_PID model=bench; fi
     idle=$(($(rss_kb $pid) / 1024))
-    "$PY" "$TMP/streams.py" "$port" "$model" "$N_STREAMS" >"$TMP/streams.out" &
+    $LOAD_CPU "$PY" "$TMP/streams.py" "$port" "$model" "$N_STREAMS" >"$TMP/streams.out" &
     sp=$!
     sleep 3
     rss=$(($(rss_kb $pid) / 1024))
