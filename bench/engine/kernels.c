@@ -6,7 +6,7 @@
  * as achieved GB/s of weight bytes and as a fraction of the best streaming-read
  * bandwidth measured in the same run with the same thread count (re-measured
  * before each row, since other processes may share the machine).
- * GEMM (B = 8, 64, 512): GOP/s (2 * n * k * B / time). Minimum time of
+ * GEMM (B = 8, 16, 32, 64, 512): GOP/s (2 * n * k * B / time). Minimum time of
  * several repeats (the machine is shared).
  *
  * usage: bench_kernels [-t threads] [-T type,type,...] [-i isa] [-q]
@@ -125,8 +125,15 @@ static int run_in_cache(struct kern_ctx *kc, const char *types)
     printf("in-cache ceilings (n x k = %lld x %lld; B=512 on 256 rows), min CPU time of many "
            "calls\n",
            (long long)n, (long long)k);
-    printf("%-6s %9s %9s %9s %9s %9s %9s %9s\n", "type", "B=1 GB/s", "B=2 GOP/s", "B=4", "B=6",
-           "B=8", "B=64", "B=512");
+    static const int64_t Bs[] = {2, 4, 6, 8, 16, 32, 64};
+    static const int reps[] = {200, 100, 100, 100, 60, 40, 30};
+    printf("%-6s %9s %9s", "type", "B=1 GB/s", "B=2 GOP/s");
+    for (size_t i = 1; i < sizeof(Bs) / sizeof(Bs[0]); i++) {
+        char h[16];
+        snprintf(h, sizeof(h), "B=%lld", (long long)Bs[i]);
+        printf(" %9s", h);
+    }
+    printf(" %9s\n", "B=512");
     float *x = malloc(sizeof(float) * (size_t)(k * 512));
     float *y = malloc(sizeof(float) * (size_t)(n * 512));
     char tl[256];
@@ -144,16 +151,12 @@ static int run_in_cache(struct kern_ctx *kc, const char *types)
         for (int64_t i = 0; i < k * 512; i++)
             x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
         double t1 = time_min(kc, t, w, n, k, x, 1, y, 300);
-        double t2 = time_min(kc, t, w, n, k, x, 2, y, 200);
-        double t4 = time_min(kc, t, w, n, k, x, 4, y, 100);
-        double t6 = time_min(kc, t, w, n, k, x, 6, y, 100);
-        double t8 = time_min(kc, t, w, n, k, x, 8, y, 100);
-        double t64 = time_min(kc, t, w, n, k, x, 64, y, 30);
+        printf("%-6s %9.1f", ggml_type_get(t)->name, (double)mbytes / t1 / 1e9);
+        for (size_t i = 0; i < sizeof(Bs) / sizeof(Bs[0]); i++)
+            printf(" %9.1f", 2.0 * n * k * (double)Bs[i] /
+                                 time_min(kc, t, w, n, k, x, Bs[i], y, reps[i]) / 1e9);
         double t512 = time_min(kc, t, w, 256, k, x, 512, y, 20);
-        printf("%-6s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", ggml_type_get(t)->name,
-               (double)mbytes / t1 / 1e9, 2.0 * n * k * 2 / t2 / 1e9, 2.0 * n * k * 4 / t4 / 1e9,
-               2.0 * n * k * 6 / t6 / 1e9, 2.0 * n * k * 8 / t8 / 1e9, 2.0 * n * k * 64 / t64 / 1e9,
-               2.0 * 256 * k * 512 / t512 / 1e9);
+        printf(" %9.1f\n", 2.0 * 256 * k * 512 / t512 / 1e9);
         free(w);
     }
     free(x);
@@ -221,11 +224,11 @@ int main(int argc, char **argv)
     printf("tp_run round trip (%d threads): %.2f us\n", nth, lat * 1e6);
 
     static const int64_t shapes[][2] = {{8192, 2048}, {2048, 8192}};
-    static const int64_t batches[] = {8, 64, 512};
+    static const int64_t batches[] = {8, 16, 32, 64, 512};
     printf("GEMV: B=1, weights streamed from memory, min per call; %%bw = GB/s / read bandwidth\n"
            "x8: 8 * t(B=1) / t(B=8), the gain from batching 8 rows; then GOP/s = 2*n*k*B / t\n");
-    printf("%-6s %-11s %8s %7s %6s %8s %5s %9s %9s %9s\n", "type", "n x k", "B=1 us", "GB/s", "%bw",
-           "B=8 us", "x8", "B=8 GOP/s", "B=64", "B=512");
+    printf("%-6s %-11s %8s %7s %6s %8s %5s %9s %9s %9s %9s %9s\n", "type", "n x k", "B=1 us",
+           "GB/s", "%bw", "B=8 us", "x8", "B=8 GOP/s", "B=16", "B=32", "B=64", "B=512");
     char tl[256];
     snprintf(tl, sizeof(tl), "%s", types);
     for (char *save = NULL, *tn = strtok_r(tl, ",", &save); tn; tn = strtok_r(NULL, ",", &save)) {
@@ -277,7 +280,7 @@ int main(int argc, char **argv)
                     continue;
                 }
                 double bt = 1e30;
-                int reps = B >= 512 ? 3 : B >= 64 ? 6 : 3 * nmat;
+                int reps = B >= 512 ? 3 : B >= 64 ? 6 : B >= 16 ? nmat : 3 * nmat;
                 for (int rep = 0; rep < reps; rep++) {
                     double t0 = now_s();
                     kern_matmul(kc, t, w + (size_t)(rep % nmat) * mbytes, n, k, x, B, y);
