@@ -132,12 +132,14 @@ const char *kern_isa_name(enum kern_isa isa)
 /* Smallest batch that uses the interleaved mode (when the ISA has it). */
 #define KERN_IL_MIN_B 4
 /*
- * Largest batch for the direct interleaved kernels (decoding several sequences).
- * Past some size, unpacking each weight panel once for the whole batch wins (in
- * cache, one core: direct 228-242 GOP/s at B = 8, panels 280 at B = 64); where
- * exactly between 8 and 64 is not measured yet, 32 is a guess.
+ * Largest batch for the direct interleaved kernels (decoding several sequences,
+ * chunked prompts). Past some size, unpacking each weight panel once for the
+ * whole batch wins. From memory, one core (bench_kernels -t 1, 8192 x 2048 and
+ * 2048 x 8192), direct vs panels at B = 64: Q4_0 269-287 vs 236-268 GOP/s,
+ * Q8_0 277-289 vs 184-238, Q4_K 246-262 vs 205-240, Q6_K 188-199 vs 177-209;
+ * at B = 512 panels reach 250-285.
  */
-#define KERN_DIRECT_MAX_B 32
+#define KERN_DIRECT_MAX_B 64
 
 struct kern_ctx {
     struct tp_pool *tp;

@@ -154,18 +154,13 @@ static inline __m256 load_scales8(const uint8_t *p, int stride)
 }
 
 /*
- * Prefetches the weight bytes GEMV_PF_DIST ahead of [p, p + len), the part a
- * GEMV loop iteration reads. A thread's rows follow one another in memory, so
- * this runs on into the next row. The hardware prefetcher alone let the reads
- * stall the products: single-sequence decoding (1B Q4_0, 2 threads) was
- * +2% in a quiet A/B and +11% (median of 10 pairs) with other jobs running.
+ * The GEMVs below leave their weight streams to the hardware prefetcher: a
+ * thread reads its rows front to back. Software prefetches 1 KB ahead (T0)
+ * made them slower on one core, from memory: 8192 x 2048 Q4_0 24.0 -> 22.5
+ * GB/s, Q8_0 29 -> 25 (bench_kernels -t 1, 3 alternated pairs). An earlier
+ * version of that prefetch had measured +2-11%, but gcc had compiled it out
+ * (see pf_t0): the gain was noise.
  */
-#define GEMV_PF_DIST 1024
-static inline void gemv_prefetch(const void *p, size_t len)
-{
-    for (size_t o = 0; o < len; o += 64)
-        _mm_prefetch((const char *)p + GEMV_PF_DIST + o, _MM_HINT_T0);
-}
 
 /*
  * Pointers to activation rows b0 .. b0 + nr - 1: quants, per-32 scales and
@@ -225,7 +220,6 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
         28 | 29 << 16, 30 | 31 << 16, 60 | 61 << 16, 62 | 63 << 16);
     for (; b + 8 <= nb; b += 8) {
         const char *gp = (const char *)&x[b];
-        gemv_prefetch(gp, 8 * sizeof(block_q4_0));
         __m512i z0 = _mm512_loadu_si512(gp), z1 = _mm512_loadu_si512(gp + 64);
         __m512i z2 = _mm512_loadu_si512(gp + 72), z3 = _mm512_loadu_si512(gp + 80);
         __m256 dw =
@@ -334,7 +328,6 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
     }
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
-        gemv_prefetch(&x[b], 8 * sizeof(block_q8_0));
         __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q8_0));
         __m512i v[4];
 #pragma GCC unroll 4
@@ -410,7 +403,6 @@ static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row
         acc[r] = accm[r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *xb = row + (size_t)i * bsz;
-        gemv_prefetch(xb, bsz);
         const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
         /*
          * One 16-lane product per activation row: lanes 0..7 are d * scale *
@@ -498,7 +490,6 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
         acc[r] = corr[r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const block_q6_K *xb = x + i;
-        gemv_prefetch(xb, sizeof(*xb));
         __m512 sc = _mm512_mul_ps(
             _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)xb->scales))),
             _mm512_set1_ps(h2f(xb->d)));

@@ -368,6 +368,11 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q8_0, 67, 2048, 9);
     check_matmul(kc, GGML_TYPE_Q4_K, 35, 2048, 12);
     check_matmul(kc, GGML_TYPE_Q6_K, 35, 1024, 1);
+    /* direct kernels up to B = 64 (5 and 8 groups of 8), panels past it */
+    check_matmul(kc, GGML_TYPE_Q6_K, 35, 1024, 37);
+    check_matmul(kc, GGML_TYPE_Q4_K, 19, 1024, 64);
+    check_matmul(kc, GGML_TYPE_Q4_0, 19, 1024, 61);
+    check_matmul(kc, GGML_TYPE_Q8_0, 19, 1024, 65);
     check_matmul(kc, GGML_TYPE_F16, 35, 1040, 7);
     /* Q4_0 tails: 12 blocks (a full group of 4 after 8) and 28 blocks */
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 384, 1);
