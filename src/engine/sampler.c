@@ -8,6 +8,8 @@
  */
 #include "engine/sampler.h"
 
+#include "engine/kernels.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ struct sampler {
     uint32_t *stamp; /* per token: last round its repetition penalty was applied */
     uint32_t round;
     float *work;       /* (n_vocab) adjusted logits */
+    float *prob;       /* (n_vocab) probabilities by token, when no top-k ran */
     struct cand *cand; /* (n_vocab) */
 };
 
@@ -122,8 +125,9 @@ struct sampler *sampler_new(const struct sampler_params *p, uint32_t n_vocab)
     s->gen_list = malloc(n_vocab * sizeof *s->gen_list);
     s->stamp = calloc(n_vocab, sizeof *s->stamp);
     s->work = malloc(n_vocab * sizeof *s->work);
+    s->prob = malloc(n_vocab * sizeof *s->prob);
     s->cand = malloc(n_vocab * sizeof *s->cand);
-    if (!s->gen_count || !s->gen_list || !s->stamp || !s->work || !s->cand)
+    if (!s->gen_count || !s->gen_list || !s->stamp || !s->work || !s->prob || !s->cand)
         goto fail;
     sampler_reset(s, p->seed);
     return s;
@@ -142,6 +146,7 @@ void sampler_free(struct sampler *s)
     free(s->gen_list);
     free(s->stamp);
     free(s->work);
+    free(s->prob);
     free(s->cand);
     free(s);
 }
@@ -309,7 +314,7 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
     float inv_t = 1.0f / s->p.temperature;
     struct cand *c = s->cand;
     for (uint32_t i = 0; i < n; i++) {
-        c[i].logit = w[i] * inv_t;
+        c[i].logit = s->prob[i] = w[i] * inv_t;
         c[i].id = (int32_t)i;
     }
     uint32_t n_cand = n;
@@ -323,9 +328,24 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
     if (!sorted)
         for (uint32_t i = 1; i < n_cand; i++)
             m = c[i].logit > m ? c[i].logit : m;
+    /*
+     * The mass of candidate i is exp(logit - m), or its probability from a
+     * vectorized softmax over the whole vocabulary when no top-k cut it: a
+     * libm exp per token of a 128K vocabulary, twice, was 1-2 ms per sampled
+     * token, on the serving loop's one thread while the others waited.
+     */
+    const float *pr = NULL;
     double z = 0;
-    for (uint32_t i = 0; i < n_cand; i++)
-        z += exp((double)c[i].logit - m);
+    if (!sorted) {
+        kern_softmax(s->prob, n);
+        pr = s->prob;
+        for (uint32_t i = 0; i < n; i++)
+            z += pr[i];
+    } else {
+        for (uint32_t i = 0; i < n_cand; i++)
+            z += exp((double)c[i].logit - m);
+    }
+#define CAND_MASS(i) (pr ? (double)pr[c[i].id] : exp((double)c[i].logit - m))
     uint32_t z_cand = n_cand; /* z is the mass of c[0..z_cand) */
 
     if (s->p.top_p > 0 && s->p.top_p < 1) {
@@ -337,7 +357,7 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
             double cum = 0, target = s->p.top_p * z;
             uint32_t i = 0;
             for (; i < k; i++) {
-                cum += exp((double)c[i].logit - m);
+                cum += CAND_MASS(i);
                 if (cum >= target)
                     break;
             }
@@ -364,17 +384,18 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
     if (n_cand != z_cand) { /* truncated: the mass of what is left (else the sum above) */
         z = 0;
         for (uint32_t i = 0; i < n_cand; i++)
-            z += exp((double)c[i].logit - m);
+            z += CAND_MASS(i);
     }
     double r = rng_uniform(s->rng) * z, cum = 0;
     token = c[n_cand - 1].id;
     for (uint32_t i = 0; i < n_cand; i++) {
-        cum += exp((double)c[i].logit - m);
+        cum += CAND_MASS(i);
         if (r < cum) {
             token = c[i].id;
             break;
         }
     }
+#undef CAND_MASS
 done:
     if (res) {
         memset(res, 0, sizeof *res);
