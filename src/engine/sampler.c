@@ -224,6 +224,55 @@ static void cand_top_sorted(struct cand *c, uint32_t n, uint32_t k)
     qsort(c, k, sizeof *c, cand_cmp);
 }
 
+/*
+ * Top-p over the whole vocabulary without sorting it. Candidates (c[i] is
+ * token i, logit w[i] * inv_t, probability pr[i]) are bucketed by how far
+ * their logit lies below the maximum m; the buckets' masses, summed from the
+ * top, give the bucket where target is reached, and only that bucket is
+ * sorted to place the cut exactly. Sorting growing prefixes instead cost 10 ms
+ * per token at top_p 0.9 over a flat 128K vocabulary. Leaves the nucleus in
+ * c[0..returned): the buckets wholly inside it in token order, then the
+ * sorted head of the crossing one. Equal logits share a bucket, so the set is
+ * the smallest sorted prefix reaching target, as a full sort would give.
+ */
+#define TP_BUCKETS 1024
+#define TP_RANGE   32.0f /* logits further below m all go to the last bucket */
+
+static uint32_t tp_bucket(float logit, float m)
+{
+    float d = (m - logit) * (TP_BUCKETS / TP_RANGE);
+    return d >= 0 && d < TP_BUCKETS - 1 ? (uint32_t)d : TP_BUCKETS - 1; /* NaN: last */
+}
+
+static uint32_t top_p_nucleus(struct cand *c, uint32_t n, const float *w, float inv_t,
+                              const float *pr, float m, double target)
+{
+    double mass[TP_BUCKETS] = {0};
+    for (uint32_t i = 0; i < n; i++)
+        mass[tp_bucket(c[i].logit, m)] += pr[i];
+    uint32_t bx = 0;
+    double cum = 0;
+    for (; bx < TP_BUCKETS - 1 && cum + mass[bx] < target; bx++)
+        cum += mass[bx];
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (tp_bucket(c[i].logit, m) < bx)
+            c[j++] = c[i];
+    uint32_t head = j;
+    for (uint32_t t = 0; t < n; t++) { /* c[] past j was overwritten: rebuild from w */
+        float l = w[t] * inv_t;
+        if (tp_bucket(l, m) == bx)
+            c[j++] = (struct cand){l, (int32_t)t};
+    }
+    qsort(c + head, j - head, sizeof *c, cand_cmp);
+    for (uint32_t i = head; i < j; i++) {
+        cum += pr[c[i].id];
+        if (cum >= target)
+            return i + 1;
+    }
+    return j;
+}
+
 /* ---- sampling --------------------------------------------------------------- */
 
 static void apply_penalties(struct sampler *s, float *w)
@@ -348,8 +397,11 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
 #define CAND_MASS(i) (pr ? (double)pr[c[i].id] : exp((double)c[i].logit - m))
     uint32_t z_cand = n_cand; /* z is the mass of c[0..z_cand) */
 
-    if (s->p.top_p > 0 && s->p.top_p < 1) {
-        /* sort a growing prefix until it holds top_p of the mass */
+    if (s->p.top_p > 0 && s->p.top_p < 1 && pr) {
+        n_cand = top_p_nucleus(c, n, w, inv_t, pr, m, s->p.top_p * z);
+        sorted = 1;
+    } else if (s->p.top_p > 0 && s->p.top_p < 1) {
+        /* after top-k: sort a growing prefix until it holds top_p of the mass */
         uint32_t k = sorted ? n_cand : (n_cand < 256 ? n_cand : 256);
         for (;;) {
             if (!sorted)

@@ -119,6 +119,21 @@ static void test_top_p_min_p(void **state)
     assert_true(max_rank > n_keep / 2); /* the tail of the nucleus is reachable */
     sampler_free(s);
 
+    /* equal logits: the nucleus is the lower ids (ties go to the lower id), and
+     * a crossing bucket spanning the whole vocabulary is cut exactly */
+    float flat[NV];
+    for (int i = 0; i < NV; i++)
+        flat[i] = 0.25f;
+    s = mk(1.0f, 0, 0.5f, 0, 11);
+    int max_t = 0;
+    for (int i = 0; i < 2000; i++) {
+        int t = sampler_sample(s, flat, 0, NULL);
+        assert_true(t <= NV / 2);
+        max_t = t > max_t ? t : max_t;
+    }
+    assert_true(max_t >= NV / 2 - 20);
+    sampler_free(s);
+
     /* min-p 0.5: only tokens with p >= 0.5 * p_max */
     s = mk(1.0f, 0, 1, 0.5f, 9);
     for (int i = 0; i < 1000; i++) {
