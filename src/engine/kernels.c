@@ -184,7 +184,7 @@ static size_t kern__act_bytes(int64_t B, int64_t k)
 {
     size_t rows = (size_t)((B + KERN_IL - 1) / KERN_IL * KERN_IL);
     size_t nb = (size_t)k / 32;
-    return kern__round64(rows * (size_t)k) + 3 * kern__round64(rows * nb * 2 * sizeof(float));
+    return kern__round64(rows * (size_t)k) + 4 * kern__round64(rows * nb * 2 * sizeof(float));
 }
 
 /* Per-thread scratch: a panel of packed rows, or a few float rows. */
@@ -376,6 +376,7 @@ static void kern__job_run(void *arg, int ith, int nth)
             sub.d += row0 * nb;
             sub.ds += row0 * nb;
             sub.ds16 += row0 * 2 * nb;
+            sub.is16 += row0 * 2 * nb;
             for (int64_t pi = s; pi < e; pi++) {
                 int64_t r0 = pi * KERN_PANEL;
                 int nr = (int)(j->n - r0 < KERN_PANEL ? j->n - r0 : KERN_PANEL);
@@ -462,6 +463,8 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         a->ds = (float *)c;
         c += kern__round64(rows * nb * 2 * sizeof(float));
         a->ds16 = (float *)c;
+        c += kern__round64(rows * nb * 2 * sizeof(float));
+        a->is16 = (int32_t *)c;
     }
     /*
      * A small product finishes on the caller sooner than the pool wakes up, and

@@ -62,6 +62,7 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
             uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
             float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
             float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
+            int32_t *is16 = a->is16 + g * 2 * nb * KERN_IL;
             for (int64_t b = 0; b < nb; b++) {
                 /* quantize block b of the 8 rows, then transpose 8 x 8 dwords */
                 __m256i v[8];
@@ -78,6 +79,8 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
                     ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
                     ds16[2 * b * KERN_IL + i] = dd * (float)s0;
                     ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
+                    is16[2 * b * KERN_IL + i] = s0;
+                    is16[(2 * b + 1) * KERN_IL + i] = s1;
                 }
                 __m256i t[8], u[8];
                 for (int i = 0; i < 8; i += 2) {

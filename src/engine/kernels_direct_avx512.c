@@ -11,10 +11,15 @@
  * weight byte is read once per step for the whole batch, and its bit
  * unpacking is shared by every group of 8 batch rows.
  *
- * Per (row, sub-block) the int32 sums become floats once:
- *   y += d_x * S * sum(u * q_x) + M * (d_x * sum q_x)
- * with u the unsigned quant, S its scale and M the offset term (Q4_0: -8 d,
- * Q8_0: -128 d since u = q + 128, Q4_K: -dmin * m).
+ * Per (row, sub-block) the int32 sums become floats once. Where the offset
+ * is a constant o (Q4_0: 8, Q8_0: 128 since u = q + 128, Q6_K: 32) it is
+ * removed in int32 with the activations' integer sums, so the result is exact
+ * before its one conversion:
+ *   y += d_x * S * (sum(u * q_x) - o * sum q_x)
+ * (in float, o * d_x * sum q_x cancelled most of the first term and lost
+ * digits: at 44 tokens the 8-bit-emulation reference check of ref/test_logits
+ * failed for Q8_0). Q4_K's mins are per row, so they stay a float term:
+ *   y += d_x * S * sum(u * q_x) - dmin * m * (d_x * sum q_x)
  *
  * Q6_K unpacks each super-block of the tile's rows into an L1 buffer first
  * (forming 6-bit quants from broadcast pieces took more vector operations
@@ -38,6 +43,7 @@ struct dgrp {
     const float *d;  /* (nb32, 8) */
     const float *ds; /* (nb32, 8) */
     const float *ds16;
+    const int32_t *is16; /* (2 * nb32, 8) integer sums of the quants per 16 */
 };
 
 static inline __m256i bcast32(const uint8_t *p)
@@ -67,6 +73,12 @@ static inline void prefetch_next(const uint8_t *pf, size_t row_bytes, int pr, si
             pf_t0(pf + (size_t)i * row_bytes + off + (size_t)o);
 }
 
+/* The 8 batch rows' integer sums of 16-element half h16 (2 per 32-block). */
+static inline __m256i is16v(const struct dgrp *g, int64_t h16)
+{
+    return _mm256_loadu_si256((const __m256i *)(g->is16 + h16 * KERN_IL));
+}
+
 static inline __m256i actv(const struct dgrp *g, int64_t blk32, int dw)
 {
     return _mm256_load_si256((const __m256i *)(g->q + blk32 * 32 * KERN_IL + 32 * dw));
@@ -79,7 +91,6 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
          int pr, const uint8_t *pf, float out[2][DRMAX][8])
 {
     const size_t bsz = t == GGML_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-    const __m256 ratio = _mm256_set1_ps(t == GGML_TYPE_Q4_0 ? -8.0f : -128.0f);
     const __m256i m4 = _mm256_set1_epi8(0x0F), x80 = _mm256_set1_epi8((char)0x80);
     __m256 accf[2][DRMAX];
 #pragma GCC unroll 8
@@ -89,15 +100,24 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
         const size_t boff = (size_t)blk * bsz;
         if (pf)
             prefetch_next(pf, (size_t)nb * bsz, pr, boff, bsz);
-        __m256i acc[2][DRMAX], acch[2][DRMAX];
+        /* the offset (-8 or -128 times the activations' sum), exact in int32 */
+        __m256i acc[2][DRMAX], acch[2][DRMAX], off[2];
+        for (int g = 0; g < ng; g++)
+            off[g] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                      _mm256_slli_epi32(_mm256_add_epi32(is16v(&G[g], 2 * blk),
+                                                                         is16v(&G[g], 2 * blk + 1)),
+                                                        t == GGML_TYPE_Q4_0 ? 3 : 7));
 #pragma GCC unroll 8
-        for (int i = 0; i < pr; i++)
-            acc[0][i] = acc[1][i] = acch[0][i] = acch[1][i] = _mm256_setzero_si256();
+        for (int i = 0; i < pr; i++) {
+            acc[0][i] = off[0];
+            acc[1][i] = ng > 1 ? off[1] : off[0];
+            acch[0][i] = acch[1][i] = _mm256_setzero_si256();
+        }
         if (t == GGML_TYPE_Q4_0) {
             /*
              * byte i of a block holds element i (low nibble) and i + 16 (high):
              * the high nibble is used in place (16 x its value, one AND instead
-             * of a shift and an AND) into its own accumulator, scaled by 1/16 below
+             * of a shift and an AND) into its own accumulator, shifted back below
              */
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
@@ -137,16 +157,14 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
 #pragma GCC unroll 2
         for (int g = 0; g < ng; g++) {
             __m256 da = _mm256_loadu_ps(G[g].d + blk * KERN_IL);
-            __m256 off = _mm256_mul_ps(_mm256_loadu_ps(G[g].ds + blk * KERN_IL), ratio);
 #pragma GCC unroll 8
             for (int i = 0; i < pr; i++) {
                 ggml_fp16_t dh;
                 memcpy(&dh, w[i] + boff, 2);
-                __m256 sum = _mm256_cvtepi32_ps(acc[g][i]);
-                if (t == GGML_TYPE_Q4_0)
-                    sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acch[g][i]), _mm256_set1_ps(0.0625f),
-                                          sum);
-                __m256 v = _mm256_fmadd_ps(sum, da, off);
+                __m256i sum = acc[g][i];
+                if (t == GGML_TYPE_Q4_0) /* 16 x the high nibbles' sum: exact shift */
+                    sum = _mm256_add_epi32(sum, _mm256_srai_epi32(acch[g][i], 4));
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), da);
                 accf[g][i] = _mm256_fmadd_ps(v, _mm256_set1_ps(h2f(dh)), accf[g][i]);
             }
         }
@@ -274,7 +292,7 @@ static inline __attribute__((always_inline)) void q6_k_unpack(const block_q6_K *
  * operations than the products, so each super-block of the tile's rows is
  * first unpacked into an L1 buffer (a few 512-bit operations per row) and the
  * pieces are broadcast from there, as for Q8_0. Per 16-element sub-block:
- *   y += d * sc * (d_x * sum(u * q_x)) - 32 * d * sc * (d_x * sum q_x)
+ *   y += d * sc * d_x * (sum(u * q_x) - 32 * sum q_x), the bracket in int32
  */
 static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const w[DRMAX],
                                                             const struct dgrp *G, int64_t nsb,
@@ -295,11 +313,18 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
         for (int i = 0; i < pr; i++)
             q6_k_unpack((const block_q6_K *)(w[i] + boff), U[i], S[i]);
         for (int c = 0; c < 8; c++) {
-            const int64_t b = sb * 8 + c; /* activation block */
-            __m256i acc[2][2][DRMAX];     /* [group][sub-block][row] */
+            const int64_t b = sb * 8 + c;        /* activation block */
+            __m256i acc[2][2][DRMAX], off[2][2]; /* [group][sub-block][row] */
+            for (int g = 0; g < ng; g++)
+                for (int h = 0; h < 2; h++) /* -32 x the activations' sum, exact */
+                    off[g][h] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                 _mm256_slli_epi32(is16v(&G[g], 2 * b + h), 5));
 #pragma GCC unroll 8
             for (int i = 0; i < pr; i++)
-                acc[0][0][i] = acc[0][1][i] = acc[1][0][i] = acc[1][1][i] = _mm256_setzero_si256();
+                for (int h = 0; h < 2; h++) {
+                    acc[0][h][i] = off[0][h];
+                    acc[1][h][i] = ng > 1 ? off[1][h] : off[0][h];
+                }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++)
 #pragma GCC unroll 4
@@ -320,13 +345,11 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
                 __m256 da = _mm256_loadu_ps(G[g].d + b * KERN_IL);
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
-                    __m256 dsv = _mm256_loadu_ps(G[g].ds16 + (2 * b + h) * KERN_IL);
 #pragma GCC unroll 8
                     for (int i = 0; i < pr; i++) {
-                        float s = S[i][2 * c + h];
                         __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][h][i]), da);
-                        accf[g][i] = _mm256_fmadd_ps(v, _mm256_set1_ps(s), accf[g][i]);
-                        accf[g][i] = _mm256_fmadd_ps(dsv, _mm256_set1_ps(-32.0f * s), accf[g][i]);
+                        accf[g][i] =
+                            _mm256_fmadd_ps(v, _mm256_set1_ps(S[i][2 * c + h]), accf[g][i]);
                     }
                 }
             }
@@ -381,7 +404,8 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
             for (int gg = 0; gg < ng; gg++) {
                 int64_t gi = g + gg;
                 grp[gg] = (struct dgrp){a->qs + gi * KERN_IL * k, a->d + gi * nb * KERN_IL,
-                                        a->ds + gi * nb * KERN_IL, a->ds16 + gi * 2 * nb * KERN_IL};
+                                        a->ds + gi * nb * KERN_IL, a->ds16 + gi * 2 * nb * KERN_IL,
+                                        a->is16 + gi * 2 * nb * KERN_IL};
             }
             for (int64_t r = rt; r < rt + KERN_IL && r < r1; r += pr) {
                 int nr = (int)(r1 - r < pr ? r1 - r : pr);

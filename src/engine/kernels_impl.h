@@ -55,6 +55,12 @@ struct kern__act {
     float *d;    /* block scale */
     float *ds;   /* d * sum(q) over the 32-block */
     float *ds16; /* d * sum(q) over each 16-element half */
+    /*
+     * il8 only: sum(q) over each 16-element half as an integer, (G, 2 * nb32, 8),
+     * so the direct kernels remove their weights' offsets exactly in int32 (in
+     * float, -128 * d * sum(q) cancelled most of d * sum(u * q) and lost digits)
+     */
+    int32_t *is16;
 };
 
 /* A panel of nr packed weight rows (row r: q + r * k, block arrays + r * nblk). */

@@ -373,6 +373,8 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_K, 19, 1024, 64);
     check_matmul(kc, GGML_TYPE_Q4_0, 19, 1024, 61);
     check_matmul(kc, GGML_TYPE_Q8_0, 19, 1024, 65);
+    check_matmul(kc, GGML_TYPE_Q8_0, 37, 128, 44);
+    check_matmul(kc, GGML_TYPE_Q8_0, 300, 256, 44);
     check_matmul(kc, GGML_TYPE_F16, 35, 1040, 7);
     /* Q4_0 tails: 12 blocks (a full group of 4 after 8) and 28 blocks */
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 384, 1);
