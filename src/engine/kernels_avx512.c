@@ -503,6 +503,23 @@ GEMV_MULTI(gemv_q5_k, Q5_K_ROWS, uint8_t)
  * a 128-half in its low nibbles and 64..127 in its high nibbles; the 2-bit
  * highs come from qh with per-half shifts. Values are 0..63 (the -32 offset
  * is applied with the activation sums), 16-element sub-blocks = 4 lanes.
+ *
+ * The four products (128-bit lane L of product q = sub-block 4q + L) are
+ * reduced in integer as in dot_k4_rows: packed to words in pairs and
+ * multiplied by the int8 scales with vpmaddwd, leaving two vectors of
+ * scale * 8-element sums per row, each converted and FMA'd with d * d_act
+ * (two conversions, FMAs and permutes per row and super-block instead of
+ * four of each plus a scale multiply). The -32 offset goes into the same
+ * accumulator: -32 * d * sc times the per-16 activation sums.
+ * Bounds (activations -127..127, scales -128..127): a product lane sums
+ * 4 * 63 * 127 = 32004 (fits int16, so packs is exact); a vpmaddwd dword
+ * 2 * 32004 * 128 = 8,193,024 < 2^24 (exact in int32 and in float).
+ *
+ * On Zen 4 the loop is bound by the shuffle/shift ports: adding the two
+ * sub-blocks of an activation block across lanes before one conversion
+ * (two vshufi32x4 + add) was slower than the second conversion and FMA; so
+ * were vpshufb + vpsraw for the scale words (instead of vpermw) and
+ * two-source dword permutes (vpermt2d).
  */
 static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K *x, int64_t nsb,
                                                                 const struct kern__act *a,
@@ -511,25 +528,34 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shl_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
     const __m512i shr_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
-    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i ix[4] = {
-        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-        _mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
-        _mm512_setr_epi32(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
-        _mm512_setr_epi32(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15),
-    };
+    /*
+     * Scale words for packs(p0, p1) and packs(p2, p3): per 128-bit lane L,
+     * four words of sub-block L then four of L + 4 (+ 8 for the second).
+     */
+    const __m512i sidx01 = _mm512_set_epi16(7, 7, 7, 7, 3, 3, 3, 3, 6, 6, 6, 6, 2, 2, 2, 2, 5, 5, 5,
+                                            5, 1, 1, 1, 1, 4, 4, 4, 4, 0, 0, 0, 0);
+    const __m512i sidx23 = _mm512_add_epi16(sidx01, _mm512_set1_epi16(8));
+    /* d * d_act per dword of m01: per lane blocks (0, 2) (0, 2) (1, 3) (1, 3), two each; m23 + 4 */
+    const __m512i fidx01 = _mm512_setr_epi32(0, 0, 2, 2, 0, 0, 2, 2, 1, 1, 3, 3, 1, 1, 3, 3);
+    const __m512i fidx23 = _mm512_add_epi32(fidx01, _mm512_set1_epi32(4));
     const int8_t *aq[4];
     const float *ad[4], *ads16[4];
-    __m512 acc[4], corr[4];
+    __m512 acc[4];
     act_rows(a, b0, nr, 1, aq, ad, ads16);
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++)
-        acc[r] = corr[r] = _mm512_setzero_ps();
+        acc[r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const block_q6_K *xb = x + i;
-        __m512 sc = _mm512_mul_ps(
-            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)xb->scales))),
-            _mm512_set1_ps(h2f(xb->d)));
+        __m128i sb = _mm_loadu_si128((const __m128i *)xb->scales);
+        float d = h2f(xb->d);
+        /* -32 * d * sc per sub-block, times d_act * (sum of its activations) */
+        __m512 scf =
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sb)), _mm512_set1_ps(-32.0f * d));
+        __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(sb));
+        __m512i sc01 = _mm512_permutexvar_epi16(sidx01, s16);
+        __m512i sc23 = _mm512_permutexvar_epi16(sidx23, s16);
+        __m256 dw = _mm256_set1_ps(d);
         __m512i w[4];
 #pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
@@ -543,23 +569,28 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
         }
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
-            /* per 16-element sub-block: d * sc * d_act (d_act per 32) */
-            __m512 da16 =
-                _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_loadu_ps(ad[r] + 8 * i)));
-            __m512 s16 = _mm512_mul_ps(sc, da16);
-            corr[r] = _mm512_fmadd_ps(sc, _mm512_loadu_ps(ads16[r] + 16 * i), corr[r]);
-#pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) {
-                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[q],
-                                                _mm512_loadu_si512(aq[r] + 256 * i + 64 * q));
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(ix[q], s16),
-                                         acc[r]);
-            }
+            const int8_t *ap = aq[r] + 256 * i;
+            acc[r] = _mm512_fmadd_ps(scf, _mm512_loadu_ps(ads16[r] + 16 * i), acc[r]);
+            __m512 da = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(ad[r] + 8 * i)));
+            __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_loadu_si512(ap));
+            __m512i p1 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_loadu_si512(ap + 64));
+            __m512i p2 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[2], _mm512_loadu_si512(ap + 128));
+            __m512i p3 =
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[3], _mm512_loadu_si512(ap + 192));
+            /* per lane L: sub-blocks L, L + 4 (m01) and L + 8, L + 12 (m23), two dwords each */
+            __m512i m01 = _mm512_madd_epi16(_mm512_packs_epi32(p0, p1), sc01);
+            __m512i m23 = _mm512_madd_epi16(_mm512_packs_epi32(p2, p3), sc23);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(m01), _mm512_permutexvar_ps(fidx01, da), acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(m23), _mm512_permutexvar_ps(fidx23, da), acc[r]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++)
-        out[r] = _mm512_reduce_add_ps(acc[r]) - 32.0f * _mm512_reduce_add_ps(corr[r]);
+        out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
 #define Q6_K_ROWS(x, k, a, b, n, out) dot_q6_k_rows(x, (k) / QK_K, a, b, n, out)
