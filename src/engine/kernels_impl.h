@@ -32,8 +32,10 @@
 enum kern__layout {
     KERN_ACT_PLAIN = 0, /* signed, natural order */
     KERN_ACT_IL8 = 1,   /* unsigned (q + 128), 8 rows interleaved per 4 bytes */
-    KERN_ACT_Q4P = 2,   /* signed; per group of 4 full blocks: the 4 first halves, then the
-                           4 second halves (matches a Q4_0/Q4_1 nibble load); tail blocks natural */
+    KERN_ACT_Q4P = 2,   /* signed; per unit of 16 full blocks, for m = 0..3: the first
+                           halves of blocks m, 4 + m, 8 + m, 12 + m, then their second halves
+                           (the Q4_0 GEMV's nibble vectors); after the last unit, per group of
+                           4 full blocks the 4 first halves, then the 4 second; tail natural */
     KERN_ACT_U8 = 3,    /* unsigned (q + 128), natural order */
     KERN_ACT_K4P = 4,   /* signed; in each 128 elements the 32-byte pieces ordered 0, 2, 1, 3
                            (matches a 64-byte Q4_K nibble load: low nibbles hold pieces 0 and 2) */
