@@ -565,9 +565,6 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
                                                                 const struct kern__act *a,
                                                                 int64_t b0, int nr, float *out)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    const __m512i shl_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
-    const __m512i shr_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
     /*
      * Scale words for packs(p0, p1) and packs(p2, p3): per 128-bit lane L,
      * four words of sub-block L then four of L + 4 (+ 8 for the second).
@@ -597,16 +594,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
         __m512i sc23 = _mm512_permutexvar_epi16(sidx23, s16);
         __m256 dw = _mm256_set1_ps(d);
         __m512i w[4];
-#pragma GCC unroll 2
-        for (int n = 0; n < 2; n++) {
-            __m512i l = _mm512_loadu_si512(xb->ql + 64 * n);
-            __m512i h =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xb->qh + 32 * n)));
-            w[2 * n] = _mm512_or_si512(_mm512_and_si512(l, m4),
-                                       _mm512_and_si512(_mm512_sllv_epi64(h, shl_lo), m30));
-            w[2 * n + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                           _mm512_and_si512(_mm512_srlv_epi64(h, shr_hi), m30));
-        }
+        q6_k_quants(xb, w);
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const int8_t *ap = aq[r] + 256 * i;

@@ -26,6 +26,29 @@ static inline __attribute__((always_inline)) void pf_t0(const void *p)
     __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
 }
 
+/*
+ * One Q6_K super-block's 256 quants as unsigned u = q + 32 (0..63), in natural
+ * order in w[0..3] (64 each): a 64-byte load of ql gives 64 elements in its
+ * low nibbles and the next 64 in its high ones; the 2-bit highs come from qh
+ * with per-half variable shifts (bits shifted in from a neighbouring byte are
+ * masked off). Used by the GEMV and by the direct kernels' L1 unpacking.
+ */
+static inline __attribute__((always_inline)) void q6_k_quants(const block_q6_K *x, __m512i w[4])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i shr_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; n++) {
+        __m512i l = _mm512_loadu_si512(x->ql + 64 * n);
+        __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * n)));
+        w[2 * n] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                   _mm512_and_si512(_mm512_sllv_epi64(h, shl_lo), m30));
+        w[2 * n + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                       _mm512_and_si512(_mm512_srlv_epi64(h, shr_hi), m30));
+    }
+}
+
 /* fp16 -> float with F16C (exact, like fp16.h's reference). */
 static inline float h2f(ggml_fp16_t h)
 {

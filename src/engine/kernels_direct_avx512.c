@@ -84,6 +84,23 @@ static inline __m256i actv(const struct dgrp *g, int64_t blk32, int dw)
     return _mm256_load_si256((const __m256i *)(g->q + blk32 * 32 * KERN_IL + 32 * dw));
 }
 
+/* -(sum << sh): an accumulator's start that removes a weight offset of 2^sh exactly. */
+static inline __m256i neg_shl(__m256i sum, int sh)
+{
+    return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, sh));
+}
+
+/* A tile's float accumulators to out[group][row]. */
+static inline __attribute__((always_inline)) void store_accf(__m256 accf[2][DRMAX], int ng, int pr,
+                                                             float out[2][DRMAX][8])
+{
+#pragma GCC unroll 2
+    for (int g = 0; g < ng; g++)
+#pragma GCC unroll 8
+        for (int i = 0; i < pr; i++)
+            _mm256_storeu_ps(out[g][i], accf[g][i]);
+}
+
 /* ---- 32-element blocks: Q4_0, Q8_0 ------------------------------------------ */
 
 static inline __attribute__((always_inline)) void
@@ -103,10 +120,8 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
         /* the offset (-8 or -128 times the activations' sum), exact in int32 */
         __m256i acc[2][DRMAX], acch[2][DRMAX], off[2];
         for (int g = 0; g < ng; g++)
-            off[g] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                      _mm256_slli_epi32(_mm256_add_epi32(is16v(&G[g], 2 * blk),
-                                                                         is16v(&G[g], 2 * blk + 1)),
-                                                        t == GGML_TYPE_Q4_0 ? 3 : 7));
+            off[g] = neg_shl(_mm256_add_epi32(is16v(&G[g], 2 * blk), is16v(&G[g], 2 * blk + 1)),
+                             t == GGML_TYPE_Q4_0 ? 3 : 7);
 #pragma GCC unroll 8
         for (int i = 0; i < pr; i++) {
             acc[0][i] = off[0];
@@ -169,11 +184,7 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
             }
         }
     }
-#pragma GCC unroll 2
-    for (int g = 0; g < ng; g++)
-#pragma GCC unroll 8
-        for (int i = 0; i < pr; i++)
-            _mm256_storeu_ps(out[g][i], accf[g][i]);
+    store_accf(accf, ng, pr, out);
 }
 
 /* ---- Q4_K ------------------------------------------------------------------- */
@@ -250,38 +261,20 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const
                 }
         }
     }
-#pragma GCC unroll 2
-    for (int g = 0; g < ng; g++)
-#pragma GCC unroll 8
-        for (int i = 0; i < pr; i++)
-            _mm256_storeu_ps(out[g][i], accf[g][i]);
+    store_accf(accf, ng, pr, out);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------- */
 
-/*
- * One Q6_K super-block as 256 unsigned quants u = q + 32 (0..63) in natural
- * order, with 512-bit operations: a 64-byte load of ql gives 64 elements in
- * its low nibbles and the next 64 in its high ones, the 2-bit highs come from
- * qh with per-half shifts. S gets d * scale per 16-element sub-block.
- */
+/* One Q6_K super-block's quants (u = q + 32) into u[256]; S gets d * scale per 16. */
 static inline __attribute__((always_inline)) void q6_k_unpack(const block_q6_K *x, uint8_t *u,
                                                               float *S)
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    const __m512i shl_lo = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
-    const __m512i shr_hi = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
-#pragma GCC unroll 2
-    for (int n = 0; n < 2; n++) {
-        __m512i l = _mm512_loadu_si512(x->ql + 64 * n);
-        __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * n)));
-        _mm512_store_si512(u + 128 * n,
-                           _mm512_or_si512(_mm512_and_si512(l, m4),
-                                           _mm512_and_si512(_mm512_sllv_epi64(h, shl_lo), m30)));
-        _mm512_store_si512(u + 128 * n + 64,
-                           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                           _mm512_and_si512(_mm512_srlv_epi64(h, shr_hi), m30)));
-    }
+    __m512i w[4];
+    q6_k_quants(x, w);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++)
+        _mm512_store_si512(u + 64 * q, w[q]);
     _mm512_store_ps(S, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
                                          _mm_loadu_si128((const __m128i *)x->scales))),
                                      _mm512_set1_ps(h2f(x->d))));
@@ -317,8 +310,7 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
             __m256i acc[2][2][DRMAX], off[2][2]; /* [group][sub-block][row] */
             for (int g = 0; g < ng; g++)
                 for (int h = 0; h < 2; h++) /* -32 x the activations' sum, exact */
-                    off[g][h] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                                 _mm256_slli_epi32(is16v(&G[g], 2 * b + h), 5));
+                    off[g][h] = neg_shl(is16v(&G[g], 2 * b + h), 5);
 #pragma GCC unroll 8
             for (int i = 0; i < pr; i++)
                 for (int h = 0; h < 2; h++) {
@@ -355,11 +347,7 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
             }
         }
     }
-#pragma GCC unroll 2
-    for (int g = 0; g < ng; g++)
-#pragma GCC unroll 8
-        for (int i = 0; i < pr; i++)
-            _mm256_storeu_ps(out[g][i], accf[g][i]);
+    store_accf(accf, ng, pr, out);
 }
 
 /* ---- drivers ------------------------------------------------------------------ */
