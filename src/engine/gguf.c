@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/hugemem.h"
 #include "engine/ggml_types.h"
 
 #define GGUF_MAGIC             "GGUF"
@@ -163,6 +166,7 @@ static int64_t index_find(const struct name_index *ix, const char *name, const v
 struct gguf_impl {
     struct gguf_file pub; /* first: gguf_file pointers are gguf_impl pointers */
     int mapped;
+    enum gguf_memory how;
     struct name_index kv_ix, t_ix;
 };
 
@@ -584,7 +588,179 @@ struct gguf_file *gguf_open_memory(const void *data, size_t size, char *err, siz
     return open_image(data ? data : "", size, 0, err, errlen);
 }
 
-struct gguf_file *gguf_open(const char *path, char *err, size_t errlen)
+/* ---- reading a file into huge-page memory ---------------------------------- */
+
+/* Bytes per read call; large enough to amortise the syscall, small enough to share. */
+#define GGUF_READ_CHUNK (32u << 20)
+/* Readers in parallel: page-cache copies and cold disk reads both gain from a few. */
+#define GGUF_READ_THREADS 4
+
+struct file_reader {
+    int fd;
+    uint8_t *dst;
+    size_t size;
+    _Atomic size_t next; /* next chunk offset to claim */
+    _Atomic size_t done; /* bytes read so far */
+    _Atomic int failed;  /* errno of the first failure, or -1 for a short file */
+};
+
+/* Claims and reads one chunk; 0 when none is left or a read failed. */
+static int read_one(struct file_reader *r)
+{
+    size_t off = atomic_fetch_add(&r->next, GGUF_READ_CHUNK);
+    if (off >= r->size || atomic_load(&r->failed))
+        return 0;
+    size_t end = r->size - off < GGUF_READ_CHUNK ? r->size : off + GGUF_READ_CHUNK;
+    while (off < end) {
+        ssize_t n = pread(r->fd, r->dst + off, end - off, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&r->failed, &zero, n < 0 ? errno : -1);
+            return 0;
+        }
+        off += (size_t)n;
+        atomic_fetch_add(&r->done, (size_t)n);
+    }
+    return 1;
+}
+
+static void *read_chunks(void *arg)
+{
+    while (read_one(arg))
+        ;
+    return NULL;
+}
+
+/* Bytes of the mapping that starts at addr mapped with file huge pages (from smaps). */
+static size_t file_pmd_mapped(const void *addr)
+{
+    FILE *fp = fopen("/proc/self/smaps", "re");
+    if (!fp)
+        return 0;
+    char line[512];
+    int in = 0;
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, fp)) {
+        unsigned long long lo, hi;
+        char c;
+        if (sscanf(line, "%llx-%llx %c", &lo, &hi, &c) == 3) {
+            if (in)
+                break;
+            in = (uintptr_t)lo == (uintptr_t)addr;
+        } else if (in && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(fp);
+    return (size_t)kb << 10;
+}
+
+/* Fraction of [p, p + n) in the page cache (1 when unknown). */
+static double resident_fraction(const uint8_t *p, size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), np = (n + page - 1) / page;
+    unsigned char *v = np ? malloc(np) : NULL;
+    if (!v || mincore((void *)p, n, v)) {
+        free(v);
+        return 1;
+    }
+    size_t in = 0;
+    for (size_t i = 0; i < np; i++)
+        in += v[i] & 1;
+    free(v);
+    return (double)in / (double)np;
+}
+
+/*
+ * Maps the file 2 MB aligned, advised for huge pages, and faults it all in.
+ * Where the filesystem caches files in large folios, a file read in through
+ * such a mapping lands in 2 MB folios that map with one TLB entry each,
+ * zero-copy and still shared with other processes. Not when the file sits in
+ * the page cache in small pages already, or the filesystem has no large
+ * folios: then, judged on the first chunk (before any progress is reported),
+ * the mapping is dropped, *huge is 0 and *resident the fraction of the rest
+ * of the file found in the page cache. Returns the mapping, or MAP_FAILED
+ * (err set on an I/O error, *huge 0 when it was only given up).
+ */
+static void *map_huge(int fd, const char *path, size_t size, const struct gguf_open_opts *o,
+                      int *huge, double *resident, char *err, size_t errlen)
+{
+    *huge = 0;
+    *resident = 1;
+    uint8_t *dst = hugemem_reserve(size);
+    if (!dst || mmap(dst, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        seterr(err, errlen, "%s: mmap: %s", path, strerror(errno));
+        return MAP_FAILED;
+    }
+    madvise(dst, size, MADV_HUGEPAGE);
+    for (size_t off = 0; off < size; off += GGUF_READ_CHUNK) {
+        size_t len = size - off < GGUF_READ_CHUNK ? size - off : GGUF_READ_CHUNK;
+        if (madvise(dst + off, len, MADV_POPULATE_READ)) {
+            if (errno != EINVAL) /* EINVAL: a kernel before 5.14 */
+                seterr(err, errlen, "%s: read: %s", path, strerror(errno));
+            munmap(dst, size);
+            return MAP_FAILED;
+        }
+        if (off == 0 && file_pmd_mapped(dst) < len / 10 * 9) {
+            *resident = resident_fraction(dst + len, size - len);
+            munmap(dst, size);
+            return MAP_FAILED;
+        }
+        if (o->progress)
+            o->progress(o->ud, off + len, size);
+    }
+    *huge = 1;
+    return dst;
+}
+
+/*
+ * Reads the whole file into fresh anonymous memory, 2 MB aligned and advised
+ * for transparent huge pages. Returns the region (munmap() of size bytes at it
+ * frees it) or MAP_FAILED with err set.
+ */
+static void *read_file(int fd, const char *path, size_t size, const struct gguf_open_opts *o,
+                       char *err, size_t errlen)
+{
+    uint8_t *dst = hugemem_alloc(size);
+    if (!dst) {
+        seterr(err, errlen, "%s: cannot allocate %zu MB for the weights: %s", path, size >> 20,
+               strerror(errno));
+        return MAP_FAILED;
+    }
+    posix_fadvise(fd, 0, (off_t)size, POSIX_FADV_SEQUENTIAL);
+
+    struct file_reader r = {.fd = fd, .dst = dst, .size = size};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nth = ncpu < 1 ? 1 : ncpu > GGUF_READ_THREADS ? GGUF_READ_THREADS : (int)ncpu;
+    if (size < 2 * (size_t)GGUF_READ_CHUNK)
+        nth = 1;
+    pthread_t th[GGUF_READ_THREADS];
+    int started = 0;
+    for (int i = 1; i < nth; i++, started++)
+        if (pthread_create(&th[started], NULL, read_chunks, &r))
+            break;
+    /* the calling thread reads too, and reports after each of its chunks */
+    while (read_one(&r))
+        if (o->progress)
+            o->progress(o->ud, atomic_load(&r.done), size);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    int failed = atomic_load(&r.failed);
+    if (failed) {
+        seterr(err, errlen, "%s: read: %s", path, failed > 0 ? strerror(failed) : "file shrank");
+        munmap(dst, size);
+        return MAP_FAILED;
+    }
+    if (o->progress)
+        o->progress(o->ud, size, size);
+    mprotect(dst, size, PROT_READ);
+    return dst;
+}
+
+struct gguf_file *gguf_open_ex(const char *path, const struct gguf_open_opts *o, char *err,
+                               size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -604,12 +780,41 @@ struct gguf_file *gguf_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        seterr(err, errlen, "%s: mmap: %s", path, strerror(errno));
-        return NULL;
+    enum gguf_memory how = GGUF_MEM_MAP;
+    void *map = MAP_FAILED;
+    if (o && o->huge == GGUF_HUGE_MAP_OR_READ) {
+        int huge;
+        double resident;
+        if (err && errlen)
+            err[0] = '\0';
+        map = map_huge(fd, path, size, o, &huge, &resident, err, errlen);
+        if (map == MAP_FAILED && !huge && resident < 0.5 && !(err && errlen && err[0])) {
+            /*
+             * Mostly not cached, the rest in small pages: most of it must come
+             * from the disk anyway, so drop the cached part (clean pages no one
+             * maps) and read it all through the huge mapping.
+             */
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+            map = map_huge(fd, path, size, o, &huge, &resident, err, errlen);
+        }
+        if (huge)
+            how = GGUF_MEM_MAP_HUGE;
+        else if (err && errlen && err[0]) {
+            close(fd); /* an I/O error, not just no huge pages */
+            return NULL;
+        }
     }
+    if (map == MAP_FAILED && o && o->huge) {
+        map = read_file(fd, path, size, o, err, errlen);
+        how = GGUF_MEM_READ;
+    } else if (map == MAP_FAILED) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED)
+            seterr(err, errlen, "%s: mmap: %s", path, strerror(errno));
+    }
+    close(fd);
+    if (map == MAP_FAILED)
+        return NULL;
     struct gguf_file *f = open_image(map, size, 1, err, errlen);
     if (!f && err && errlen) {
         /* prefix the path: "model.gguf: tensor ...". */
@@ -617,7 +822,19 @@ struct gguf_file *gguf_open(const char *path, char *err, size_t errlen)
         snprintf(tmp, sizeof tmp, "%s", err);
         seterr(err, errlen, "%s: %s", path, tmp);
     }
+    if (f)
+        ((struct gguf_impl *)f)->how = how;
     return f;
+}
+
+enum gguf_memory gguf_memory_of(const struct gguf_file *f)
+{
+    return ((const struct gguf_impl *)f)->how;
+}
+
+struct gguf_file *gguf_open(const char *path, char *err, size_t errlen)
+{
+    return gguf_open_ex(path, NULL, err, errlen);
 }
 
 void gguf_close(struct gguf_file *f)

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/hugemem.h"
 #include "engine/kernels_impl.h"
 #include "engine/quant_blocks.h"
 
@@ -595,7 +596,9 @@ double kern_membw(struct tp_pool *tp, size_t bytes, int reps, int slices)
     size_t words = bytes / sizeof(uint64_t) / (8 * nslice) * (8 * nslice);
     if (words == 0)
         return 0.0;
-    uint64_t *buf = aligned_alloc(64, kern__round64(words * sizeof(uint64_t)));
+    /* in huge pages, like the weights it is the yardstick for */
+    size_t bytes_used = words * sizeof(uint64_t);
+    uint64_t *buf = hugemem_alloc(bytes_used);
     if (!buf)
         return 0.0;
     for (size_t i = 0; i < words; i++)
@@ -616,6 +619,6 @@ double kern_membw(struct tp_pool *tp, size_t bytes, int reps, int slices)
                 best = gbs;
         }
     }
-    free(buf);
+    hugemem_free(buf, bytes_used);
     return best;
 }

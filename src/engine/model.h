@@ -58,9 +58,22 @@ struct model_hparams {
     int tied_output;       /* output projection is token_embd.weight */
 };
 
+/* How model_load() brings the weights in (see gguf_open_opts). */
+enum model_load_mode {
+    /* with transparent huge pages: a huge-page file mapping, else a private copy in
+       huge pages; without: as MODEL_LOAD_MMAP */
+    MODEL_LOAD_AUTO = 0,
+    MODEL_LOAD_MMAP, /* a plain file mapping: zero-copy, lazy, shared page cache */
+    MODEL_LOAD_COPY, /* a private copy in anonymous memory advised for huge pages */
+};
+
 /* Options for model_load(). Zeroed means defaults. */
 struct model_params {
-    uint32_t n_ctx_max; /* cap on the context length (0: the model's own) */
+    uint32_t n_ctx_max;        /* cap on the context length (0: the model's own) */
+    enum model_load_mode load; /* MODEL_LOAD_AUTO when zeroed */
+    /* Unless mapping lazily: progress as bytes arrive, on the loading thread (may be NULL). */
+    void (*progress)(void *ud, uint64_t done, uint64_t total);
+    void *progress_ud;
 };
 
 struct model;
@@ -77,6 +90,11 @@ struct model *model_load(const char *path, const struct model_params *p, char *e
  */
 struct model *model_load_gguf(const struct gguf_file *f, const struct model_params *p, char *err,
                               size_t errlen);
+/*
+ * Where the weights live: "mmap" (file mapping, 4 KB pages), "mmap-huge" (file
+ * mapping in 2 MB pages), "copy" (private copy advised for huge pages).
+ */
+const char *model_weights_memory(const struct model *m);
 /* Frees the model (and unmaps the file if model_load() opened it). Accepts NULL. */
 void model_free(struct model *m);
 /* The hyperparameters. Borrowed for the model's lifetime. */

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "core/err.h"
+#include "core/hugemem.h"
 #include "engine/fp16.h"
 #include "engine/ggml_types.h"
 #include "engine/gguf.h"
@@ -398,7 +399,15 @@ struct model *model_load_gguf(const struct gguf_file *f, const struct model_para
 
 struct model *model_load(const char *path, const struct model_params *p, char *err, size_t errlen)
 {
-    struct gguf_file *f = gguf_open(path, err, errlen);
+    enum model_load_mode mode = p ? p->load : MODEL_LOAD_AUTO;
+    struct gguf_open_opts o = {
+        .huge = mode == MODEL_LOAD_COPY                          ? GGUF_HUGE_READ
+                : mode == MODEL_LOAD_AUTO && hugemem_available() ? GGUF_HUGE_MAP_OR_READ
+                                                                 : GGUF_HUGE_NO,
+        .progress = p ? p->progress : NULL,
+        .ud = p ? p->progress_ud : NULL,
+    };
+    struct gguf_file *f = gguf_open_ex(path, &o, err, errlen);
     if (!f)
         return NULL;
     struct model *m = model_load_gguf(f, p, err, errlen);
@@ -407,10 +416,12 @@ struct model *model_load(const char *path, const struct model_params *p, char *e
         return NULL;
     }
     m->owned = f;
-    /* start reading the weights in now (async), so a cold first token does not page-fault
-       its way through the file */
-    uintptr_t a = (uintptr_t)f->map & ~(uintptr_t)4095;
-    madvise((void *)a, f->map_size + ((uintptr_t)f->map - a), MADV_WILLNEED);
+    if (gguf_memory_of(f) == GGUF_MEM_MAP) {
+        /* start reading the weights in now (async), so a cold first token does not
+           page-fault its way through the file */
+        uintptr_t a = (uintptr_t)f->map & ~(uintptr_t)4095;
+        madvise((void *)a, f->map_size + ((uintptr_t)f->map - a), MADV_WILLNEED);
+    }
     return m;
 }
 
@@ -433,6 +444,19 @@ const struct model_hparams *model_get_hparams(const struct model *m)
 const struct gguf_file *model_get_gguf(const struct model *m)
 {
     return m->f;
+}
+
+const char *model_weights_memory(const struct model *m)
+{
+    switch (gguf_memory_of(m->f)) {
+    case GGUF_MEM_MAP:
+        return "mmap";
+    case GGUF_MEM_MAP_HUGE:
+        return "mmap-huge";
+    case GGUF_MEM_READ:
+        return "copy";
+    }
+    return "?";
 }
 
 uint32_t model_n_ctx(const struct model *m)

@@ -628,6 +628,71 @@ static void test_open_errors(void **state)
     gguf_writer_free(NULL);
 }
 
+struct progress_log {
+    uint64_t last, total;
+    int calls, backwards;
+};
+
+static void on_progress(void *ud, uint64_t done, uint64_t total)
+{
+    struct progress_log *p = ud;
+    p->backwards += done < p->last || done > total;
+    p->last = done;
+    p->total = total;
+    p->calls++;
+}
+
+/*
+ * Every way of bringing a file in (plain mapping, huge-page mapping or its
+ * fallback, private copy) yields the file's exact bytes; a file of 72 MB takes
+ * the copy's multi-threaded path. Progress only grows and ends at the total.
+ */
+static void test_open_huge(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("big.gguf");
+    struct gguf_writer *w = gguf_writer_new();
+    assert_non_null(w);
+    assert_int_equal(gguf_writer_set_str(w, "general.architecture", "llama"), 0);
+    uint64_t ne[2] = {8, 2400000}; /* 76.8 MB */
+    assert_int_equal(gguf_writer_add_tensor_cb(w, "big", GGML_TYPE_F32, 2, ne, fill_rows, NULL), 0);
+    assert_int_equal(gguf_writer_write(w, path), 0);
+    gguf_writer_free(w);
+    size_t n;
+    uint8_t *want = read_all(path, &n);
+    assert_true(n > (size_t)72e6);
+    static const enum gguf_huge modes[] = {GGUF_HUGE_NO, GGUF_HUGE_MAP_OR_READ, GGUF_HUGE_READ};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        struct progress_log pl = {0};
+        struct gguf_open_opts o = {.huge = modes[i], .progress = on_progress, .ud = &pl};
+        char err[256];
+        struct gguf_file *f = gguf_open_ex(path, &o, err, sizeof err);
+        if (!f)
+            fail_msg("mode %d: %s", (int)modes[i], err);
+        assert_int_equal(f->map_size, n);
+        assert_memory_equal(f->map, want, n);
+        enum gguf_memory mem = gguf_memory_of(f);
+        if (modes[i] == GGUF_HUGE_NO)
+            assert_int_equal(mem, GGUF_MEM_MAP);
+        else if (modes[i] == GGUF_HUGE_READ)
+            assert_int_equal(mem, GGUF_MEM_READ);
+        else
+            assert_true(mem == GGUF_MEM_MAP_HUGE || mem == GGUF_MEM_READ);
+        if (modes[i] != GGUF_HUGE_NO) {
+            assert_true(pl.calls > 0);
+            assert_int_equal(pl.backwards, 0);
+            assert_int_equal(pl.last, n);
+            assert_int_equal(pl.total, n);
+        }
+        gguf_close(f);
+    }
+    char err[256] = "";
+    struct gguf_open_opts o = {.huge = GGUF_HUGE_READ};
+    assert_null(gguf_open_ex("/nonexistent/x.gguf", &o, err, sizeof err));
+    free(want);
+    unlink(path);
+}
+
 static void test_vocab_files(void **state)
 {
     (void)state;
@@ -696,7 +761,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_malformed_header),
         cmocka_unit_test(test_malformed_kv), cmocka_unit_test(test_malformed_tensors),
         cmocka_unit_test(test_truncations),  cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_vocab_files),
+        cmocka_unit_test(test_vocab_files),  cmocka_unit_test(test_open_huge),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (tmpdir_path[0])
