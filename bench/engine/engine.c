@@ -17,7 +17,7 @@
  * reported too (membw_peak_gbs).
  *
  * usage: bench_engine -m MODEL.gguf [-t threads] [-p 512] [-n 128] [-s 4,8]
- *                     [-r repeats] [--no-membw] [--json]
+ *                     [-r repeats] [--no-membw] [--mmap|--copy] [--json]
  * Output: one markdown row (or one JSON object with --json) on stdout.
  * Not for: the HTTP service (bench/infer), kernels in isolation (bench_kernels).
  */
@@ -157,7 +157,8 @@ static double run_decode(struct bench *bx, uint32_t S, uint32_t n, uint32_t salt
     for (uint32_t step = 0; step < n; step++) {
         model_batch_clear(&bx->b);
         for (uint32_t s = 0; s < S; s++)
-            model_batch_add(&bx->b, next[s], bx->seqs[s], step, 1);
+            if (model_batch_add(&bx->b, next[s], bx->seqs[s], step, 1))
+                die("batch add", -1);
         int rc = model_forward(bx->ctx, &bx->b);
         if (rc)
             die("decode forward", rc);
@@ -181,8 +182,9 @@ static double token_flops(const struct model_hparams *hp, double pos)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_engine -m MODEL.gguf [-t threads] [-p prompt_tokens] "
-                    "[-n gen_tokens] [-s 4,8] [-r repeats] [--no-membw] [--json]\n");
+    fprintf(stderr,
+            "usage: bench_engine -m MODEL.gguf [-t threads] [-p prompt_tokens] "
+            "[-n gen_tokens] [-s 4,8] [-r repeats] [--no-membw] [--mmap|--copy] [--json]\n");
     exit(2);
 }
 
@@ -191,11 +193,16 @@ int main(int argc, char **argv)
     double t_start = now_s();
     const char *path = NULL;
     int threads = 2, repeats = 3, membw = 1, json = 0;
+    enum model_load_mode load = MODEL_LOAD_AUTO;
     uint32_t P = 512, N = 128, seq_runs[MAX_SEQ_RUNS] = {4, 8}, n_seq_runs = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-membw")) {
             membw = 0;
+            continue;
+        }
+        if (!strcmp(a, "--mmap") || !strcmp(a, "--copy")) {
+            load = a[2] == 'm' ? MODEL_LOAD_MMAP : MODEL_LOAD_COPY;
             continue;
         }
         if (!strcmp(a, "--json")) {
@@ -237,7 +244,7 @@ int main(int argc, char **argv)
     uint32_t max_s = 1;
     for (uint32_t i = 0; i < n_seq_runs; i++)
         max_s = seq_runs[i] > max_s ? seq_runs[i] : max_s;
-    struct model_params mp = {.n_ctx_max = (P > N + 1 ? P : N + 1)};
+    struct model_params mp = {.n_ctx_max = (P > N + 1 ? P : N + 1), .load = load};
     bx.m = model_load(path, &mp, err, sizeof err);
     if (!bx.m) {
         fprintf(stderr, "bench_engine: %s\n", err);
@@ -246,7 +253,7 @@ int main(int argc, char **argv)
     bx.hp = model_get_hparams(bx.m);
     struct model_ctx_params cp = {
         .n_threads = (uint32_t)threads,
-        .max_batch = P,
+        .max_batch = P > max_s ? P : max_s,
         .max_seqs = max_s,
         .max_logits = max_s,
         .n_ctx = mp.n_ctx_max,
@@ -256,7 +263,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_engine: %s\n", err);
         return 1;
     }
-    if (model_batch_init(&bx.b, P) || !(bx.prompt = malloc(P * sizeof(int32_t))))
+    if (model_batch_init(&bx.b, P > max_s ? P : max_s) ||
+        !(bx.prompt = malloc(P * sizeof(int32_t))))
         die("allocation", -1);
     double t_loaded = now_s();
     /* first token: an 8-token prompt, then one decode step (weights now paged in) */
@@ -328,7 +336,8 @@ int main(int argc, char **argv)
             printf(",\"agg%u_tps\":%.2f,\"agg%u_tps_med\":%.2f,\"agg%u_x\":%.2f", seq_runs[i],
                    seq_runs[i] * N / agg_min[i], seq_runs[i], seq_runs[i] * N / agg_med[i],
                    seq_runs[i], seq_runs[i] * N / agg_min[i] / tg_tps);
-        printf(",\"peak_rss_mb\":%.1f,\"kv_mb\":%.1f}\n", rss / 1e6, kv_bytes / 1e6);
+        printf(",\"peak_rss_mb\":%.1f,\"kv_mb\":%.1f,\"weights\":\"%s\"}\n", rss / 1e6,
+               kv_bytes / 1e6, model_weights_memory(bx.m));
     } else {
         printf("| %d | %.1f (%.1f) | %.0f | %.1f (%.1f) | %.0f%% |", threads, pp_tps, P / pp_med,
                pp_flops / pp_min / 1e9, tg_tps, N / tg_med, 100 * bw_frac);

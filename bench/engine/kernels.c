@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hugemem.h"
 #include "engine/kernels.h"
 
 static double now_s(void)
@@ -243,7 +244,8 @@ int main(int argc, char **argv)
             /* enough distinct matrices to exceed the caches several times */
             size_t total = quick ? (64u << 20) : (384u << 20);
             int nmat = (int)((total + mbytes - 1) / mbytes);
-            uint8_t *w = malloc(mbytes * (size_t)nmat);
+            /* in huge pages, as model_load() places the weights */
+            uint8_t *w = hugemem_alloc(mbytes * (size_t)nmat);
             float *x = malloc(sizeof(float) * (size_t)(k * 512));
             float *y = malloc(sizeof(float) * (size_t)(n * 512));
             if (!w || !x || !y) {
@@ -294,7 +296,7 @@ int main(int argc, char **argv)
             }
             printf("\n");
             fflush(stdout);
-            free(w);
+            hugemem_free(w, mbytes * (size_t)nmat);
             free(x);
             free(y);
         }

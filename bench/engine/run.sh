@@ -11,6 +11,7 @@
 # usage: bench/engine/run.sh [BUILD_DIR]
 #   env: SHAPES="llama3.2-1b qwen2.5-0.5b" TYPES="f16 q8_0 q4_0 q4_k_m" THREADS="1 2"
 #        P=512 N=128 R=3 MODELS=DIR (synthetic models are cached there)
+#        WEIGHTS=auto|mmap|copy (where the weights live; see bench_engine --mmap/--copy)
 set -euo pipefail
 build=${1:-build}
 shapes=${SHAPES:-"llama3.2-1b qwen2.5-0.5b"}
@@ -18,6 +19,9 @@ types=${TYPES:-"f16 q8_0 q4_0 q4_k_m"}
 threads=${THREADS:-"1 2"}
 P=${P:-512}; N=${N:-128}; R=${R:-3}
 models=${MODELS:-$build/bench-models}
+weights=${WEIGHTS:-auto}
+case $weights in auto) wflag= ;; mmap) wflag=--mmap ;; copy) wflag=--copy ;;
+  *) echo "bench/engine: WEIGHTS must be auto, mmap or copy" >&2; exit 1 ;; esac
 mkdir -p "$models"
 [ -x "$build/bench_engine" ] || { echo "bench/engine: build first ($build/bench_engine missing)" >&2; exit 1; }
 
@@ -26,7 +30,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "date: $(date -u '+%F %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "pp$P, tg$N, best of $R (median)"
 echo
-echo "| shape | type | file MB | thr | pp t/s | pp GFLOP/s | tg t/s | tg % of membw (GB/s) | 4 seqs t/s (x tg) | 8 seqs t/s (x tg) | peak RSS MB (file + KV) | load / first token s |"
+echo "| shape | type | file MB | thr | pp t/s | pp GFLOP/s | tg t/s | tg % of membw (GB/s) | 4 seqs t/s (x tg) | 8 seqs t/s (x tg) | peak RSS MB (file + KV) | load / first token s (weights) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for shape in $shapes; do
   for type in $types; do
@@ -39,7 +43,7 @@ for shape in $shapes; do
     fi
     mb=$(( $(stat -c %s "$m") / 1000000 ))
     for t in $threads; do
-      j=$("$build/bench_engine" -m "$m" -t "$t" -p "$P" -n "$N" -r "$R" -s 4,8 --json)
+      j=$("$build/bench_engine" -m "$m" -t "$t" -p "$P" -n "$N" -r "$R" -s 4,8 $wflag --json)
       /usr/bin/python3 - "$shape" "$type" "$mb" "$j" <<'EOF'
 import json, sys
 shape, typ, mb, j = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
@@ -47,7 +51,7 @@ print(f"| {shape} | {typ} | {mb} | {j['threads']} "
       f"| {j['pp_tps']:.1f} ({j['pp_tps_med']:.1f}) | {j['pp_gflops']:.0f} "
       f"| {j['tg_tps']:.1f} ({j['tg_tps_med']:.1f}) | {100 * j['tg_bw_frac']:.0f}% ({j['membw_gbs']:.1f}) "
       f"| {j['agg4_tps']:.1f} ({j['agg4_x']:.2f}x) | {j['agg8_tps']:.1f} ({j['agg8_x']:.2f}x) "
-      f"| {j['peak_rss_mb']:.0f} ({mb + j['kv_mb']:.0f}) | {j['load_s']:.2f} / {j['first_token_s']:.2f} |")
+      f"| {j['peak_rss_mb']:.0f} ({mb + j['kv_mb']:.0f}) | {j['load_s']:.2f} / {j['first_token_s']:.2f} ({j['weights']}) |")
 EOF
     done
   done
