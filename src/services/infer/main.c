@@ -65,6 +65,11 @@ static const struct cfg_option schema[] = {
      .min = 0,
      .max = 256,
      .alias = "t"},
+    {.key = "weights",
+     .type = CFG_STRING,
+     .def = "auto",
+     .help = "where weights live: auto (2 MB pages: a huge-page file mapping, else a private "
+             "copy), mmap (plain file mapping, page cache shared across processes), copy"},
     {.key = "ctx_size",
      .type = CFG_INT,
      .def = "0",
@@ -464,9 +469,44 @@ static void token_text_or_empty(const struct tokenizer *t, int32_t id, char *out
     snprintf(out, cap, "%.*s", (int)(s.len < cap - 1 ? s.len : cap - 1), s.p);
 }
 
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct load_progress {
+    const char *id;
+    double t0, last;
+};
+
+/* A progress line per second of loading (a cold multi-GB file takes a while). */
+static void on_load_progress(void *ud, uint64_t done, uint64_t total)
+{
+    struct load_progress *lp = ud;
+    double t = wall_s();
+    if (t - lp->last < 1.0 || done >= total)
+        return;
+    lp->last = t;
+    log_info("loading model", "id=%s read_mb=%.0f total_mb=%.0f pct=%.0f", lp->id, done / 1e6,
+             total / 1e6, 100.0 * (double)done / (double)total);
+}
+
 static int load_model(struct infer_model *im, const struct config *cfg, char *err, size_t errlen)
 {
-    struct model_params mp = {0};
+    struct load_progress lp = {.id = im->id, .t0 = wall_s()};
+    lp.last = lp.t0;
+    struct model_params mp = {.progress = on_load_progress, .progress_ud = &lp};
+    const char *weights = config_str(cfg, "weights");
+    if (!strcmp(weights, "mmap"))
+        mp.load = MODEL_LOAD_MMAP;
+    else if (!strcmp(weights, "copy"))
+        mp.load = MODEL_LOAD_COPY;
+    else if (strcmp(weights, "auto")) {
+        snprintf(err, errlen, "weights: '%s' is not auto, mmap or copy", weights);
+        return AS_EINVAL;
+    }
     uint32_t ctx = (uint32_t)config_int(cfg, "ctx_size");
     double t0 = (double)clock() / CLOCKS_PER_SEC;
     log_info("loading model", "path=%s id=%s", im->path, im->id);
@@ -514,7 +554,8 @@ static int load_model(struct infer_model *im, const struct config *cfg, char *er
     if (!(im->embedder = embedder_new(im, (uint32_t)threads, err, errlen)))
         return AS_ENOMEM;
     im->created = (int64_t)time(NULL);
-    log_info("model ready", "id=%s n_ctx=%u threads=%d load_cpu_s=%.2f", im->id, im->n_ctx, threads,
+    log_info("model ready", "id=%s n_ctx=%u threads=%d weights=%s load_s=%.2f load_cpu_s=%.2f",
+             im->id, im->n_ctx, threads, model_weights_memory(im->m), wall_s() - lp.t0,
              (double)clock() / CLOCKS_PER_SEC - t0);
     return 0;
 }
