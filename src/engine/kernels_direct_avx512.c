@@ -187,6 +187,126 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
     store_accf(accf, ng, pr, out);
 }
 
+/* ---- one group, two weight rows per 512-bit register -------------------------- */
+
+/*
+ * With one group (B <= 8) a 256-bit vpdpbusd does 32 multiply-adds. On this
+ * core a 512-bit one issues at the same rate (2 per cycle for both widths,
+ * measured) and does 64, so rows 2p and 2p + 1 share a register: lanes 0-7
+ * are row 2p's 8 batch rows, lanes 8-15 row 2p + 1's, against activations
+ * broadcast to both halves. Half the products, accumulators and conversions
+ * per weight byte.
+ */
+
+/* The 4-byte piece at p0 in lanes 0-7 and the one at p1 in lanes 8-15. */
+static inline __m512i bcast32x2(const uint8_t *p0, const uint8_t *p1)
+{
+    int32_t a, b;
+    memcpy(&a, p0, 4);
+    memcpy(&b, p1, 4);
+    return _mm512_mask_set1_epi32(_mm512_set1_epi32(a), 0xFF00, b);
+}
+
+static inline __m512i actv2(const struct dgrp *g, int64_t blk32, int dw)
+{
+    return _mm512_broadcast_i64x4(actv(g, blk32, dw));
+}
+
+static inline __m512 bcast_ps256(__m256 v)
+{
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)));
+}
+
+/* The fp16 at off in each of the 8 rows, as floats. */
+static inline __m256 scales8(const uint8_t *const w[DRMAX], size_t off)
+{
+    __m128i h = _mm_setzero_si128();
+#pragma GCC unroll 8
+    for (int i = 0; i < DRMAX; i++) {
+        uint16_t v;
+        memcpy(&v, w[i] + off, 2);
+        h = _mm_insert_epi16(h, v, i);
+    }
+    return _mm256_cvtph_ps(h);
+}
+
+/* Row 2p's value of v8 in lanes 0-7, row 2p + 1's in lanes 8-15. */
+static inline __m512 pair_of(__m256 v8, int p)
+{
+    const __m512i idx = _mm512_mask_set1_epi32(_mm512_set1_epi32(2 * p), 0xFF00, 2 * p + 1);
+    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v8));
+}
+
+static inline __attribute__((always_inline)) void
+tile_b32_x2(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nb,
+            const uint8_t *pf, float out[2][DRMAX][8])
+{
+    const size_t bsz = t == GGML_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), x80 = _mm512_set1_epi8((char)0x80);
+    enum { NP = DRMAX / 2 };
+    __m512 accf[NP];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++)
+        accf[p] = _mm512_setzero_ps();
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const size_t boff = (size_t)blk * bsz;
+        if (pf)
+            prefetch_next(pf, (size_t)nb * bsz, DRMAX, boff, bsz);
+        const __m512i off = _mm512_broadcast_i64x4(
+            neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)),
+                    t == GGML_TYPE_Q4_0 ? 3 : 7));
+        __m512i acc[NP], acch[NP];
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            acc[p] = off;
+            acch[p] = _mm512_setzero_si512();
+        }
+        if (t == GGML_TYPE_Q4_0) {
+            /* nibble layout and the in-place high nibble: as tile_b32 */
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const __m512i lo = actv2(G, blk, j), hi = actv2(G, blk, j + 4);
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    __m512i rv =
+                        bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j);
+                    acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_and_si512(rv, m4), lo);
+                    acch[p] = _mm512_dpbusd_epi32(acch[p], _mm512_andnot_si512(m4, rv), hi);
+                }
+            }
+        } else {
+            /* odd pieces into acch (added below): 8 independent accumulator chains */
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m512i av = actv2(G, blk, j);
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    __m512i wu = _mm512_xor_si512(
+                        bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j),
+                        x80);
+                    if (j & 1)
+                        acch[p] = _mm512_dpbusd_epi32(acch[p], wu, av);
+                    else
+                        acc[p] = _mm512_dpbusd_epi32(acc[p], wu, av);
+                }
+            }
+        }
+        const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + blk * KERN_IL));
+        const __m256 dw = scales8(w, boff);
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            __m512i sum = acc[p];
+            sum = _mm512_add_epi32(sum,
+                                   t == GGML_TYPE_Q4_0 ? _mm512_srai_epi32(acch[p], 4) : acch[p]);
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), da);
+            accf[p] = _mm512_fmadd_ps(v, pair_of(dw, p), accf[p]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++)
+        _mm512_storeu_ps(out[0][2 * p], accf[p]);
+}
+
 /* ---- Q4_K ------------------------------------------------------------------- */
 
 /*
@@ -350,30 +470,162 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
     store_accf(accf, ng, pr, out);
 }
 
+/*
+ * Q6_K with one group, rows in pairs, interleaved while unpacking: the L1
+ * buffer of rows 2p and 2p + 1 holds their 4-byte pieces side by side (one
+ * _mm512_unpack{lo,hi}_epi32 per 64 bytes), so a single 8-byte broadcast puts
+ * row 2p's piece in the even lanes and row 2p + 1's in the odd ones, against
+ * the 8 batch rows' piece with each duplicated into lanes 2b and 2b + 1. One
+ * load and one product per piece and pair, where two rows each broadcast
+ * separately cost two loads and a merge. The scales are paired the same way.
+ */
+
+/* Lane 2b and 2b + 1 get dword b of v (b < 8). */
+static inline __m512i dup32(__m256i v)
+{
+    const __m512i idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    return _mm512_permutexvar_epi32(idx, _mm512_castsi256_si512(v));
+}
+
+/*
+ * Where piece r (0..15) of a 64-byte chunk lands, in 8-byte units, after
+ * unpack{lo,hi}_epi32 of two rows' chunks stored lo then hi: lo holds pieces
+ * 4L and 4L + 1 of each 128-bit lane L, hi pieces 4L + 2 and 4L + 3.
+ */
+static inline int il_unit(int r)
+{
+    return (r & 3) < 2 ? 2 * (r >> 2) + (r & 1) : 8 + 2 * (r >> 2) + (r & 1);
+}
+
+static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *const w[DRMAX],
+                                                               const struct dgrp *G, int64_t nsb,
+                                                               const uint8_t *pf,
+                                                               float out[2][DRMAX][8])
+{
+    enum { NP = DRMAX / 2 };
+    _Alignas(64) uint8_t UP[NP][2 * QK_K]; /* per pair: chunk n = 128 bytes, lo then hi */
+    _Alignas(64) float SP[NP][2 * QK_K / 16];
+    __m512 accf[NP];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++)
+        accf[p] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const size_t boff = (size_t)sb * sizeof(block_q6_K);
+        if (pf)
+            prefetch_next(pf, (size_t)nsb * sizeof(block_q6_K), DRMAX, boff, sizeof(block_q6_K));
+#pragma GCC unroll 4
+        for (int p = 0; p < NP; p++) {
+            const block_q6_K *xa = (const block_q6_K *)(w[2 * p] + boff);
+            const block_q6_K *xb = (const block_q6_K *)(w[2 * p + 1] + boff);
+            __m512i wa[4], wb[4];
+            q6_k_quants(xa, wa);
+            q6_k_quants(xb, wb);
+#pragma GCC unroll 4
+            for (int n = 0; n < 4; n++) {
+                _mm512_store_si512(UP[p] + 128 * n, _mm512_unpacklo_epi32(wa[n], wb[n]));
+                _mm512_store_si512(UP[p] + 128 * n + 64, _mm512_unpackhi_epi32(wa[n], wb[n]));
+            }
+            __m512 sa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                          _mm_loadu_si128((const __m128i *)xa->scales))),
+                                      _mm512_set1_ps(h2f(xa->d)));
+            __m512 sbv = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                           _mm_loadu_si128((const __m128i *)xb->scales))),
+                                       _mm512_set1_ps(h2f(xb->d)));
+            _mm512_store_ps(SP[p], _mm512_unpacklo_ps(sa, sbv));
+            _mm512_store_ps(SP[p] + 16, _mm512_unpackhi_ps(sa, sbv));
+        }
+        for (int cc = 0; cc < 4; cc++) /* chunk: activation blocks 2cc, 2cc + 1 */
+#pragma GCC unroll 2
+            for (int c2 = 0; c2 < 2; c2++) {
+                const int64_t b = sb * 8 + 2 * cc + c2; /* activation block */
+                __m512i acc[2][NP];                     /* [sub-block][row pair] */
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) { /* -32 x the activations' sum, exact */
+                    const __m512i off = dup32(neg_shl(is16v(G, 2 * b + h), 5));
+#pragma GCC unroll 4
+                    for (int p = 0; p < NP; p++)
+                        acc[h][p] = off;
+                }
+                /* both sub-blocks in step: 8 independent accumulator chains */
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++)
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; h++) {
+                        const int jj = 4 * h + j, unit = 16 * cc + il_unit(8 * c2 + jj);
+                        const __m512i av = dup32(actv(G, b, jj));
+#pragma GCC unroll 4
+                        for (int p = 0; p < NP; p++) {
+                            int64_t q;
+                            memcpy(&q, UP[p] + 8 * unit, 8);
+                            acc[h][p] = _mm512_dpbusd_epi32(acc[h][p], _mm512_set1_epi64(q), av);
+                        }
+                    }
+                const __m512 da = _mm512_castsi512_ps(
+                    dup32(_mm256_castps_si256(_mm256_loadu_ps(G->d + b * KERN_IL))));
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    const int sub = 4 * cc + 2 * c2 + h; /* 16-element sub-block of the chunk row */
+                    const int su = (sub >> 2) * 2 + ((sub & 3) < 2 ? 0 : 8) + (sub & 1);
+#pragma GCC unroll 4
+                    for (int p = 0; p < NP; p++) {
+                        double sc;
+                        memcpy(&sc, SP[p] + 2 * su, 8);
+                        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[h][p]), da);
+                        accf[p] = _mm512_fmadd_ps(v, _mm512_castpd_ps(_mm512_set1_pd(sc)), accf[p]);
+                    }
+                }
+            }
+    }
+    /* lanes 2b + r (row 2p + r, batch b) -> row 2p's 8 batch rows, then row 2p + 1's */
+    const __m512i deil = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++)
+        _mm512_storeu_ps(out[0][2 * p], _mm512_permutexvar_ps(deil, accf[p]));
+}
+
 /* ---- drivers ------------------------------------------------------------------ */
 
 typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nblocks,
                          const uint8_t *pf, float out[2][DRMAX][8]);
 
-/* Tiles of PR1 rows x 1 group and PR2 rows x 2 groups. */
+/* Tiles of PR2 rows x 2 groups, and of PR1 rows x 1 group (DTILES). */
+#define DTILE2(NAME, CALL, PR2)                                                                    \
+    static void NAME##_2(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
+                         const uint8_t *pf, float out[2][DRMAX][8])                                \
+    {                                                                                              \
+        CALL(w, G, nbk, 2, PR2, pf, out);                                                          \
+    }
 #define DTILES(NAME, CALL, PR1, PR2)                                                               \
     static void NAME##_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
                          const uint8_t *pf, float out[2][DRMAX][8])                                \
     {                                                                                              \
         CALL(w, G, nbk, 1, PR1, pf, out);                                                          \
     }                                                                                              \
-    static void NAME##_2(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
-                         const uint8_t *pf, float out[2][DRMAX][8])                                \
-    {                                                                                              \
-        CALL(w, G, nbk, 2, PR2, pf, out);                                                          \
-    }
+    DTILE2(NAME, CALL, PR2)
 
 #define CALL_Q4_0(w, G, n, ng, pr, pf, out) tile_b32(GGML_TYPE_Q4_0, w, G, n, ng, pr, pf, out)
 #define CALL_Q8_0(w, G, n, ng, pr, pf, out) tile_b32(GGML_TYPE_Q8_0, w, G, n, ng, pr, pf, out)
-DTILES(dtile_q4_0, CALL_Q4_0, 8, 4)
-DTILES(dtile_q8_0, CALL_Q8_0, 8, 4)
+DTILE2(dtile_q4_0, CALL_Q4_0, 4)
+DTILE2(dtile_q8_0, CALL_Q8_0, 4)
+
+/* one group: rows in pairs (tile_b32_x2) */
+static void dtile_q4_0_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,
+                         const uint8_t *pf, float out[2][DRMAX][8])
+{
+    tile_b32_x2(GGML_TYPE_Q4_0, w, G, nbk, pf, out);
+}
+static void dtile_q8_0_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,
+                         const uint8_t *pf, float out[2][DRMAX][8])
+{
+    tile_b32_x2(GGML_TYPE_Q8_0, w, G, nbk, pf, out);
+}
 DTILES(dtile_q4_k, tile_q4_k, 8, 4)
-DTILES(dtile_q6_k, tile_q6_k, 8, 4)
+DTILE2(dtile_q6_k, tile_q6_k, 4)
+static void dtile_q6_k_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nsb,
+                         const uint8_t *pf, float out[2][DRMAX][8])
+{
+    tile_q6_k_x2(w, G, nsb, pf, out);
+}
 
 /*
  * Rows [r0, r1) in tiles of 8: a tile's weights stay in L1/L2 while every
