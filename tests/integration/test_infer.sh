@@ -5,7 +5,7 @@
 # tool_choice required/named (forced calls from a random model), /v1/models,
 # /tokenize + /detokenize, 400/404/401 errors with OpenAI bodies, concurrent
 # clients, queue overflow -> 429, a client disconnecting mid-stream (slot
-# freed), /metrics with vLLM names, SIGTERM drain.
+# freed), /metrics with vLLM names, SIGTERM drain, --weights auto|mmap|copy.
 set -euo pipefail
 B=$AISTACK_BIN; py=${AISTACK_PYTHON:-/usr/bin/python3}
 tmp=$(mktemp -d); pid=""
@@ -313,6 +313,24 @@ wait $cpid || true
 tail -2 "$tmp/drain" | grep -q 'data: \[DONE\]' || fail "stream cut by SIGTERM"
 wait $pid; rc=$?; pid=""
 [ $rc -eq 0 ] || fail "exit status $rc after SIGTERM"
+
+# where the weights live (--weights): each mode is named in the log and answers the same greedy
+# text; a bad value is refused before listening (exit 2)
+grep -Eq 'msg="model ready".* weights=(mmap-huge|copy|mmap) ' "$tmp/infer.log" \
+  || fail "model ready names no weights: $(grep 'model ready' "$tmp/infer.log")"
+for w in mmap copy; do
+  start --weights $w
+  grep -q " weights=$w " "$tmp/infer.log" || fail "--weights $w: $(grep 'model ready' "$tmp/infer.log")"
+  [ "$(post /v1/chat/completions '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":12,"temperature":0}')" = 200 ] \
+    || fail "--weights $w: chat"
+  FULL="$full" check <<'PY'
+import json,os,sys; d=json.load(open(sys.argv[1]))
+assert d["choices"][0]["message"]["content"]==os.environ["FULL"], (d, os.environ["FULL"])
+PY
+  kill -TERM $pid; wait $pid || true; pid=""
+done
+rc=0; "$B/aistack-infer" --model "$tmp/tiny.gguf" --port 0 --weights bogus > "$tmp/bad" 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "weights: 'bogus' is not auto, mmap or copy" "$tmp/bad" || fail "--weights bogus: rc $rc, $(cat "$tmp/bad")"
 
 # API keys
 start --api-key sk-test-0123456789abcdef

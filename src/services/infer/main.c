@@ -493,18 +493,27 @@ static void on_load_progress(void *ud, uint64_t done, uint64_t total)
              total / 1e6, 100.0 * (double)done / (double)total);
 }
 
+/* The weights setting: auto, mmap or copy. -1 for anything else. */
+static int parse_weights(const char *v, enum model_load_mode *out)
+{
+    static const char *const names[] = {
+        [MODEL_LOAD_AUTO] = "auto", [MODEL_LOAD_MMAP] = "mmap", [MODEL_LOAD_COPY] = "copy"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(v, names[i])) {
+            *out = (enum model_load_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
 static int load_model(struct infer_model *im, const struct config *cfg, char *err, size_t errlen)
 {
     struct load_progress lp = {.id = im->id, .t0 = wall_s()};
     lp.last = lp.t0;
     struct model_params mp = {.progress = on_load_progress, .progress_ud = &lp};
-    const char *weights = config_str(cfg, "weights");
-    if (!strcmp(weights, "mmap"))
-        mp.load = MODEL_LOAD_MMAP;
-    else if (!strcmp(weights, "copy"))
-        mp.load = MODEL_LOAD_COPY;
-    else if (strcmp(weights, "auto")) {
-        snprintf(err, errlen, "weights: '%s' is not auto, mmap or copy", weights);
+    if (parse_weights(config_str(cfg, "weights"), &mp.load)) {
+        snprintf(err, errlen, "weights: '%s' is not auto, mmap or copy",
+                 config_str(cfg, "weights"));
         return AS_EINVAL;
     }
     uint32_t ctx = (uint32_t)config_int(cfg, "ctx_size");
@@ -661,6 +670,13 @@ int main(int argc, char **argv)
     enum log_level lvl;
     if (log_parse_level(config_str(cfg, "log.level"), &lvl) == 0)
         log_set_level(lvl);
+    enum model_load_mode load_mode;
+    if (parse_weights(config_str(cfg, "weights"), &load_mode)) {
+        fprintf(stderr, "aistack-infer: weights: '%s' is not auto, mmap or copy\n",
+                config_str(cfg, "weights"));
+        rc = 2;
+        goto out;
+    }
     if (plan_models(&inf, cfg, &msg)) {
         fprintf(stderr, "aistack-infer: %s", msg.data ? msg.data : "out of memory\n");
         rc = 2;
