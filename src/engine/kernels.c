@@ -330,7 +330,8 @@ static void kern__job_run(void *arg, int ith, int nth)
         return;
     }
 
-    int il8 = j->act.layout == KERN_ACT_IL8 || j->act.layout == KERN_ACT_IL8S;
+    int il8 = j->act.layout == KERN_ACT_IL8 || j->act.layout == KERN_ACT_IL8S ||
+              j->act.layout == KERN_ACT_IL8S8;
     /* phase 1: quantize activations */
     if (il8) {
         int64_t groups = (j->B + KERN_IL - 1) / KERN_IL;
@@ -348,7 +349,7 @@ static void kern__job_run(void *arg, int ith, int nth)
         tp_barrier(j->kc->tp);
 
     /* phase 2: multiply, weight rows split over threads */
-    if (j->act.layout == KERN_ACT_IL8S) {
+    if (j->act.layout == KERN_ACT_IL8S || j->act.layout == KERN_ACT_IL8S8) {
         /* direct kernel: units of 8 rows, the whole batch per unit */
         int64_t units = (j->n + KERN_IL - 1) / KERN_IL, us, ue;
         while (kern__grab(j, units, kern__min_chunk(j, KERN_IL), nth, &us, &ue)) {
@@ -450,7 +451,7 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         if (j.ops->gemv[wtype] && B <= gemv_max)
             a->layout = j.ops->gemv_layout[wtype];
         else if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B && B <= KERN_DIRECT_MAX_B)
-            a->layout = KERN_ACT_IL8S;
+            a->layout = j.ops->il8_s8[wtype] && B <= KERN_IL ? KERN_ACT_IL8S8 : KERN_ACT_IL8S;
         else if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
             a->layout = KERN_ACT_IL8;
         else if (j.ops->gemv[wtype])

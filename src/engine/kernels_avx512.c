@@ -54,6 +54,29 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
 {
     int64_t k = a->k, nb = a->nb32;
     int8_t q[32];
+    if (a->layout == KERN_ACT_IL8S8) {
+        /* one group: each block's 8 rows quantized, then 8-byte pieces interleaved */
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *dst = (uint8_t *)a->qs + b * 32 * KERN_IL;
+            for (int i = 0; i < KERN_IL; i++) {
+                float dd = 0.0f;
+                int s0 = 0, s1 = 0;
+                if (i >= r0 && i < r1 && i < a->B)
+                    q8_block(x + i * k + b * 32, q, &dd, &s0, &s1);
+                else
+                    memset(q, 0, sizeof(q));
+                for (int m = 0; m < 4; m++)
+                    memcpy(dst + (m * KERN_IL + i) * 8, q + 8 * m, 8);
+                a->d[b * KERN_IL + i] = dd;
+                a->ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
+                a->ds16[2 * b * KERN_IL + i] = dd * (float)s0;
+                a->ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
+                a->is16[2 * b * KERN_IL + i] = s0;
+                a->is16[(2 * b + 1) * KERN_IL + i] = s1;
+            }
+        }
+        return;
+    }
     if (a->layout == KERN_ACT_IL8 || a->layout == KERN_ACT_IL8S) {
         /* r0 is a multiple of 8; rows of the last group past B are zero */
         const __m256i flip = _mm256_set1_epi8(a->layout == KERN_ACT_IL8 ? (char)0x80 : 0);

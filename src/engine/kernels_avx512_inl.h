@@ -119,6 +119,29 @@ static inline void store_tile8(float out[2][8][8], int ng, int nr, int64_t g, in
     for (int gg = 0; gg < ng; gg++) {
         int64_t base = (g + gg) * KERN_IL;
         int here = (int)(B - base < KERN_IL ? B - base : KERN_IL);
+        if (nr == 8) {
+            /* a full tile: transpose 8 x 8 in registers, one 8-float store per batch row */
+            __m256 v[8], t[8];
+            for (int i = 0; i < 8; i++)
+                v[i] = _mm256_loadu_ps(out[gg][i]);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4)
+                for (int h = 0; h < 2; h++) {
+                    v[i + 2 * h] = _mm256_shuffle_ps(t[i + h], t[i + 2 + h], 0x44);
+                    v[i + 2 * h + 1] = _mm256_shuffle_ps(t[i + h], t[i + 2 + h], 0xEE);
+                }
+            /* v[i + c], c < 4: column c of rows i..i+3 | column c + 4 of the same rows */
+            for (int c = 0; c < 4; c++) {
+                t[c] = _mm256_permute2f128_ps(v[c], v[4 + c], 0x20);
+                t[4 + c] = _mm256_permute2f128_ps(v[c], v[4 + c], 0x31);
+            }
+            for (int c = 0; c < here; c++)
+                _mm256_storeu_ps(y + (base + c) * ldy + r, t[c]);
+            continue;
+        }
         for (int i = 0; i < nr; i++)
             for (int c = 0; c < here; c++)
                 y[(base + c) * ldy + r + i] = out[gg][i][c];

@@ -25,8 +25,11 @@
  * (forming 6-bit quants from broadcast pieces took more vector operations
  * than the products), then goes as Q8_0.
  *
- * Register tile: 8 weight rows x 1 group of 8 batch rows, or 4 rows x 2
- * groups. Only called after run-time detection. Not for: batch 1
+ * Register tiles: 4 rows x 2 groups of 8 batch rows in 256-bit registers;
+ * with one group (B <= 8) 512-bit registers: Q4_0 puts 16 weight rows in
+ * lanes against broadcast activations (KERN_ACT_IL8S8), Q8_0 and Q6_K hold two
+ * rows x 8 batch rows per register, Q4_K stays at 8 rows x 1 group in 256
+ * bits. Only called after run-time detection. Not for: batch 1
  * (kernels_avx512.c) or large batches (panels, kernels_gemm_avx512.c).
  */
 #include "engine/kernels_impl.h"
@@ -77,6 +80,12 @@ static inline void prefetch_next(const uint8_t *pf, size_t row_bytes, int pr, si
 static inline __m256i is16v(const struct dgrp *g, int64_t h16)
 {
     return _mm256_loadu_si256((const __m256i *)(g->is16 + h16 * KERN_IL));
+}
+
+/* The 8 batch rows' integer sums of half h16, from group 0 of a. */
+static inline __m256i is16v_a(const struct kern__act *a, int64_t h16)
+{
+    return _mm256_loadu_si256((const __m256i *)(a->is16 + h16 * KERN_IL));
 }
 
 static inline __m256i actv(const struct dgrp *g, int64_t blk32, int dw)
@@ -305,6 +314,135 @@ tile_b32_x2(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *
 #pragma GCC unroll 4
     for (int p = 0; p < NP; p++)
         _mm512_storeu_ps(out[0][2 * p], accf[p]);
+}
+
+/* ---- Q4_0, one group, weight rows in lanes (KERN_ACT_IL8S8) -------------------- */
+
+/*
+ * The pairs above broadcast each 4-byte weight piece (two loads and a merge
+ * per pair of rows and piece) and still spend three operations per product.
+ * Here a 512-bit register holds 8 weight rows x 2 pieces instead (lane 2r + jj:
+ * row r, piece p + jj, gathered from the rows' 16 quant bytes with two
+ * permutes per block), and each batch row's 8-byte activation piece pair is
+ * broadcast against it: per block and 16 rows, 8 weight registers serve all 8
+ * batch rows, one 8-byte broadcast serves both sets of 8 rows, and the sums
+ * land as a row vector per batch row (no transposition at the end). The two
+ * lanes of a row are added once per block, before the float scaling.
+ */
+#define RL_ROWS 16
+
+/* The 16 quant bytes at off of 4 rows, one row per 128-bit lane. */
+static inline __m512i rows4(const uint8_t *const *w, size_t off)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(w[0] + off)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(w[1] + off)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(w[2] + off)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(w[3] + off)), 3);
+}
+
+/* The fp16 at off of 8 rows, as floats. */
+static inline __m256 scales8_at(const uint8_t *const *w, size_t off)
+{
+    __m128i h = _mm_setzero_si128();
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        uint16_t v;
+        memcpy(&v, w[i] + off, 2);
+        h = _mm_insert_epi16(h, v, i);
+    }
+    return _mm256_cvtph_ps(h);
+}
+
+static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct kern__act *a, int64_t nb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
+{
+    /* lane 2r + jj <- dword 4r + jj of rows 0-3 (first source) or 4(r - 4) + jj of rows 4-7 */
+    const __m512i idx01 =
+        _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const __m512i idx23 = _mm512_add_epi32(idx01, _mm512_set1_epi32(2));
+    /* even (then odd) lanes of two registers: set 0's 8 rows, then set 1's */
+    const __m512i iev =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i iod = _mm512_add_epi32(iev, _mm512_set1_epi32(1));
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 accf[KERN_IL];
+#pragma GCC unroll 8
+    for (int b = 0; b < KERN_IL; b++)
+        accf[b] = _mm512_setzero_ps();
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const size_t boff = (size_t)blk * sizeof(block_q4_0);
+        if (pf)
+            prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q4_0));
+        /* [set]: low nibbles of pieces 0-1 and 2-3, high nibbles of the same */
+        __m512i l01[2], l23[2], h01[2], h23[2];
+#pragma GCC unroll 2
+        for (int s = 0; s < 2; s++) {
+            const __m512i lo4 = rows4(w + 8 * s, boff + 2), hi4 = rows4(w + 8 * s + 4, boff + 2);
+            const __m512i w01 = _mm512_permutex2var_epi32(lo4, idx01, hi4);
+            const __m512i w23 = _mm512_permutex2var_epi32(lo4, idx23, hi4);
+            l01[s] = _mm512_and_si512(w01, m4);
+            h01[s] = _mm512_and_si512(_mm512_srli_epi16(w01, 4), m4);
+            l23[s] = _mm512_and_si512(w23, m4);
+            h23[s] = _mm512_and_si512(_mm512_srli_epi16(w23, 4), m4);
+        }
+        const __m512 dw = _mm512_insertf32x8(_mm512_castps256_ps512(scales8_at(w, boff)),
+                                             scales8_at(w + 8, boff), 1);
+        /* 8 x the batch rows' block sums: the weights' offset of 8, removed in int32 */
+        _Alignas(32) int32_t off8[KERN_IL];
+        _mm256_store_si256(
+            (__m256i *)off8,
+            _mm256_slli_epi32(_mm256_add_epi32(is16v_a(a, 2 * blk), is16v_a(a, 2 * blk + 1)), 3));
+        const uint8_t *aq = (const uint8_t *)a->qs + blk * 32 * KERN_IL;
+#pragma GCC unroll 8
+        for (int b = 0; b < KERN_IL; b++) {
+            __m512i av[4];
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; m++) {
+                int64_t v;
+                memcpy(&v, aq + (m * KERN_IL + b) * 8, 8);
+                av[m] = _mm512_set1_epi64(v);
+            }
+            __m512i acc[2];
+#pragma GCC unroll 2
+            for (int s = 0; s < 2; s++) {
+                acc[s] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), l01[s], av[0]);
+                acc[s] = _mm512_dpbusd_epi32(acc[s], l23[s], av[1]);
+                acc[s] = _mm512_dpbusd_epi32(acc[s], h01[s], av[2]);
+                acc[s] = _mm512_dpbusd_epi32(acc[s], h23[s], av[3]);
+            }
+            __m512i sum = _mm512_add_epi32(_mm512_permutex2var_epi32(acc[0], iev, acc[1]),
+                                           _mm512_permutex2var_epi32(acc[0], iod, acc[1]));
+            sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(off8[b]));
+            accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
+                                      _mm512_mul_ps(dw, _mm512_set1_ps(a->d[blk * KERN_IL + b])),
+                                      accf[b]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < KERN_IL; b++)
+        _mm512_storeu_ps(acc_out[b], accf[b]);
+}
+
+/* Rows [r0, r1) against one group of KERN_ACT_IL8S8 activations, 16 rows per tile. */
+static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
+{
+    _Alignas(64) float out[KERN_IL][RL_ROWS];
+    const int here = (int)(a->B < KERN_IL ? a->B : KERN_IL);
+    for (int64_t r = r0; r < r1; r += RL_ROWS) {
+        const int nr = (int)(r1 - r < RL_ROWS ? r1 - r : RL_ROWS);
+        const uint8_t *w[RL_ROWS];
+        for (int i = 0; i < RL_ROWS; i++) /* past the end: the last row again */
+            w[i] = (const uint8_t *)W + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+        const int64_t left = r1 - r - RL_ROWS; /* rows of the next tile */
+        const uint8_t *pf =
+            left > 0 ? (const uint8_t *)W + (size_t)(r + RL_ROWS) * row_bytes : NULL;
+        tile_q4_0_rl(w, a, k / 32, pf, left < RL_ROWS ? (int)left : RL_ROWS, row_bytes, out);
+        const __mmask16 keep = (__mmask16)((1u << nr) - 1);
+        for (int b = 0; b < here; b++)
+            _mm512_mask_storeu_ps(y + b * ldy + r, keep, _mm512_load_ps(out[b]));
+    }
 }
 
 /* ---- Q4_K ------------------------------------------------------------------- */
@@ -669,13 +807,24 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
                    r1, a, y, ldy);                                                                 \
     }
 DIRECT_FN(q4_0, 32, 8, 4)
+
+/* Q4_0: rows in lanes for one group (KERN_ACT_IL8S8), else the tiles above. */
+static void direct_q4_0_any(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                            const struct kern__act *a, float *y, int64_t ldy)
+{
+    if (a->layout == KERN_ACT_IL8S8)
+        direct_q4_0_rl(W, row_bytes, k, r0, r1, a, y, ldy);
+    else
+        direct_q4_0(W, row_bytes, k, r0, r1, a, y, ldy);
+}
 DIRECT_FN(q8_0, 32, 8, 4)
 DIRECT_FN(q4_k, QK_K, 8, 4)
 DIRECT_FN(q6_k, QK_K, 8, 4)
 
 void kern__init_avx512_direct(struct kern__ops *o)
 {
-    o->il8_gemm[GGML_TYPE_Q4_0] = direct_q4_0;
+    o->il8_gemm[GGML_TYPE_Q4_0] = direct_q4_0_any;
+    o->il8_s8[GGML_TYPE_Q4_0] = 1;
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k;
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
