@@ -86,11 +86,7 @@ static void min_med(double *v, int n, double *mn, double *med)
 
 static int32_t argmax(const float *x, uint32_t n)
 {
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return (int32_t)best;
+    return (int32_t)kern_argmax(x, n);
 }
 
 /* A deterministic pseudo-random prompt of n tokens (ids in [1, vocab)). */

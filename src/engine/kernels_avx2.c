@@ -273,6 +273,33 @@ static void avx2_rmsnorm(float *out, const float *x, const float *w, int64_t n, 
         out[i] = x[i] * sc * (w ? w[i] : 1.0f);
 }
 
+/* As scalar_argmax: the maximum 8 lanes at a time (max_ps keeps its second operand
+   when the first is NaN), then the first index holding it. */
+static int64_t avx2_argmax(const float *x, int64_t n)
+{
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        vm = _mm256_max_ps(_mm256_loadu_ps(x + i), vm);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float mx = _mm_cvtss_f32(m4);
+    for (; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    const __m256 vmx = _mm256_set1_ps(mx);
+    for (i = 0; i + 8 <= n; i += 8) {
+        int eq = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vmx, _CMP_EQ_OQ));
+        if (eq)
+            return i + __builtin_ctz((unsigned)eq);
+    }
+    for (; i < n; i++)
+        if (x[i] == mx)
+            return i;
+    return 0;
+}
+
 static void avx2_softmax(float *x, int64_t n)
 {
     __m256 vm = _mm256_set1_ps(-INFINITY);
@@ -431,6 +458,7 @@ void kern__init_avx2(struct kern__ops *o)
     o->gemm_float = avx2_gemm_float;
     o->rmsnorm = avx2_rmsnorm;
     o->softmax = avx2_softmax;
+    o->argmax = avx2_argmax;
     o->swiglu = avx2_swiglu;
     o->add = avx2_add;
     o->scale = avx2_scale;

@@ -133,6 +133,7 @@ struct kern__ops {
     void (*scale)(float *x, float s, int64_t n);
     void (*axpy)(float *y, float a, const float *x, int64_t n);
     float (*dot)(const float *x, const float *y, int64_t n);
+    int64_t (*argmax)(const float *x, int64_t n);
     void (*f32_to_f16)(ggml_fp16_t *dst, const float *src, int64_t n);
     void (*f16_to_f32)(float *dst, const ggml_fp16_t *src, int64_t n);
     float (*dot_f16_f32)(const ggml_fp16_t *a, const float *b, int64_t n);

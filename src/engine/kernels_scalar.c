@@ -364,6 +364,19 @@ static void scalar_rmsnorm(float *out, const float *x, const float *w, int64_t n
         out[i] = x[i] * sc * (w ? w[i] : 1.0f);
 }
 
+/* The largest non-NaN value, then its first index (kern_argmax's contract). */
+static int64_t scalar_argmax(const float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] == mx)
+            return i;
+    return 0;
+}
+
 static void scalar_softmax(float *x, int64_t n)
 {
     float mx = -INFINITY;
@@ -453,6 +466,7 @@ static const struct kern__ops kern__scalar_ops = {
     .gemm_float = scalar_gemm_float,
     .rmsnorm = scalar_rmsnorm,
     .softmax = scalar_softmax,
+    .argmax = scalar_argmax,
     .swiglu = scalar_swiglu,
     .add = scalar_add,
     .scale = scalar_scale,

@@ -303,11 +303,7 @@ static void apply_penalties(struct sampler *s, float *w)
 
 static uint32_t argmax(const float *w, uint32_t n)
 {
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (w[i] > w[best])
-            best = i;
-    return best;
+    return (uint32_t)kern_argmax(w, n);
 }
 
 /* Log-probability of token and the n_top best tokens, over the adjusted logits. */

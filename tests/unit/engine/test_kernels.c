@@ -532,6 +532,29 @@ static void test_helpers(void **state)
             double want = i == 5 ? 0 : exp(a[i] - mx) / sum;
             assert_float_equal(o[i], want, 1e-6 + 1e-5 * want);
         }
+        /* argmax: the first largest, NaN never counts, every length and position */
+        for (int n = 0; n <= 40; n++)
+            for (int at = 0; at < n; at++) {
+                for (int i = 0; i < n; i++)
+                    o[i] = (float)(i % 5) - 10.0f;
+                o[at] = 5.0f;
+                if (at + 3 < n)
+                    o[at + 3] = 5.0f; /* a tie after it: still at */
+                if (at > 0)
+                    o[at - 1] = NAN;
+                assert_int_equal(kern_argmax(o, n), at);
+            }
+        assert_int_equal(kern_argmax(a, 0), 0);
+        int64_t want_i = 0;
+        for (int i = 1; i < N; i++)
+            if (a[i] > a[want_i])
+                want_i = i;
+        assert_int_equal(kern_argmax(a, N), want_i);
+        for (int i = 0; i < N; i++)
+            o[i] = NAN;
+        assert_int_equal(kern_argmax(o, N), 0);
+        o[N - 1] = -INFINITY; /* the only number: found even at -inf */
+        assert_int_equal(kern_argmax(o, N), N - 1);
         /* swiglu */
         kern_swiglu(o, a, b, N);
         for (int i = 0; i < N; i++) {
