@@ -27,9 +27,9 @@
  *
  * Register tiles: 4 rows x 2 groups of 8 batch rows in 256-bit registers;
  * with one group (B <= 8) 512-bit registers: Q4_0 puts 16 weight rows in
- * lanes against broadcast activations (KERN_ACT_IL8S8), Q8_0 and Q6_K hold two
- * rows x 8 batch rows per register, Q4_K stays at 8 rows x 1 group in 256
- * bits. Only called after run-time detection. Not for: batch 1
+ * lanes against broadcast activations (KERN_ACT_IL8S8), Q8_0, Q6_K and Q4_K hold two
+ * rows x 8 batch rows per register, and so does Q4_K. Only called after
+ * run-time detection. Not for: batch 1
  * (kernels_avx512.c) or large batches (panels, kernels_gemm_avx512.c).
  */
 #include "engine/kernels_impl.h"
@@ -522,6 +522,74 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const
     store_accf(accf, ng, pr, out);
 }
 
+/* Q4_K with one group: rows in pairs (tile_b32_x2's registers), otherwise as tile_q4_k. */
+static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *const w[DRMAX],
+                                                               const struct dgrp *G, int64_t nsb,
+                                                               const uint8_t *pf,
+                                                               float out[2][DRMAX][8])
+{
+    enum { NP = DRMAX / 2 };
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 accf[NP];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++)
+        accf[p] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const size_t boff = (size_t)sb * sizeof(block_q4_K);
+        if (pf)
+            prefetch_next(pf, (size_t)nsb * sizeof(block_q4_K), DRMAX, boff, sizeof(block_q4_K));
+        float S[DRMAX][8], M[DRMAX][8];
+#pragma GCC unroll 8
+        for (int i = 0; i < DRMAX; i++) {
+            const block_q4_K *x = (const block_q4_K *)(w[i] + boff);
+            __m512 scm = k4_scales_mins(x->scales);
+            _mm256_storeu_ps(S[i],
+                             _mm256_mul_ps(_mm512_castps512_ps256(scm), _mm256_set1_ps(h2f(x->d))));
+            _mm256_storeu_ps(
+                M[i], _mm256_mul_ps(_mm512_extractf32x8_ps(scm, 1), _mm256_set1_ps(-h2f(x->dmin))));
+        }
+        for (int c = 0; c < 4; c++) {
+            const int64_t b0 = sb * 8 + 2 * c; /* activation block of the low nibbles */
+            __m512i acc[2][NP];                /* [lo/hi][row pair] */
+#pragma GCC unroll 4
+            for (int p = 0; p < NP; p++)
+                acc[0][p] = acc[1][p] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m512i lo = actv2(G, b0, j), hi = actv2(G, b0 + 1, j);
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    const size_t o = boff + offsetof(block_q4_K, qs) + 32 * c + 4 * j;
+                    __m512i rv = bcast32x2(w[2 * p] + o, w[2 * p + 1] + o);
+                    acc[0][p] = _mm512_dpbusd_epi32(acc[0][p], _mm512_and_si512(rv, m4), lo);
+                    acc[1][p] = _mm512_dpbusd_epi32(
+                        acc[1][p], _mm512_and_si512(_mm512_srli_epi16(rv, 4), m4), hi);
+                }
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + (b0 + h) * KERN_IL));
+                const __m512 dsv = bcast_ps256(_mm256_loadu_ps(G->ds + (b0 + h) * KERN_IL));
+#pragma GCC unroll 4
+                for (int p = 0; p < NP; p++) {
+                    const __m512 sc =
+                        _mm512_mask_broadcastss_ps(_mm512_set1_ps(S[2 * p][2 * c + h]), 0xFF00,
+                                                   _mm_set_ss(S[2 * p + 1][2 * c + h]));
+                    const __m512 mn =
+                        _mm512_mask_broadcastss_ps(_mm512_set1_ps(M[2 * p][2 * c + h]), 0xFF00,
+                                                   _mm_set_ss(M[2 * p + 1][2 * c + h]));
+                    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[h][p]), da);
+                    accf[p] = _mm512_fmadd_ps(v, sc, accf[p]);
+                    accf[p] = _mm512_fmadd_ps(dsv, mn, accf[p]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; p++)
+        _mm512_storeu_ps(out[0][2 * p], accf[p]);
+}
+
 /* ---- Q6_K ------------------------------------------------------------------- */
 
 /* One Q6_K super-block's quants (u = q + 32) into u[256]; S gets d * scale per 16. */
@@ -757,7 +825,12 @@ static void dtile_q8_0_1(const uint8_t *const w[DRMAX], const struct dgrp *G, in
 {
     tile_b32_x2(GGML_TYPE_Q8_0, w, G, nbk, pf, out);
 }
-DTILES(dtile_q4_k, tile_q4_k, 8, 4)
+DTILE2(dtile_q4_k, tile_q4_k, 4)
+static void dtile_q4_k_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nsb,
+                         const uint8_t *pf, float out[2][DRMAX][8])
+{
+    tile_q4_k_x2(w, G, nsb, pf, out);
+}
 DTILE2(dtile_q6_k, tile_q6_k, 4)
 static void dtile_q6_k_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nsb,
                          const uint8_t *pf, float out[2][DRMAX][8])
