@@ -451,7 +451,7 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         if (j.ops->gemv[wtype] && B <= gemv_max)
             a->layout = j.ops->gemv_layout[wtype];
         else if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B && B <= KERN_DIRECT_MAX_B)
-            a->layout = j.ops->il8_s8[wtype] && B <= KERN_IL ? KERN_ACT_IL8S8 : KERN_ACT_IL8S;
+            a->layout = j.ops->il8_s8[wtype] ? KERN_ACT_IL8S8 : KERN_ACT_IL8S;
         else if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
             a->layout = KERN_ACT_IL8;
         else if (j.ops->gemv[wtype])

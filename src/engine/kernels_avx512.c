@@ -55,24 +55,32 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
     int64_t k = a->k, nb = a->nb32;
     int8_t q[32];
     if (a->layout == KERN_ACT_IL8S8) {
-        /* one group: each block's 8 rows quantized, then 8-byte pieces interleaved */
-        for (int64_t b = 0; b < nb; b++) {
-            uint8_t *dst = (uint8_t *)a->qs + b * 32 * KERN_IL;
-            for (int i = 0; i < KERN_IL; i++) {
-                float dd = 0.0f;
-                int s0 = 0, s1 = 0;
-                if (i >= r0 && i < r1 && i < a->B)
-                    q8_block(x + i * k + b * 32, q, &dd, &s0, &s1);
-                else
-                    memset(q, 0, sizeof(q));
-                for (int m = 0; m < 4; m++)
-                    memcpy(dst + (m * KERN_IL + i) * 8, q + 8 * m, 8);
-                a->d[b * KERN_IL + i] = dd;
-                a->ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
-                a->ds16[2 * b * KERN_IL + i] = dd * (float)s0;
-                a->ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
-                a->is16[2 * b * KERN_IL + i] = s0;
-                a->is16[(2 * b + 1) * KERN_IL + i] = s1;
+        /* whole groups ([r0, r1) covers them): each block's 8 rows quantized, then their
+           8-byte pieces interleaved; rows of the last group past B are zero */
+        for (int64_t g = r0 / KERN_IL; g < (r1 + KERN_IL - 1) / KERN_IL; g++) {
+            uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
+            float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
+            float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
+            int32_t *is16 = a->is16 + g * 2 * nb * KERN_IL;
+            for (int64_t b = 0; b < nb; b++) {
+                uint8_t *dst = qs + b * 32 * KERN_IL;
+                for (int i = 0; i < KERN_IL; i++) {
+                    int64_t r = g * KERN_IL + i;
+                    float dd = 0.0f;
+                    int s0 = 0, s1 = 0;
+                    if (r < a->B)
+                        q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
+                    else
+                        memset(q, 0, sizeof(q));
+                    for (int m = 0; m < 4; m++)
+                        memcpy(dst + (m * KERN_IL + i) * 8, q + 8 * m, 8);
+                    d[b * KERN_IL + i] = dd;
+                    ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
+                    ds16[2 * b * KERN_IL + i] = dd * (float)s0;
+                    ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
+                    is16[2 * b * KERN_IL + i] = s0;
+                    is16[(2 * b + 1) * KERN_IL + i] = s1;
+                }
             }
         }
         return;

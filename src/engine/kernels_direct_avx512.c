@@ -25,11 +25,11 @@
  * (forming 6-bit quants from broadcast pieces took more vector operations
  * than the products), then goes as Q8_0.
  *
- * Register tiles: 4 rows x 2 groups of 8 batch rows in 256-bit registers;
- * with one group (B <= 8) 512-bit registers: Q4_0 puts 16 weight rows in
- * lanes against broadcast activations (KERN_ACT_IL8S8), Q8_0, Q6_K and Q4_K hold two
- * rows x 8 batch rows per register, and so does Q4_K. Only called after
- * run-time detection. Not for: batch 1
+ * Register tiles: Q8_0, Q4_K and Q6_K run 4 rows x 2 groups of 8 batch rows
+ * in 256-bit registers, and with one group (B <= 8) two rows x 8 batch rows
+ * per 512-bit register. Q4_0 puts 16 weight rows in the lanes of 512-bit
+ * registers against broadcast activations (KERN_ACT_IL8S8), one group after
+ * another. Only called after run-time detection. Not for: batch 1
  * (kernels_avx512.c) or large batches (panels, kernels_gemm_avx512.c).
  */
 #include "engine/kernels_impl.h"
@@ -82,12 +82,6 @@ static inline __m256i is16v(const struct dgrp *g, int64_t h16)
     return _mm256_loadu_si256((const __m256i *)(g->is16 + h16 * KERN_IL));
 }
 
-/* The 8 batch rows' integer sums of half h16, from group 0 of a. */
-static inline __m256i is16v_a(const struct kern__act *a, int64_t h16)
-{
-    return _mm256_loadu_si256((const __m256i *)(a->is16 + h16 * KERN_IL));
-}
-
 static inline __m256i actv(const struct dgrp *g, int64_t blk32, int dw)
 {
     return _mm256_load_si256((const __m256i *)(g->q + blk32 * 32 * KERN_IL + 32 * dw));
@@ -110,14 +104,16 @@ static inline __attribute__((always_inline)) void store_accf(__m256 accf[2][DRMA
             _mm256_storeu_ps(out[g][i], accf[g][i]);
 }
 
-/* ---- 32-element blocks: Q4_0, Q8_0 ------------------------------------------ */
+/* ---- Q8_0 ------------------------------------------------------------------- */
 
-static inline __attribute__((always_inline)) void
-tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nb, int ng,
-         int pr, const uint8_t *pf, float out[2][DRMAX][8])
+/* u = q + 128 is the unsigned side; the offset, -128 x the activations' sum, is exact in int32. */
+static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *const w[DRMAX],
+                                                            const struct dgrp *G, int64_t nb,
+                                                            int ng, int pr, const uint8_t *pf,
+                                                            float out[2][DRMAX][8])
 {
-    const size_t bsz = t == GGML_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), x80 = _mm256_set1_epi8((char)0x80);
+    const size_t bsz = sizeof(block_q8_0);
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
     __m256 accf[2][DRMAX];
 #pragma GCC unroll 8
     for (int i = 0; i < pr; i++)
@@ -126,56 +122,25 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
         const size_t boff = (size_t)blk * bsz;
         if (pf)
             prefetch_next(pf, (size_t)nb * bsz, pr, boff, bsz);
-        /* the offset (-8 or -128 times the activations' sum), exact in int32 */
-        __m256i acc[2][DRMAX], acch[2][DRMAX], off[2];
+        __m256i acc[2][DRMAX], off[2];
         for (int g = 0; g < ng; g++)
-            off[g] = neg_shl(_mm256_add_epi32(is16v(&G[g], 2 * blk), is16v(&G[g], 2 * blk + 1)),
-                             t == GGML_TYPE_Q4_0 ? 3 : 7);
+            off[g] = neg_shl(_mm256_add_epi32(is16v(&G[g], 2 * blk), is16v(&G[g], 2 * blk + 1)), 7);
 #pragma GCC unroll 8
         for (int i = 0; i < pr; i++) {
             acc[0][i] = off[0];
             acc[1][i] = ng > 1 ? off[1] : off[0];
-            acch[0][i] = acch[1][i] = _mm256_setzero_si256();
         }
-        if (t == GGML_TYPE_Q4_0) {
-            /*
-             * byte i of a block holds element i (low nibble) and i + 16 (high):
-             * the high nibble is used in place (16 x its value, one AND instead
-             * of a shift and an AND) into its own accumulator, shifted back below
-             */
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                __m256i lo[2], hi[2];
-                for (int g = 0; g < ng; g++) {
-                    lo[g] = actv(&G[g], blk, j);
-                    hi[g] = actv(&G[g], blk, j + 4);
-                }
 #pragma GCC unroll 8
-                for (int i = 0; i < pr; i++) {
-                    __m256i rv = bcast32(w[i] + boff + 2 + 4 * j);
-                    __m256i wl = _mm256_and_si256(rv, m4);
-                    __m256i wh = _mm256_andnot_si256(m4, rv);
+        for (int j = 0; j < 8; j++) {
+            __m256i av[2];
+            for (int g = 0; g < ng; g++)
+                av[g] = actv(&G[g], blk, j);
+#pragma GCC unroll 8
+            for (int i = 0; i < pr; i++) {
+                __m256i wu = _mm256_xor_si256(bcast32(w[i] + boff + 2 + 4 * j), x80);
 #pragma GCC unroll 2
-                    for (int g = 0; g < ng; g++) {
-                        acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wl, lo[g]);
-                        acch[g][i] = _mm256_dpbusd_epi32(acch[g][i], wh, hi[g]);
-                    }
-                }
-            }
-        } else {
-            /* Q8_0: q + 128 is the unsigned side */
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                __m256i av[2];
                 for (int g = 0; g < ng; g++)
-                    av[g] = actv(&G[g], blk, j);
-#pragma GCC unroll 8
-                for (int i = 0; i < pr; i++) {
-                    __m256i wu = _mm256_xor_si256(bcast32(w[i] + boff + 2 + 4 * j), x80);
-#pragma GCC unroll 2
-                    for (int g = 0; g < ng; g++)
-                        acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wu, av[g]);
-                }
+                    acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wu, av[g]);
             }
         }
 #pragma GCC unroll 2
@@ -185,10 +150,7 @@ tile_b32(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, 
             for (int i = 0; i < pr; i++) {
                 ggml_fp16_t dh;
                 memcpy(&dh, w[i] + boff, 2);
-                __m256i sum = acc[g][i];
-                if (t == GGML_TYPE_Q4_0) /* 16 x the high nibbles' sum: exact shift */
-                    sum = _mm256_add_epi32(sum, _mm256_srai_epi32(acch[g][i], 4));
-                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), da);
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][i]), da);
                 accf[g][i] = _mm256_fmadd_ps(v, _mm256_set1_ps(h2f(dh)), accf[g][i]);
             }
         }
@@ -246,12 +208,14 @@ static inline __m512 pair_of(__m256 v8, int p)
     return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v8));
 }
 
-static inline __attribute__((always_inline)) void
-tile_b32_x2(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nb,
-            const uint8_t *pf, float out[2][DRMAX][8])
+/* Q8_0 with one group, rows in pairs; otherwise as tile_q8_0. */
+static inline __attribute__((always_inline)) void tile_q8_0_x2(const uint8_t *const w[DRMAX],
+                                                               const struct dgrp *G, int64_t nb,
+                                                               const uint8_t *pf,
+                                                               float out[2][DRMAX][8])
 {
-    const size_t bsz = t == GGML_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-    const __m512i m4 = _mm512_set1_epi8(0x0F), x80 = _mm512_set1_epi8((char)0x80);
+    const size_t bsz = sizeof(block_q8_0);
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
     enum { NP = DRMAX / 2 };
     __m512 accf[NP];
 #pragma GCC unroll 4
@@ -262,52 +226,32 @@ tile_b32_x2(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *
         if (pf)
             prefetch_next(pf, (size_t)nb * bsz, DRMAX, boff, bsz);
         const __m512i off = _mm512_broadcast_i64x4(
-            neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)),
-                    t == GGML_TYPE_Q4_0 ? 3 : 7));
-        __m512i acc[NP], acch[NP];
+            neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 7));
+        __m512i acc[NP], acco[NP];
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             acc[p] = off;
-            acch[p] = _mm512_setzero_si512();
+            acco[p] = _mm512_setzero_si512();
         }
-        if (t == GGML_TYPE_Q4_0) {
-            /* nibble layout and the in-place high nibble: as tile_b32 */
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const __m512i lo = actv2(G, blk, j), hi = actv2(G, blk, j + 4);
-#pragma GCC unroll 4
-                for (int p = 0; p < NP; p++) {
-                    __m512i rv =
-                        bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j);
-                    acc[p] = _mm512_dpbusd_epi32(acc[p], _mm512_and_si512(rv, m4), lo);
-                    acch[p] = _mm512_dpbusd_epi32(acch[p], _mm512_andnot_si512(m4, rv), hi);
-                }
-            }
-        } else {
-            /* odd pieces into acch (added below): 8 independent accumulator chains */
+        /* odd pieces into acco (added below): 8 independent accumulator chains */
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                const __m512i av = actv2(G, blk, j);
+        for (int j = 0; j < 8; j++) {
+            const __m512i av = actv2(G, blk, j);
 #pragma GCC unroll 4
-                for (int p = 0; p < NP; p++) {
-                    __m512i wu = _mm512_xor_si512(
-                        bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j),
-                        x80);
-                    if (j & 1)
-                        acch[p] = _mm512_dpbusd_epi32(acch[p], wu, av);
-                    else
-                        acc[p] = _mm512_dpbusd_epi32(acc[p], wu, av);
-                }
+            for (int p = 0; p < NP; p++) {
+                __m512i wu = _mm512_xor_si512(
+                    bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j), x80);
+                if (j & 1)
+                    acco[p] = _mm512_dpbusd_epi32(acco[p], wu, av);
+                else
+                    acc[p] = _mm512_dpbusd_epi32(acc[p], wu, av);
             }
         }
         const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + blk * KERN_IL));
         const __m256 dw = scales8(w, boff);
 #pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
-            __m512i sum = acc[p];
-            sum = _mm512_add_epi32(sum,
-                                   t == GGML_TYPE_Q4_0 ? _mm512_srai_epi32(acch[p], 4) : acch[p]);
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), da);
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[p], acco[p])), da);
             accf[p] = _mm512_fmadd_ps(v, pair_of(dw, p), accf[p]);
         }
     }
@@ -316,11 +260,11 @@ tile_b32_x2(enum ggml_type t, const uint8_t *const w[DRMAX], const struct dgrp *
         _mm512_storeu_ps(out[0][2 * p], accf[p]);
 }
 
-/* ---- Q4_0, one group, weight rows in lanes (KERN_ACT_IL8S8) -------------------- */
+/* ---- Q4_0: weight rows in lanes (KERN_ACT_IL8S8) ------------------------------ */
 
 /*
- * The pairs above broadcast each 4-byte weight piece (two loads and a merge
- * per pair of rows and piece) and still spend three operations per product.
+ * The row pairs above broadcast each 4-byte weight piece (two loads and a
+ * merge per pair of rows and piece) and spend three operations per product.
  * Here a 512-bit register holds 8 weight rows x 2 pieces instead (lane 2r + jj:
  * row r, piece p + jj, gathered from the rows' 16 quant bytes with two
  * permutes per block), and each batch row's 8-byte activation piece pair is
@@ -353,7 +297,7 @@ static inline __m256 scales8_at(const uint8_t *const *w, size_t off)
     return _mm256_cvtph_ps(h);
 }
 
-static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct kern__act *a, int64_t nb,
+static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
                          const uint8_t *pf, int pfr, size_t row_bytes,
                          float acc_out[KERN_IL][RL_ROWS])
 {
@@ -392,8 +336,8 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct kern__act
         _Alignas(32) int32_t off8[KERN_IL];
         _mm256_store_si256(
             (__m256i *)off8,
-            _mm256_slli_epi32(_mm256_add_epi32(is16v_a(a, 2 * blk), is16v_a(a, 2 * blk + 1)), 3));
-        const uint8_t *aq = (const uint8_t *)a->qs + blk * 32 * KERN_IL;
+            _mm256_slli_epi32(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 3));
+        const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
 #pragma GCC unroll 8
         for (int b = 0; b < KERN_IL; b++) {
             __m512i av[4];
@@ -415,7 +359,7 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct kern__act
                                            _mm512_permutex2var_epi32(acc[0], iod, acc[1]));
             sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(off8[b]));
             accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum),
-                                      _mm512_mul_ps(dw, _mm512_set1_ps(a->d[blk * KERN_IL + b])),
+                                      _mm512_mul_ps(dw, _mm512_set1_ps(G->d[blk * KERN_IL + b])),
                                       accf[b]);
         }
     }
@@ -424,24 +368,32 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct kern__act
         _mm512_storeu_ps(acc_out[b], accf[b]);
 }
 
-/* Rows [r0, r1) against one group of KERN_ACT_IL8S8 activations, 16 rows per tile. */
+/* Rows [r0, r1) against KERN_ACT_IL8S8 activations, 16 rows per tile. */
 static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                            const struct kern__act *a, float *y, int64_t ldy)
 {
     _Alignas(64) float out[KERN_IL][RL_ROWS];
-    const int here = (int)(a->B < KERN_IL ? a->B : KERN_IL);
+    const int64_t nb = a->nb32, ng = (a->B + KERN_IL - 1) / KERN_IL;
     for (int64_t r = r0; r < r1; r += RL_ROWS) {
         const int nr = (int)(r1 - r < RL_ROWS ? r1 - r : RL_ROWS);
         const uint8_t *w[RL_ROWS];
         for (int i = 0; i < RL_ROWS; i++) /* past the end: the last row again */
             w[i] = (const uint8_t *)W + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
         const int64_t left = r1 - r - RL_ROWS; /* rows of the next tile */
-        const uint8_t *pf =
-            left > 0 ? (const uint8_t *)W + (size_t)(r + RL_ROWS) * row_bytes : NULL;
-        tile_q4_0_rl(w, a, k / 32, pf, left < RL_ROWS ? (int)left : RL_ROWS, row_bytes, out);
         const __mmask16 keep = (__mmask16)((1u << nr) - 1);
-        for (int b = 0; b < here; b++)
-            _mm512_mask_storeu_ps(y + b * ldy + r, keep, _mm512_load_ps(out[b]));
+        /* group after group over the same 16 rows: from the second on, from L1 */
+        for (int64_t g = 0; g < ng; g++) {
+            const struct dgrp grp = {a->qs + g * KERN_IL * k, a->d + g * nb * KERN_IL,
+                                     a->ds + g * nb * KERN_IL, a->ds16 + g * 2 * nb * KERN_IL,
+                                     a->is16 + g * 2 * nb * KERN_IL};
+            const uint8_t *pf =
+                g == 0 && left > 0 ? (const uint8_t *)W + (size_t)(r + RL_ROWS) * row_bytes : NULL;
+            tile_q4_0_rl(w, &grp, k / 32, pf, left < RL_ROWS ? (int)left : RL_ROWS, row_bytes, out);
+            const int64_t here = a->B - g * KERN_IL < KERN_IL ? a->B - g * KERN_IL : KERN_IL;
+            for (int64_t b = 0; b < here; b++)
+                _mm512_mask_storeu_ps(y + (g * KERN_IL + b) * ldy + r, keep,
+                                      _mm512_load_ps(out[b]));
+        }
     }
 }
 
@@ -522,7 +474,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const
     store_accf(accf, ng, pr, out);
 }
 
-/* Q4_K with one group: rows in pairs (tile_b32_x2's registers), otherwise as tile_q4_k. */
+/* Q4_K with one group: rows in pairs (as tile_q8_0_x2), otherwise as tile_q4_k. */
 static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *const w[DRMAX],
                                                                const struct dgrp *G, int64_t nsb,
                                                                const uint8_t *pf,
@@ -794,36 +746,20 @@ static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *co
 typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nblocks,
                          const uint8_t *pf, float out[2][DRMAX][8]);
 
-/* Tiles of PR2 rows x 2 groups, and of PR1 rows x 1 group (DTILES). */
+/* Tiles of PR2 rows x 2 groups (one group: the _1 tiles below). */
 #define DTILE2(NAME, CALL, PR2)                                                                    \
     static void NAME##_2(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
                          const uint8_t *pf, float out[2][DRMAX][8])                                \
     {                                                                                              \
         CALL(w, G, nbk, 2, PR2, pf, out);                                                          \
     }
-#define DTILES(NAME, CALL, PR1, PR2)                                                               \
-    static void NAME##_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
-                         const uint8_t *pf, float out[2][DRMAX][8])                                \
-    {                                                                                              \
-        CALL(w, G, nbk, 1, PR1, pf, out);                                                          \
-    }                                                                                              \
-    DTILE2(NAME, CALL, PR2)
 
-#define CALL_Q4_0(w, G, n, ng, pr, pf, out) tile_b32(GGML_TYPE_Q4_0, w, G, n, ng, pr, pf, out)
-#define CALL_Q8_0(w, G, n, ng, pr, pf, out) tile_b32(GGML_TYPE_Q8_0, w, G, n, ng, pr, pf, out)
-DTILE2(dtile_q4_0, CALL_Q4_0, 4)
-DTILE2(dtile_q8_0, CALL_Q8_0, 4)
-
-/* one group: rows in pairs (tile_b32_x2) */
-static void dtile_q4_0_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,
-                         const uint8_t *pf, float out[2][DRMAX][8])
-{
-    tile_b32_x2(GGML_TYPE_Q4_0, w, G, nbk, pf, out);
-}
+DTILE2(dtile_q8_0, tile_q8_0, 4)
+/* one group: rows in pairs */
 static void dtile_q8_0_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,
                          const uint8_t *pf, float out[2][DRMAX][8])
 {
-    tile_b32_x2(GGML_TYPE_Q8_0, w, G, nbk, pf, out);
+    tile_q8_0_x2(w, G, nbk, pf, out);
 }
 DTILE2(dtile_q4_k, tile_q4_k, 4)
 static void dtile_q4_k_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nsb,
@@ -879,24 +815,13 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
         direct_run(dtile_##NAME##_1, dtile_##NAME##_2, PR1, PR2, k / (BLK), W, row_bytes, k, r0,   \
                    r1, a, y, ldy);                                                                 \
     }
-DIRECT_FN(q4_0, 32, 8, 4)
-
-/* Q4_0: rows in lanes for one group (KERN_ACT_IL8S8), else the tiles above. */
-static void direct_q4_0_any(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                            const struct kern__act *a, float *y, int64_t ldy)
-{
-    if (a->layout == KERN_ACT_IL8S8)
-        direct_q4_0_rl(W, row_bytes, k, r0, r1, a, y, ldy);
-    else
-        direct_q4_0(W, row_bytes, k, r0, r1, a, y, ldy);
-}
 DIRECT_FN(q8_0, 32, 8, 4)
 DIRECT_FN(q4_k, QK_K, 8, 4)
 DIRECT_FN(q6_k, QK_K, 8, 4)
 
 void kern__init_avx512_direct(struct kern__ops *o)
 {
-    o->il8_gemm[GGML_TYPE_Q4_0] = direct_q4_0_any;
+    o->il8_gemm[GGML_TYPE_Q4_0] = direct_q4_0_rl;
     o->il8_s8[GGML_TYPE_Q4_0] = 1;
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k;

@@ -41,9 +41,9 @@ enum kern__layout {
                            (matches a 64-byte Q4_K nibble load: low nibbles hold pieces 0 and 2) */
     KERN_ACT_IL8S = 5,  /* as KERN_ACT_IL8 but signed (no + 128): for direct kernels whose
                            weight quants are the unsigned side of vpdpbusd */
-    KERN_ACT_IL8S8 = 6, /* as KERN_ACT_IL8S but 8 bytes per row per step: per 32-block,
-                           (4, 8, 8): elements 8m..8m+7 of the 8 rows, m = 0..3 (one group
-                           only, B <= 8; for kernels that put weight rows in lanes) */
+    KERN_ACT_IL8S8 = 6, /* as KERN_ACT_IL8S but 8 bytes per row per step: per group and
+                           32-block, (4, 8, 8): elements 8m..8m+7 of the 8 rows, m = 0..3
+                           (for kernels that put weight rows in lanes) */
 };
 
 /* Quantized activations: B rows of k elements, per-32 scales. */
@@ -112,7 +112,7 @@ struct kern__ops {
      */
     void (*il8_gemm[GGML_TYPE_COUNT])(const void *W, size_t row_bytes, int64_t k, int64_t r0,
                                       int64_t r1, const struct kern__act *a, float *y, int64_t ldy);
-    /* 1: il8_gemm[t] takes KERN_ACT_IL8S8 activations when B <= 8 (else KERN_ACT_IL8S). */
+    /* 1: il8_gemm[t] takes KERN_ACT_IL8S8 activations (else KERN_ACT_IL8S). */
     uint8_t il8_s8[GGML_TYPE_COUNT];
     /* Activation layout gemv[t] expects (KERN_ACT_PLAIN or KERN_ACT_Q4P). */
     uint8_t gemv_layout[GGML_TYPE_COUNT];
