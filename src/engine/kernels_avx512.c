@@ -50,6 +50,31 @@ static inline void q8_block(const float *x, int8_t *q, float *d, int *s0, int *s
     *s1 = _mm512_reduce_add_epi32(i1);
 }
 
+/*
+ * Interleaved layouts: quantizes block b of row i of group g into q (zeros
+ * for rows past B) and stores the row's scale and sums at lane i.
+ */
+static inline void il_quantize(const float *x, const struct kern__act *a, int64_t g, int64_t b,
+                               int i, int8_t q[32])
+{
+    const int64_t nb = a->nb32, r = g * KERN_IL + i, k = a->k;
+    float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
+    float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
+    int32_t *is16 = a->is16 + g * 2 * nb * KERN_IL;
+    float dd = 0.0f;
+    int s0 = 0, s1 = 0;
+    if (r < a->B)
+        q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
+    else
+        memset(q, 0, 32);
+    d[b * KERN_IL + i] = dd;
+    ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
+    ds16[2 * b * KERN_IL + i] = dd * (float)s0;
+    ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
+    is16[2 * b * KERN_IL + i] = s0;
+    is16[(2 * b + 1) * KERN_IL + i] = s1;
+}
+
 static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct kern__act *a)
 {
     int64_t k = a->k, nb = a->nb32;
@@ -57,32 +82,15 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
     if (a->layout == KERN_ACT_IL8S8) {
         /* whole groups ([r0, r1) covers them): each block's 8 rows quantized, then their
            8-byte pieces interleaved; rows of the last group past B are zero */
-        for (int64_t g = r0 / KERN_IL; g < (r1 + KERN_IL - 1) / KERN_IL; g++) {
-            uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
-            float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
-            float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
-            int32_t *is16 = a->is16 + g * 2 * nb * KERN_IL;
+        for (int64_t g = r0 / KERN_IL; g < (r1 + KERN_IL - 1) / KERN_IL; g++)
             for (int64_t b = 0; b < nb; b++) {
-                uint8_t *dst = qs + b * 32 * KERN_IL;
+                uint8_t *dst = (uint8_t *)a->qs + g * KERN_IL * k + b * 32 * KERN_IL;
                 for (int i = 0; i < KERN_IL; i++) {
-                    int64_t r = g * KERN_IL + i;
-                    float dd = 0.0f;
-                    int s0 = 0, s1 = 0;
-                    if (r < a->B)
-                        q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
-                    else
-                        memset(q, 0, sizeof(q));
+                    il_quantize(x, a, g, b, i, q);
                     for (int m = 0; m < 4; m++)
                         memcpy(dst + (m * KERN_IL + i) * 8, q + 8 * m, 8);
-                    d[b * KERN_IL + i] = dd;
-                    ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
-                    ds16[2 * b * KERN_IL + i] = dd * (float)s0;
-                    ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
-                    is16[2 * b * KERN_IL + i] = s0;
-                    is16[(2 * b + 1) * KERN_IL + i] = s1;
                 }
             }
-        }
         return;
     }
     if (a->layout == KERN_ACT_IL8 || a->layout == KERN_ACT_IL8S) {
@@ -91,27 +99,12 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
         int64_t g0 = r0 / KERN_IL, g1 = (r1 + KERN_IL - 1) / KERN_IL;
         for (int64_t g = g0; g < g1; g++) {
             uint8_t *qs = (uint8_t *)a->qs + g * KERN_IL * k;
-            float *d = a->d + g * nb * KERN_IL, *ds = a->ds + g * nb * KERN_IL;
-            float *ds16 = a->ds16 + g * 2 * nb * KERN_IL;
-            int32_t *is16 = a->is16 + g * 2 * nb * KERN_IL;
             for (int64_t b = 0; b < nb; b++) {
                 /* quantize block b of the 8 rows, then transpose 8 x 8 dwords */
                 __m256i v[8];
                 for (int i = 0; i < KERN_IL; i++) {
-                    int64_t r = g * KERN_IL + i;
-                    float dd = 0.0f;
-                    int s0 = 0, s1 = 0;
-                    if (r < a->B)
-                        q8_block(x + r * k + b * 32, q, &dd, &s0, &s1);
-                    else
-                        memset(q, 0, sizeof(q));
+                    il_quantize(x, a, g, b, i, q);
                     v[i] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), flip);
-                    d[b * KERN_IL + i] = dd;
-                    ds[b * KERN_IL + i] = dd * (float)(s0 + s1);
-                    ds16[2 * b * KERN_IL + i] = dd * (float)s0;
-                    ds16[(2 * b + 1) * KERN_IL + i] = dd * (float)s1;
-                    is16[2 * b * KERN_IL + i] = s0;
-                    is16[(2 * b + 1) * KERN_IL + i] = s1;
                 }
                 __m256i t[8], u[8];
                 for (int i = 0; i < 8; i += 2) {
@@ -211,7 +204,7 @@ static inline __attribute__((always_inline)) void act_rows(const struct kern__ac
                                                            const float *ad[4], const float *as[4])
 {
     const int64_t nb = a->nb32;
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int i = 0; i < nr; i++) {
         aq[i] = a->qs + (b0 + i) * a->k;
         ad[i] = a->d + (b0 + i) * nb;
@@ -249,7 +242,7 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
     const float *ad[4], *ads[4];
     __m512 acc[4], corr[4];
     act_rows(a, b0, nr, 0, aq, ad, ads);
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int i = 0; i < nr; i++) {
         acc[i] = _mm512_setzero_ps();
         corr[i] = _mm512_setzero_ps();
@@ -272,7 +265,7 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
         __m512 dw = _mm512_cvtph_ps(
             _mm256_blend_epi32(_mm512_castsi512_si256(sa), _mm512_castsi512_si256(sb), 0xF0));
         __m512i w[8];
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int m = 0; m < 4; m++) {
             const char *p = xb + 18 * m + 2;
             __m256i lo =
@@ -285,11 +278,11 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
             w[2 * m] = _mm512_and_si512(v, m4);
             w[2 * m + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int i = 0; i < nr; i++) {
             const int8_t *ap = aq[i] + b * 32;
             __m512i s[4];
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int m = 0; m < 4; m++) {
                 s[m] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[2 * m],
                                            _mm512_loadu_si512(ap + 128 * m));
@@ -309,7 +302,7 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
         }
     }
     const int64_t nq = nb / 4 * 4;
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int i = 0; i < nr; i++) {
         float sum = _mm512_reduce_add_ps(_mm512_fnmadd_ps(corr[i], _mm512_set1_ps(8.0f), acc[i]));
         /* remaining blocks: groups of 4 (lo halves, then hi halves), then natural order */
@@ -395,7 +388,7 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
     __m512 acc[4];
     __m256 corr[4];
     act_rows(a, b0, nr, 0, aq, ad, ads);
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int r = 0; r < nr; r++) {
         acc[r] = _mm512_setzero_ps();
         corr[r] = _mm256_setzero_ps();
@@ -404,19 +397,19 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
     for (; b + 8 <= nb; b += 8) {
         __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q8_0));
         __m512i v[4];
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int h = 0; h < 4; h++) {
             const block_q8_0 *xb = x + b + 2 * h;
             v[h] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb[0].qs));
             v[h] = _mm512_inserti64x4(v[h], _mm256_loadu_si256((const __m256i *)xb[1].qs), 1);
             v[h] = _mm512_xor_si512(v[h], flip);
         }
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int r = 0; r < nr; r++) {
             __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad[r] + b));
             corr[r] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(ads[r] + b), corr[r]);
             __m512 s16 = _mm512_castps256_ps512(s8);
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int h = 0; h < 4; h++) {
                 __m512i sd = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[h],
                                                  _mm512_loadu_si512(aq[r] + (b + 2 * h) * 32));
@@ -426,7 +419,7 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
         }
     }
     const int64_t btail = b;
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int r = 0; r < nr; r++) {
         float sum = _mm512_reduce_add_ps(acc[r]) - 128.0f * hsum256(corr[r]);
         for (b = btail; b < nb; b++) {
@@ -508,7 +501,7 @@ static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row
     __m512 acc[4];
     __m256 accm[4];
     act_rows(a, b0, nr, 0, aq, ad, ads);
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int r = 0; r < nr; r++) {
         acc[r] = _mm512_setzero_ps();
         accm[r] = _mm256_setzero_ps();
@@ -538,7 +531,7 @@ static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row
             w2 = _mm512_or_si512(w2, _mm512_and_si512(_mm512_srlv_epi64(h, sr2), b4));
             w3 = _mm512_or_si512(w3, _mm512_and_si512(_mm512_srlv_epi64(h, sr3), b4));
         }
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int r = 0; r < nr; r++) {
             const int8_t *ap = aq[r] + 256 * i;
             accm[r] = _mm256_fmadd_ps(mf, _mm256_loadu_ps(ads[r] + 8 * i), accm[r]);
@@ -557,7 +550,7 @@ static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), _mm512_permutexvar_ps(fidx, da), acc[r]);
         }
     }
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int r = 0; r < nr; r++)
         out[r] = _mm512_reduce_add_ps(acc[r]) - hsum256(accm[r]) * (1.0f / 65536.0f);
 }
@@ -610,7 +603,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
     const float *ad[4], *ads16[4];
     __m512 acc[4];
     act_rows(a, b0, nr, 1, aq, ad, ads16);
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int r = 0; r < nr; r++)
         acc[r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
@@ -626,7 +619,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
         __m256 dw = _mm256_set1_ps(d);
         __m512i w[4];
         q6_k_quants(xb, w);
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int r = 0; r < nr; r++) {
             const int8_t *ap = aq[r] + 256 * i;
             acc[r] = _mm512_fmadd_ps(scf, _mm512_loadu_ps(ads16[r] + 16 * i), acc[r]);
@@ -647,7 +640,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(m23), _mm512_permutexvar_ps(fidx23, da), acc[r]);
         }
     }
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int r = 0; r < nr; r++)
         out[r] = _mm512_reduce_add_ps(acc[r]);
 }
@@ -688,23 +681,24 @@ float_tile(enum ggml_type t, const void *W, size_t rb_bytes, int64_t k, int64_t 
            int64_t r, const float *x, int64_t c, float *y, int64_t ldy, int RB, int CB, int acc_y)
 {
     __m512 acc[4][4];
-#pragma GCC unroll 4
-    for (int i = 0; i < RB; i++)
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
+    for (int i = 0; i < RB; i++) {
+        KERN_UNROLL(4)
         for (int j = 0; j < CB; j++)
             acc[i][j] = _mm512_setzero_ps();
+    }
     const void *rows[4];
     const size_t esz = t == GGML_TYPE_F32 ? 4 : 2;
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int i = 0; i < RB; i++)
         rows[i] = (const char *)W + (size_t)(r + i) * rb_bytes;
     int64_t kk = k0;
     for (; kk + 16 <= k1; kk += 16) {
         __m512 xv[4];
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int j = 0; j < CB; j++)
             xv[j] = _mm512_loadu_ps(x + (c + j) * k + kk);
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int i = 0; i < RB; i++) {
             /*
              * The next tile's rows, same offset: RB rows of a few KB each read
@@ -715,14 +709,14 @@ float_tile(enum ggml_type t, const void *W, size_t rb_bytes, int64_t k, int64_t 
             _mm_prefetch((const char *)rows[i] + (size_t)RB * rb_bytes + (size_t)kk * esz,
                          _MM_HINT_T1);
             __m512 wv = load_w16(t, rows[i], kk);
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int j = 0; j < CB; j++)
                 acc[i][j] = _mm512_fmadd_ps(wv, xv[j], acc[i][j]);
         }
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < RB; i++)
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
+    for (int i = 0; i < RB; i++) {
+        KERN_UNROLL(4)
         for (int j = 0; j < CB; j++) {
             float sum = _mm512_reduce_add_ps(acc[i][j]);
             for (int64_t q = kk; q < k1; q++)
@@ -730,6 +724,7 @@ float_tile(enum ggml_type t, const void *W, size_t rb_bytes, int64_t k, int64_t 
             float *out = &y[(c + j) * ldy + r + i];
             *out = acc_y ? *out + sum : sum;
         }
+    }
 }
 
 typedef void (*float_tile_fn)(enum ggml_type, const void *, size_t, int64_t, int64_t, int64_t,
@@ -792,19 +787,19 @@ float_outer(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0
             int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y, int nc)
 {
     __m512 acc[OP_CB][2];
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int c = 0; c < nc; c++)
         acc[c][0] = acc[c][1] = _mm512_setzero_ps();
     for (int64_t kk = 0; kk < kc; kk++) {
         __m512 w0 = _mm512_loadu_ps(pk + kk * OP_RB), w1 = _mm512_loadu_ps(pk + kk * OP_RB + 16);
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int c = 0; c < nc; c++) {
             __m512 xb = _mm512_set1_ps(x[c * ldx + k0 + kk]);
             acc[c][0] = _mm512_fmadd_ps(w0, xb, acc[c][0]);
             acc[c][1] = _mm512_fmadd_ps(w1, xb, acc[c][1]);
         }
     }
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int c = 0; c < nc; c++) {
         float *yo = y + c * ldy;
         if (acc_y) {

@@ -97,11 +97,12 @@ static inline __m256i neg_shl(__m256i sum, int sh)
 static inline __attribute__((always_inline)) void store_accf(__m256 accf[2][DRMAX], int ng, int pr,
                                                              float out[2][DRMAX][8])
 {
-#pragma GCC unroll 2
-    for (int g = 0; g < ng; g++)
-#pragma GCC unroll 8
+    KERN_UNROLL(2)
+    for (int g = 0; g < ng; g++) {
+        KERN_UNROLL(8)
         for (int i = 0; i < pr; i++)
             _mm256_storeu_ps(out[g][i], accf[g][i]);
+    }
 }
 
 /* ---- Q8_0 ------------------------------------------------------------------- */
@@ -115,7 +116,7 @@ static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *const
     const size_t bsz = sizeof(block_q8_0);
     const __m256i x80 = _mm256_set1_epi8((char)0x80);
     __m256 accf[2][DRMAX];
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int i = 0; i < pr; i++)
         accf[0][i] = accf[1][i] = _mm256_setzero_ps();
     for (int64_t blk = 0; blk < nb; blk++) {
@@ -125,28 +126,28 @@ static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *const
         __m256i acc[2][DRMAX], off[2];
         for (int g = 0; g < ng; g++)
             off[g] = neg_shl(_mm256_add_epi32(is16v(&G[g], 2 * blk), is16v(&G[g], 2 * blk + 1)), 7);
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int i = 0; i < pr; i++) {
             acc[0][i] = off[0];
             acc[1][i] = ng > 1 ? off[1] : off[0];
         }
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int j = 0; j < 8; j++) {
             __m256i av[2];
             for (int g = 0; g < ng; g++)
                 av[g] = actv(&G[g], blk, j);
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int i = 0; i < pr; i++) {
                 __m256i wu = _mm256_xor_si256(bcast32(w[i] + boff + 2 + 4 * j), x80);
-#pragma GCC unroll 2
+                KERN_UNROLL(2)
                 for (int g = 0; g < ng; g++)
                     acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wu, av[g]);
             }
         }
-#pragma GCC unroll 2
+        KERN_UNROLL(2)
         for (int g = 0; g < ng; g++) {
             __m256 da = _mm256_loadu_ps(G[g].d + blk * KERN_IL);
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int i = 0; i < pr; i++) {
                 ggml_fp16_t dh;
                 memcpy(&dh, w[i] + boff, 2);
@@ -188,17 +189,15 @@ static inline __m512 bcast_ps256(__m256 v)
     return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)));
 }
 
-/* The fp16 at off in each of the 8 rows, as floats. */
-static inline __m256 scales8(const uint8_t *const w[DRMAX], size_t off)
+/* The fp16 at off in each of 8 rows (w[0..7]), as floats. */
+static inline __m256 scales8(const uint8_t *const *w, size_t off)
 {
-    __m128i h = _mm_setzero_si128();
-#pragma GCC unroll 8
-    for (int i = 0; i < DRMAX; i++) {
-        uint16_t v;
-        memcpy(&v, w[i] + off, 2);
-        h = _mm_insert_epi16(h, v, i);
-    }
-    return _mm256_cvtph_ps(h);
+    uint16_t v[8];
+    KERN_UNROLL(8)
+    for (int i = 0; i < 8; i++)
+        memcpy(&v[i], w[i] + off, 2);
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)v[0], (short)v[1], (short)v[2], (short)v[3],
+                                          (short)v[4], (short)v[5], (short)v[6], (short)v[7]));
 }
 
 /* Row 2p's value of v8 in lanes 0-7, row 2p + 1's in lanes 8-15. */
@@ -218,7 +217,7 @@ static inline __attribute__((always_inline)) void tile_q8_0_x2(const uint8_t *co
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
     enum { NP = DRMAX / 2 };
     __m512 accf[NP];
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int p = 0; p < NP; p++)
         accf[p] = _mm512_setzero_ps();
     for (int64_t blk = 0; blk < nb; blk++) {
@@ -228,16 +227,16 @@ static inline __attribute__((always_inline)) void tile_q8_0_x2(const uint8_t *co
         const __m512i off = _mm512_broadcast_i64x4(
             neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 7));
         __m512i acc[NP], acco[NP];
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int p = 0; p < NP; p++) {
             acc[p] = off;
             acco[p] = _mm512_setzero_si512();
         }
         /* odd pieces into acco (added below): 8 independent accumulator chains */
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int j = 0; j < 8; j++) {
             const __m512i av = actv2(G, blk, j);
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int p = 0; p < NP; p++) {
                 __m512i wu = _mm512_xor_si512(
                     bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j), x80);
@@ -249,13 +248,13 @@ static inline __attribute__((always_inline)) void tile_q8_0_x2(const uint8_t *co
         }
         const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + blk * KERN_IL));
         const __m256 dw = scales8(w, boff);
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int p = 0; p < NP; p++) {
             __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[p], acco[p])), da);
             accf[p] = _mm512_fmadd_ps(v, pair_of(dw, p), accf[p]);
         }
     }
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int p = 0; p < NP; p++)
         _mm512_storeu_ps(out[0][2 * p], accf[p]);
 }
@@ -284,19 +283,6 @@ static inline __m512i rows4(const uint8_t *const *w, size_t off)
     return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(w[3] + off)), 3);
 }
 
-/* The fp16 at off of 8 rows, as floats. */
-static inline __m256 scales8_at(const uint8_t *const *w, size_t off)
-{
-    __m128i h = _mm_setzero_si128();
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) {
-        uint16_t v;
-        memcpy(&v, w[i] + off, 2);
-        h = _mm_insert_epi16(h, v, i);
-    }
-    return _mm256_cvtph_ps(h);
-}
-
 static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
                          const uint8_t *pf, int pfr, size_t row_bytes,
                          float acc_out[KERN_IL][RL_ROWS])
@@ -311,7 +297,7 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
     const __m512i iod = _mm512_add_epi32(iev, _mm512_set1_epi32(1));
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 accf[KERN_IL];
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
         accf[b] = _mm512_setzero_ps();
     for (int64_t blk = 0; blk < nb; blk++) {
@@ -320,7 +306,7 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
             prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q4_0));
         /* [set]: low nibbles of pieces 0-1 and 2-3, high nibbles of the same */
         __m512i l01[2], l23[2], h01[2], h23[2];
-#pragma GCC unroll 2
+        KERN_UNROLL(2)
         for (int s = 0; s < 2; s++) {
             const __m512i lo4 = rows4(w + 8 * s, boff + 2), hi4 = rows4(w + 8 * s + 4, boff + 2);
             const __m512i w01 = _mm512_permutex2var_epi32(lo4, idx01, hi4);
@@ -330,25 +316,25 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
             l23[s] = _mm512_and_si512(w23, m4);
             h23[s] = _mm512_and_si512(_mm512_srli_epi16(w23, 4), m4);
         }
-        const __m512 dw = _mm512_insertf32x8(_mm512_castps256_ps512(scales8_at(w, boff)),
-                                             scales8_at(w + 8, boff), 1);
+        const __m512 dw =
+            _mm512_insertf32x8(_mm512_castps256_ps512(scales8(w, boff)), scales8(w + 8, boff), 1);
         /* 8 x the batch rows' block sums: the weights' offset of 8, removed in int32 */
         _Alignas(32) int32_t off8[KERN_IL];
         _mm256_store_si256(
             (__m256i *)off8,
             _mm256_slli_epi32(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 3));
         const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int b = 0; b < KERN_IL; b++) {
             __m512i av[4];
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int m = 0; m < 4; m++) {
                 int64_t v;
                 memcpy(&v, aq + (m * KERN_IL + b) * 8, 8);
                 av[m] = _mm512_set1_epi64(v);
             }
             __m512i acc[2];
-#pragma GCC unroll 2
+            KERN_UNROLL(2)
             for (int s = 0; s < 2; s++) {
                 acc[s] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), l01[s], av[0]);
                 acc[s] = _mm512_dpbusd_epi32(acc[s], l23[s], av[1]);
@@ -363,7 +349,7 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
                                       accf[b]);
         }
     }
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
         _mm512_storeu_ps(acc_out[b], accf[b]);
 }
@@ -399,6 +385,16 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
 
 /* ---- Q4_K ------------------------------------------------------------------- */
 
+/* A Q4_K super-block's 8 sub-block scales d * sc into S and minima -dmin * m into M. */
+static inline __attribute__((always_inline)) void q4_k_scales(const block_q4_K *x, float S[8],
+                                                              float M[8])
+{
+    __m512 scm = k4_scales_mins(x->scales);
+    _mm256_storeu_ps(S, _mm256_mul_ps(_mm512_castps512_ps256(scm), _mm256_set1_ps(h2f(x->d))));
+    _mm256_storeu_ps(M,
+                     _mm256_mul_ps(_mm512_extractf32x8_ps(scm, 1), _mm256_set1_ps(-h2f(x->dmin))));
+}
+
 /*
  * A super-block's 128 nibble bytes come in 4 chunks of 32: chunk c holds
  * sub-block 2c (low nibbles) and 2c + 1 (high); piece j of a chunk gives
@@ -411,7 +407,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 accf[2][DRMAX];
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int i = 0; i < pr; i++)
         accf[0][i] = accf[1][i] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
@@ -419,48 +415,42 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const
         if (pf)
             prefetch_next(pf, (size_t)nsb * sizeof(block_q4_K), pr, boff, sizeof(block_q4_K));
         float S[DRMAX][8], M[DRMAX][8];
-#pragma GCC unroll 8
-        for (int i = 0; i < pr; i++) {
-            const block_q4_K *x = (const block_q4_K *)(w[i] + boff);
-            __m512 scm = k4_scales_mins(x->scales);
-            _mm256_storeu_ps(S[i],
-                             _mm256_mul_ps(_mm512_castps512_ps256(scm), _mm256_set1_ps(h2f(x->d))));
-            _mm256_storeu_ps(
-                M[i], _mm256_mul_ps(_mm512_extractf32x8_ps(scm, 1), _mm256_set1_ps(-h2f(x->dmin))));
-        }
+        KERN_UNROLL(8)
+        for (int i = 0; i < pr; i++)
+            q4_k_scales((const block_q4_K *)(w[i] + boff), S[i], M[i]);
         for (int c = 0; c < 4; c++) {
             const int64_t b0 = sb * 8 + 2 * c; /* activation block of the low nibbles */
             __m256i acc[2][2][DRMAX];          /* [group][lo/hi][row] */
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int i = 0; i < pr; i++)
                 acc[0][0][i] = acc[0][1][i] = acc[1][0][i] = acc[1][1][i] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int j = 0; j < 8; j++) {
                 __m256i lo[2], hi[2];
                 for (int g = 0; g < ng; g++) {
                     lo[g] = actv(&G[g], b0, j);
                     hi[g] = actv(&G[g], b0 + 1, j);
                 }
-#pragma GCC unroll 8
+                KERN_UNROLL(8)
                 for (int i = 0; i < pr; i++) {
                     const block_q4_K *x = (const block_q4_K *)(w[i] + boff);
                     __m256i rv = bcast32(x->qs + 32 * c + 4 * j);
                     __m256i wl = _mm256_and_si256(rv, m4);
                     __m256i wh = _mm256_and_si256(_mm256_srli_epi16(rv, 4), m4);
-#pragma GCC unroll 2
+                    KERN_UNROLL(2)
                     for (int g = 0; g < ng; g++) {
                         acc[g][0][i] = _mm256_dpbusd_epi32(acc[g][0][i], wl, lo[g]);
                         acc[g][1][i] = _mm256_dpbusd_epi32(acc[g][1][i], wh, hi[g]);
                     }
                 }
             }
-#pragma GCC unroll 2
-            for (int g = 0; g < ng; g++)
-#pragma GCC unroll 2
+            KERN_UNROLL(2)
+            for (int g = 0; g < ng; g++) {
+                KERN_UNROLL(2)
                 for (int h = 0; h < 2; h++) {
                     __m256 da = _mm256_loadu_ps(G[g].d + (b0 + h) * KERN_IL);
                     __m256 dsv = _mm256_loadu_ps(G[g].ds + (b0 + h) * KERN_IL);
-#pragma GCC unroll 8
+                    KERN_UNROLL(8)
                     for (int i = 0; i < pr; i++) {
                         __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][h][i]), da);
                         accf[g][i] =
@@ -469,6 +459,7 @@ static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const
                             _mm256_fmadd_ps(dsv, _mm256_set1_ps(M[i][2 * c + h]), accf[g][i]);
                     }
                 }
+            }
         }
     }
     store_accf(accf, ng, pr, out);
@@ -483,7 +474,7 @@ static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *co
     enum { NP = DRMAX / 2 };
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 accf[NP];
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int p = 0; p < NP; p++)
         accf[p] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
@@ -491,25 +482,19 @@ static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *co
         if (pf)
             prefetch_next(pf, (size_t)nsb * sizeof(block_q4_K), DRMAX, boff, sizeof(block_q4_K));
         float S[DRMAX][8], M[DRMAX][8];
-#pragma GCC unroll 8
-        for (int i = 0; i < DRMAX; i++) {
-            const block_q4_K *x = (const block_q4_K *)(w[i] + boff);
-            __m512 scm = k4_scales_mins(x->scales);
-            _mm256_storeu_ps(S[i],
-                             _mm256_mul_ps(_mm512_castps512_ps256(scm), _mm256_set1_ps(h2f(x->d))));
-            _mm256_storeu_ps(
-                M[i], _mm256_mul_ps(_mm512_extractf32x8_ps(scm, 1), _mm256_set1_ps(-h2f(x->dmin))));
-        }
+        KERN_UNROLL(8)
+        for (int i = 0; i < DRMAX; i++)
+            q4_k_scales((const block_q4_K *)(w[i] + boff), S[i], M[i]);
         for (int c = 0; c < 4; c++) {
             const int64_t b0 = sb * 8 + 2 * c; /* activation block of the low nibbles */
             __m512i acc[2][NP];                /* [lo/hi][row pair] */
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int p = 0; p < NP; p++)
                 acc[0][p] = acc[1][p] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int j = 0; j < 8; j++) {
                 const __m512i lo = actv2(G, b0, j), hi = actv2(G, b0 + 1, j);
-#pragma GCC unroll 4
+                KERN_UNROLL(4)
                 for (int p = 0; p < NP; p++) {
                     const size_t o = boff + offsetof(block_q4_K, qs) + 32 * c + 4 * j;
                     __m512i rv = bcast32x2(w[2 * p] + o, w[2 * p + 1] + o);
@@ -518,11 +503,11 @@ static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *co
                         acc[1][p], _mm512_and_si512(_mm512_srli_epi16(rv, 4), m4), hi);
                 }
             }
-#pragma GCC unroll 2
+            KERN_UNROLL(2)
             for (int h = 0; h < 2; h++) {
                 const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + (b0 + h) * KERN_IL));
                 const __m512 dsv = bcast_ps256(_mm256_loadu_ps(G->ds + (b0 + h) * KERN_IL));
-#pragma GCC unroll 4
+                KERN_UNROLL(4)
                 for (int p = 0; p < NP; p++) {
                     const __m512 sc =
                         _mm512_mask_broadcastss_ps(_mm512_set1_ps(S[2 * p][2 * c + h]), 0xFF00,
@@ -537,7 +522,7 @@ static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *co
             }
         }
     }
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int p = 0; p < NP; p++)
         _mm512_storeu_ps(out[0][2 * p], accf[p]);
 }
@@ -550,7 +535,7 @@ static inline __attribute__((always_inline)) void q6_k_unpack(const block_q6_K *
 {
     __m512i w[4];
     q6_k_quants(x, w);
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int q = 0; q < 4; q++)
         _mm512_store_si512(u + 64 * q, w[q]);
     _mm512_store_ps(S, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
@@ -573,14 +558,14 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
     _Alignas(64) uint8_t U[DRMAX][QK_K];
     _Alignas(64) float S[DRMAX][QK_K / 16];
     __m256 accf[2][DRMAX];
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int i = 0; i < pr; i++)
         accf[0][i] = accf[1][i] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const size_t boff = (size_t)sb * sizeof(block_q6_K);
         if (pf)
             prefetch_next(pf, (size_t)nsb * sizeof(block_q6_K), pr, boff, sizeof(block_q6_K));
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int i = 0; i < pr; i++)
             q6_k_unpack((const block_q6_K *)(w[i] + boff), U[i], S[i]);
         for (int c = 0; c < 8; c++) {
@@ -589,33 +574,34 @@ static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const
             for (int g = 0; g < ng; g++)
                 for (int h = 0; h < 2; h++) /* -32 x the activations' sum, exact */
                     off[g][h] = neg_shl(is16v(&G[g], 2 * b + h), 5);
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int i = 0; i < pr; i++)
                 for (int h = 0; h < 2; h++) {
                     acc[0][h][i] = off[0][h];
                     acc[1][h][i] = ng > 1 ? off[1][h] : off[0][h];
                 }
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++)
-#pragma GCC unroll 4
+            KERN_UNROLL(2)
+            for (int h = 0; h < 2; h++) {
+                KERN_UNROLL(4)
                 for (int j = 4 * h; j < 4 * h + 4; j++) {
                     __m256i av[2];
                     for (int g = 0; g < ng; g++)
                         av[g] = actv(&G[g], b, j);
-#pragma GCC unroll 8
+                    KERN_UNROLL(8)
                     for (int i = 0; i < pr; i++) {
                         __m256i wb = bcast32(U[i] + 32 * c + 4 * j);
-#pragma GCC unroll 2
+                        KERN_UNROLL(2)
                         for (int g = 0; g < ng; g++)
                             acc[g][h][i] = _mm256_dpbusd_epi32(acc[g][h][i], wb, av[g]);
                     }
                 }
-#pragma GCC unroll 2
+            }
+            KERN_UNROLL(2)
             for (int g = 0; g < ng; g++) {
                 __m256 da = _mm256_loadu_ps(G[g].d + b * KERN_IL);
-#pragma GCC unroll 2
+                KERN_UNROLL(2)
                 for (int h = 0; h < 2; h++) {
-#pragma GCC unroll 8
+                    KERN_UNROLL(8)
                     for (int i = 0; i < pr; i++) {
                         __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][h][i]), da);
                         accf[g][i] =
@@ -664,21 +650,21 @@ static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *co
     _Alignas(64) uint8_t UP[NP][2 * QK_K]; /* per pair: chunk n = 128 bytes, lo then hi */
     _Alignas(64) float SP[NP][2 * QK_K / 16];
     __m512 accf[NP];
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int p = 0; p < NP; p++)
         accf[p] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const size_t boff = (size_t)sb * sizeof(block_q6_K);
         if (pf)
             prefetch_next(pf, (size_t)nsb * sizeof(block_q6_K), DRMAX, boff, sizeof(block_q6_K));
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int p = 0; p < NP; p++) {
             const block_q6_K *xa = (const block_q6_K *)(w[2 * p] + boff);
             const block_q6_K *xb = (const block_q6_K *)(w[2 * p + 1] + boff);
             __m512i wa[4], wb[4];
             q6_k_quants(xa, wa);
             q6_k_quants(xb, wb);
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int n = 0; n < 4; n++) {
                 _mm512_store_si512(UP[p] + 128 * n, _mm512_unpacklo_epi32(wa[n], wb[n]));
                 _mm512_store_si512(UP[p] + 128 * n + 64, _mm512_unpackhi_epi32(wa[n], wb[n]));
@@ -693,50 +679,51 @@ static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *co
             _mm512_store_ps(SP[p] + 16, _mm512_unpackhi_ps(sa, sbv));
         }
         for (int cc = 0; cc < 4; cc++) /* chunk: activation blocks 2cc, 2cc + 1 */
-#pragma GCC unroll 2
-            for (int c2 = 0; c2 < 2; c2++) {
-                const int64_t b = sb * 8 + 2 * cc + c2; /* activation block */
-                __m512i acc[2][NP];                     /* [sub-block][row pair] */
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) { /* -32 x the activations' sum, exact */
-                    const __m512i off = dup32(neg_shl(is16v(G, 2 * b + h), 5));
-#pragma GCC unroll 4
-                    for (int p = 0; p < NP; p++)
-                        acc[h][p] = off;
-                }
-                /* both sub-blocks in step: 8 independent accumulator chains */
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; j++)
-#pragma GCC unroll 2
-                    for (int h = 0; h < 2; h++) {
-                        const int jj = 4 * h + j, unit = 16 * cc + il_unit(8 * c2 + jj);
-                        const __m512i av = dup32(actv(G, b, jj));
-#pragma GCC unroll 4
-                        for (int p = 0; p < NP; p++) {
-                            int64_t q;
-                            memcpy(&q, UP[p] + 8 * unit, 8);
-                            acc[h][p] = _mm512_dpbusd_epi32(acc[h][p], _mm512_set1_epi64(q), av);
-                        }
-                    }
-                const __m512 da = _mm512_castsi512_ps(
-                    dup32(_mm256_castps_si256(_mm256_loadu_ps(G->d + b * KERN_IL))));
-#pragma GCC unroll 2
+            KERN_UNROLL(2)
+        for (int c2 = 0; c2 < 2; c2++) {
+            const int64_t b = sb * 8 + 2 * cc + c2; /* activation block */
+            __m512i acc[2][NP];                     /* [sub-block][row pair] */
+            KERN_UNROLL(2)
+            for (int h = 0; h < 2; h++) { /* -32 x the activations' sum, exact */
+                const __m512i off = dup32(neg_shl(is16v(G, 2 * b + h), 5));
+                KERN_UNROLL(4)
+                for (int p = 0; p < NP; p++)
+                    acc[h][p] = off;
+            }
+            /* both sub-blocks in step: 8 independent accumulator chains */
+            KERN_UNROLL(4)
+            for (int j = 0; j < 4; j++) {
+                KERN_UNROLL(2)
                 for (int h = 0; h < 2; h++) {
-                    const int sub = 4 * cc + 2 * c2 + h; /* 16-element sub-block of the chunk row */
-                    const int su = (sub >> 2) * 2 + ((sub & 3) < 2 ? 0 : 8) + (sub & 1);
-#pragma GCC unroll 4
+                    const int jj = 4 * h + j, unit = 16 * cc + il_unit(8 * c2 + jj);
+                    const __m512i av = dup32(actv(G, b, jj));
+                    KERN_UNROLL(4)
                     for (int p = 0; p < NP; p++) {
-                        double sc;
-                        memcpy(&sc, SP[p] + 2 * su, 8);
-                        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[h][p]), da);
-                        accf[p] = _mm512_fmadd_ps(v, _mm512_castpd_ps(_mm512_set1_pd(sc)), accf[p]);
+                        int64_t q;
+                        memcpy(&q, UP[p] + 8 * unit, 8);
+                        acc[h][p] = _mm512_dpbusd_epi32(acc[h][p], _mm512_set1_epi64(q), av);
                     }
                 }
             }
+            const __m512 da = _mm512_castsi512_ps(
+                dup32(_mm256_castps_si256(_mm256_loadu_ps(G->d + b * KERN_IL))));
+            KERN_UNROLL(2)
+            for (int h = 0; h < 2; h++) {
+                const int sub = 4 * cc + 2 * c2 + h; /* 16-element sub-block of the chunk row */
+                const int su = (sub >> 2) * 2 + ((sub & 3) < 2 ? 0 : 8) + (sub & 1);
+                KERN_UNROLL(4)
+                for (int p = 0; p < NP; p++) {
+                    double sc;
+                    memcpy(&sc, SP[p] + 2 * su, 8);
+                    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[h][p]), da);
+                    accf[p] = _mm512_fmadd_ps(v, _mm512_castpd_ps(_mm512_set1_pd(sc)), accf[p]);
+                }
+            }
+        }
     }
     /* lanes 2b + r (row 2p + r, batch b) -> row 2p's 8 batch rows, then row 2p + 1's */
     const __m512i deil = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-#pragma GCC unroll 4
+    KERN_UNROLL(4)
     for (int p = 0; p < NP; p++)
         _mm512_storeu_ps(out[0][2 * p], _mm512_permutexvar_ps(deil, accf[p]));
 }

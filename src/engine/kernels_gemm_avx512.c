@@ -50,7 +50,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
             __m512i v[2] = {_mm512_permutex2var_epi16(z0, qidx0, z1),
                             _mm512_permutex2var_epi16(z2, qidx1, z3)};
             __m512i bsum[2];
-#pragma GCC unroll 2
+            KERN_UNROLL(2)
             for (int h = 0; h < 2; h++) {
                 __m512i lo = _mm512_and_si512(v[h], m4z);
                 __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v[h], 4), m4z);
@@ -176,7 +176,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
         const __m256i m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
         for (int64_t i = 0; i < k / QK_K; i++) {
             float d = h2f(x[i].d);
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int n = 0; n < 2; n++) {
                 const uint8_t *ql = x[i].ql + 64 * n, *qh = x[i].qh + 32 * n;
                 __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -314,7 +314,7 @@ static float avx512_dot_packed(const struct kern__panel *p, const struct kern__a
                 s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p->qs128 + j))), corr);
             accm = _mm256_fmadd_ps(_mm256_loadu_ps(p->m + j), _mm256_loadu_ps(ads + j), accm);
             __m512 s16 = _mm512_castps256_ps512(s8);
-#pragma GCC unroll 4
+            KERN_UNROLL(4)
             for (int h = 0; h < 4; h++) {
                 __m512i w = _mm512_loadu_si512(p->q + (j + 2 * h) * 32);
                 __m512i av = _mm512_loadu_si512(au + (j + 2 * h) * 32);
@@ -348,7 +348,7 @@ static float avx512_dot_packed(const struct kern__panel *p, const struct kern__a
             s8, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p->qs128 + j))), corr);
         accm = _mm256_fmadd_ps(_mm256_loadu_ps(p->m + j), _mm256_loadu_ps(ads + j), accm);
         __m512 s16 = _mm512_castps256_ps512(s8);
-#pragma GCC unroll 4
+        KERN_UNROLL(4)
         for (int h = 0; h < 2; h++) {
             __m512i w = _mm512_loadu_si512(p->q + (j + 4 * h) * 16);
             __m512i av = _mm512_loadu_si512(au + (j + 4 * h) * 16);
@@ -375,7 +375,7 @@ panel_tile(const struct kern__panel *p, const int rows[PRMAX], const uint8_t *A,
     const float *sp[PRMAX], *mp[PRMAX];
     const int32_t *cp[PRMAX];
     __m256 accf[2][PRMAX];
-#pragma GCC unroll 8
+    KERN_UNROLL(8)
     for (int i = 0; i < pr; i++) {
         q[i] = p->q + (size_t)rows[i] * (size_t)k;
         sp[i] = p->s + rows[i] * nblk;
@@ -386,19 +386,19 @@ panel_tile(const struct kern__panel *p, const int rows[PRMAX], const uint8_t *A,
     }
     for (int64_t blk = 0; blk < nblk; blk++) {
         __m256i acc[2][PRMAX];
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int i = 0; i < pr; i++) {
             acc[0][i] = _mm256_set1_epi32(-cp[i][blk]);
             acc[1][i] = acc[0][i];
         }
         const uint8_t *ab = A + blk * bs * KERN_IL;
         const int64_t off = blk * bs;
-#pragma GCC unroll 8
+        KERN_UNROLL(8)
         for (int j = 0; j < bs / 4; j++) {
             __m256i av0 = _mm256_load_si256((const __m256i *)(ab + 32 * j));
             __m256i av1 =
                 ng > 1 ? _mm256_load_si256((const __m256i *)(ab + gstride + 32 * j)) : av0;
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int i = 0; i < pr; i++) {
                 int32_t wv;
                 memcpy(&wv, q[i] + off + 4 * j, 4);
@@ -409,14 +409,14 @@ panel_tile(const struct kern__panel *p, const int rows[PRMAX], const uint8_t *A,
             }
         }
         const int64_t di = (blk * bs / 32) * KERN_IL;
-#pragma GCC unroll 2
+        KERN_UNROLL(2)
         for (int g = 0; g < ng; g++) {
             __m256 da = _mm256_loadu_ps(d8 + g * mstride + di);
             __m256 dsv = _mm256_setzero_ps();
             if (p->has_min)
                 dsv = bs == 32 ? _mm256_loadu_ps(ds8 + g * mstride + blk * KERN_IL)
                                : _mm256_loadu_ps(ds16_8 + 2 * g * mstride + blk * KERN_IL);
-#pragma GCC unroll 8
+            KERN_UNROLL(8)
             for (int i = 0; i < pr; i++) {
                 accf[g][i] =
                     _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[g][i]),
@@ -426,11 +426,12 @@ panel_tile(const struct kern__panel *p, const int rows[PRMAX], const uint8_t *A,
             }
         }
     }
-#pragma GCC unroll 2
-    for (int g = 0; g < ng; g++)
-#pragma GCC unroll 8
+    KERN_UNROLL(2)
+    for (int g = 0; g < ng; g++) {
+        KERN_UNROLL(8)
         for (int i = 0; i < pr; i++)
             _mm256_storeu_ps(out[g][i], accf[g][i]);
+    }
 }
 
 #define PANEL_TILE_FN(BS, NG, NR)                                                                  \
