@@ -673,46 +673,55 @@ static double resident_fraction(const uint8_t *p, size_t n)
     return (double)in / (double)np;
 }
 
+/* What map_huge() got. */
+enum huge_map {
+    HUGE_MAPPED, /* the file in (mostly) 2 MB pages, all faulted in */
+    HUGE_NONE,   /* no huge pages here: nothing mapped, no error */
+    HUGE_ERROR,  /* an I/O or mapping error (err set) */
+};
+
 /*
  * Maps the file 2 MB aligned, advised for huge pages, and faults it all in.
  * Where the filesystem caches files in large folios, a file read in through
  * such a mapping lands in 2 MB folios that map with one TLB entry each,
  * zero-copy and still shared with other processes. Not when the file sits in
  * the page cache in small pages already, or the filesystem has no large
- * folios: then, judged on the first chunk (before any progress is reported),
- * the mapping is dropped, *huge is 0 and *resident the fraction of the rest
- * of the file found in the page cache. Returns the mapping, or MAP_FAILED
- * (err set on an I/O error, *huge 0 when it was only given up).
+ * folios: judged on the first chunk (before any progress is reported), the
+ * mapping is then dropped (HUGE_NONE) and *resident is the fraction of the
+ * rest of the file found in the page cache. *out is the mapping on HUGE_MAPPED.
  */
-static void *map_huge(int fd, const char *path, size_t size, const struct gguf_open_opts *o,
-                      int *huge, double *resident, char *err, size_t errlen)
+static enum huge_map map_huge(int fd, const char *path, size_t size, const struct gguf_open_opts *o,
+                              void **out, double *resident, char *err, size_t errlen)
 {
-    *huge = 0;
     *resident = 1;
     uint8_t *dst = hugemem_reserve(size);
     if (!dst || mmap(dst, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
         seterr(err, errlen, "%s: mmap: %s", path, strerror(errno));
-        return MAP_FAILED;
+        if (dst)
+            munmap(dst, size);
+        return HUGE_ERROR;
     }
     madvise(dst, size, MADV_HUGEPAGE);
     for (size_t off = 0; off < size; off += GGUF_READ_CHUNK) {
         size_t len = size - off < GGUF_READ_CHUNK ? size - off : GGUF_READ_CHUNK;
         if (madvise(dst + off, len, MADV_POPULATE_READ)) {
-            if (errno != EINVAL) /* EINVAL: a kernel before 5.14 */
-                seterr(err, errlen, "%s: read: %s", path, strerror(errno));
+            int e = errno;
             munmap(dst, size);
-            return MAP_FAILED;
+            if (e == EINVAL) /* a kernel before 5.14 */
+                return HUGE_NONE;
+            seterr(err, errlen, "%s: read: %s", path, strerror(e));
+            return HUGE_ERROR;
         }
         if (off == 0 && file_pmd_mapped(dst) < len / 10 * 9) {
             *resident = resident_fraction(dst + len, size - len);
             munmap(dst, size);
-            return MAP_FAILED;
+            return HUGE_NONE;
         }
         if (o->progress)
             o->progress(o->ud, off + len, size);
     }
-    *huge = 1;
-    return dst;
+    *out = dst;
+    return HUGE_MAPPED;
 }
 
 /*
@@ -783,26 +792,23 @@ struct gguf_file *gguf_open_ex(const char *path, const struct gguf_open_opts *o,
     enum gguf_memory how = GGUF_MEM_MAP;
     void *map = MAP_FAILED;
     if (o && o->huge == GGUF_HUGE_MAP_OR_READ) {
-        int huge;
         double resident;
-        if (err && errlen)
-            err[0] = '\0';
-        map = map_huge(fd, path, size, o, &huge, &resident, err, errlen);
-        if (map == MAP_FAILED && !huge && resident < 0.5 && !(err && errlen && err[0])) {
+        enum huge_map h = map_huge(fd, path, size, o, &map, &resident, err, errlen);
+        if (h == HUGE_NONE && resident < 0.5) {
             /*
              * Mostly not cached, the rest in small pages: most of it must come
              * from the disk anyway, so drop the cached part (clean pages no one
              * maps) and read it all through the huge mapping.
              */
             posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-            map = map_huge(fd, path, size, o, &huge, &resident, err, errlen);
+            h = map_huge(fd, path, size, o, &map, &resident, err, errlen);
         }
-        if (huge)
-            how = GGUF_MEM_MAP_HUGE;
-        else if (err && errlen && err[0]) {
-            close(fd); /* an I/O error, not just no huge pages */
+        if (h == HUGE_ERROR) {
+            close(fd);
             return NULL;
         }
+        if (h == HUGE_MAPPED)
+            how = GGUF_MEM_MAP_HUGE;
     }
     if (map == MAP_FAILED && o && o->huge) {
         map = read_file(fd, path, size, o, err, errlen);
