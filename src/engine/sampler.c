@@ -403,8 +403,6 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
     const int cut_k = s->p.top_k > 0 && (uint32_t)s->p.top_k < n;
     const int cut_p = s->p.top_p > 0 && s->p.top_p < 1;
     const int cut_min = s->p.min_p > 0 && s->p.min_p <= 1;
-    /* the largest scaled logit: x * inv_t rounds monotonically, so it is the arg max's */
-    float m = s->prob[argmax(w, n)];
     if (!cut_k && !cut_p && !cut_min) {
         /*
          * Temperature alone: every token is a candidate, in id order; draw
@@ -418,16 +416,20 @@ int32_t sampler_sample(struct sampler *s, const float *logits, uint32_t n_top,
     }
     struct cand *c = s->cand;
     for (uint32_t i = 0; i < n; i++) {
-        c[i].logit = s->prob[i];
+        c[i].logit = prob[i];
         c[i].id = (int32_t)i;
     }
     uint32_t n_cand = n;
     int sorted = 0;
+    float m; /* the largest candidate logit */
     if (cut_k) {
         n_cand = (uint32_t)s->p.top_k;
         cand_top_sorted(c, n, n_cand);
         sorted = 1;
         m = c[0].logit;
+    } else {
+        /* x * inv_t rounds monotonically: the arg max of w has the largest */
+        m = prob[argmax(w, n)];
     }
     /*
      * The mass of candidate i is exp(logit - m), or its probability from a
