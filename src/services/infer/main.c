@@ -506,16 +506,13 @@ static int parse_weights(const char *v, enum model_load_mode *out)
     return -1;
 }
 
-static int load_model(struct infer_model *im, const struct config *cfg, char *err, size_t errlen)
+/* Loads one model; load: the weights setting, parse_weights() of it. */
+static int load_model(struct infer_model *im, const struct config *cfg, enum model_load_mode load,
+                      char *err, size_t errlen)
 {
     struct load_progress lp = {.id = im->id, .t0 = wall_s()};
     lp.last = lp.t0;
-    struct model_params mp = {.progress = on_load_progress, .progress_ud = &lp};
-    if (parse_weights(config_str(cfg, "weights"), &mp.load)) {
-        snprintf(err, errlen, "weights: '%s' is not auto, mmap or copy",
-                 config_str(cfg, "weights"));
-        return AS_EINVAL;
-    }
+    struct model_params mp = {.load = load, .progress = on_load_progress, .progress_ud = &lp};
     uint32_t ctx = (uint32_t)config_int(cfg, "ctx_size");
     double t0 = (double)clock() / CLOCKS_PER_SEC;
     log_info("loading model", "path=%s id=%s", im->path, im->id);
@@ -735,7 +732,7 @@ int main(int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < inf.n_models; i++) {
-        if (load_model(&inf.models[i], cfg, err, sizeof err)) {
+        if (load_model(&inf.models[i], cfg, load_mode, err, sizeof err)) {
             fprintf(stderr, "aistack-infer: %s: %s\n", inf.models[i].path, err);
             goto out;
         }
