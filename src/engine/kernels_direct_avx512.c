@@ -49,6 +49,15 @@ struct dgrp {
     const int32_t *is16; /* (2 * nb32, 8) integer sums of the quants per 16 */
 };
 
+/* Group g's pointers into a. */
+static inline struct dgrp dgrp_of(const struct kern__act *a, int64_t g)
+{
+    const int64_t nb = a->nb32;
+    return (struct dgrp){a->qs + g * KERN_IL * a->k, a->d + g * nb * KERN_IL,
+                         a->ds + g * nb * KERN_IL, a->ds16 + g * 2 * nb * KERN_IL,
+                         a->is16 + g * 2 * nb * KERN_IL};
+}
+
 static inline __m256i bcast32(const uint8_t *p)
 {
     int32_t v;
@@ -359,7 +368,7 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
                            const struct kern__act *a, float *y, int64_t ldy)
 {
     _Alignas(64) float out[KERN_IL][RL_ROWS];
-    const int64_t nb = a->nb32, ng = (a->B + KERN_IL - 1) / KERN_IL;
+    const int64_t ng = (a->B + KERN_IL - 1) / KERN_IL;
     for (int64_t r = r0; r < r1; r += RL_ROWS) {
         const int nr = (int)(r1 - r < RL_ROWS ? r1 - r : RL_ROWS);
         const uint8_t *w[RL_ROWS];
@@ -369,9 +378,7 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
         const __mmask16 keep = (__mmask16)((1u << nr) - 1);
         /* group after group over the same 16 rows: from the second on, from L1 */
         for (int64_t g = 0; g < ng; g++) {
-            const struct dgrp grp = {a->qs + g * KERN_IL * k, a->d + g * nb * KERN_IL,
-                                     a->ds + g * nb * KERN_IL, a->ds16 + g * 2 * nb * KERN_IL,
-                                     a->is16 + g * 2 * nb * KERN_IL};
+            const struct dgrp grp = dgrp_of(a, g);
             const uint8_t *pf =
                 g == 0 && left > 0 ? (const uint8_t *)W + (size_t)(r + RL_ROWS) * row_bytes : NULL;
             tile_q4_0_rl(w, &grp, k / 32, pf, left < RL_ROWS ? (int)left : RL_ROWS, row_bytes, out);
@@ -709,8 +716,8 @@ static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *co
                 dup32(_mm256_castps_si256(_mm256_loadu_ps(G->d + b * KERN_IL))));
             KERN_UNROLL(2)
             for (int h = 0; h < 2; h++) {
-                const int sub = 4 * cc + 2 * c2 + h; /* 16-element sub-block of the chunk row */
-                const int su = (sub >> 2) * 2 + ((sub & 3) < 2 ? 0 : 8) + (sub & 1);
+                /* the scales of sub-block 4cc + 2c2 + h sit as the pieces do */
+                const int su = il_unit(4 * cc + 2 * c2 + h);
                 KERN_UNROLL(4)
                 for (int p = 0; p < NP; p++) {
                     double sc;
@@ -733,7 +740,7 @@ static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *co
 typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nblocks,
                          const uint8_t *pf, float out[2][DRMAX][8]);
 
-/* Tiles of PR2 rows x 2 groups (one group: the _1 tiles below). */
+/* Tiles of PR2 rows x 2 groups. */
 #define DTILE2(NAME, CALL, PR2)                                                                    \
     static void NAME##_2(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
                          const uint8_t *pf, float out[2][DRMAX][8])                                \
@@ -741,25 +748,20 @@ typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, in
         CALL(w, G, nbk, 2, PR2, pf, out);                                                          \
     }
 
+/* One group: rows in pairs (the _x2 tiles). */
+#define DTILE1(NAME, X2)                                                                           \
+    static void NAME##_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
+                         const uint8_t *pf, float out[2][DRMAX][8])                                \
+    {                                                                                              \
+        X2(w, G, nbk, pf, out);                                                                    \
+    }
+
 DTILE2(dtile_q8_0, tile_q8_0, 4)
-/* one group: rows in pairs */
-static void dtile_q8_0_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,
-                         const uint8_t *pf, float out[2][DRMAX][8])
-{
-    tile_q8_0_x2(w, G, nbk, pf, out);
-}
+DTILE1(dtile_q8_0, tile_q8_0_x2)
 DTILE2(dtile_q4_k, tile_q4_k, 4)
-static void dtile_q4_k_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nsb,
-                         const uint8_t *pf, float out[2][DRMAX][8])
-{
-    tile_q4_k_x2(w, G, nsb, pf, out);
-}
+DTILE1(dtile_q4_k, tile_q4_k_x2)
 DTILE2(dtile_q6_k, tile_q6_k, 4)
-static void dtile_q6_k_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nsb,
-                         const uint8_t *pf, float out[2][DRMAX][8])
-{
-    tile_q6_k_x2(w, G, nsb, pf, out);
-}
+DTILE1(dtile_q6_k, tile_q6_k_x2)
 
 /*
  * Rows [r0, r1) in tiles of 8: a tile's weights stay in L1/L2 while every
@@ -769,18 +771,14 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
                        size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                        const struct kern__act *a, float *y, int64_t ldy)
 {
-    const int64_t nb = a->nb32, G = (a->B + KERN_IL - 1) / KERN_IL;
+    const int64_t G = (a->B + KERN_IL - 1) / KERN_IL;
     float out[2][DRMAX][8];
     for (int64_t rt = r0; rt < r1; rt += KERN_IL) {
         for (int64_t g = 0; g < G; g += 2) {
             int ng = G - g >= 2 ? 2 : 1, pr = ng == 2 ? pr2 : pr1;
             struct dgrp grp[2];
-            for (int gg = 0; gg < ng; gg++) {
-                int64_t gi = g + gg;
-                grp[gg] = (struct dgrp){a->qs + gi * KERN_IL * k, a->d + gi * nb * KERN_IL,
-                                        a->ds + gi * nb * KERN_IL, a->ds16 + gi * 2 * nb * KERN_IL,
-                                        a->is16 + gi * 2 * nb * KERN_IL};
-            }
+            for (int gg = 0; gg < ng; gg++)
+                grp[gg] = dgrp_of(a, g + gg);
             for (int64_t r = rt; r < rt + KERN_IL && r < r1; r += pr) {
                 int nr = (int)(r1 - r < pr ? r1 - r : pr);
                 const uint8_t *w[DRMAX];
