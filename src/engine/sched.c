@@ -23,7 +23,9 @@ struct req {
     atomic_int cancelled;
     struct sched_stats st;
     double t_submit, t_first_sched;
-    int batch_index;  /* index of its logits token in the step's batch, -1 none */
+    int batch_index; /* index of its logits token in the step's batch, -1 none */
+    int prefix_wait; /* skips this step: an earlier request computes its prefix */
+    int prefix_waited;
     struct req *next; /* in the waiting or running list */
 };
 
@@ -151,7 +153,7 @@ static void reuse_prefix(struct sched *s, struct req *r)
     }
     if (best >= r->n_tokens)
         best = r->n_tokens - 1;
-    if (best == 0 || kv_seq_copy_prefix(s->kv, r->seq, src, best))
+    if (best <= r->n_done || kv_seq_copy_prefix(s->kv, r->seq, src, best))
         return;
     if (hit)
         hit->last_used = ++s->use_clock;
@@ -357,10 +359,42 @@ static void admit_waiting(struct sched *s)
     }
 }
 
+/*
+ * Requests that arrive together with the same system prompt would each compute
+ * it in the same step. A request whose prompt shares at least this many more
+ * tokens with an earlier one that is still computing them waits for that one,
+ * then takes the shared KV blocks, so the common part is computed once.
+ */
+#define PREFIX_WAIT_MIN 16
+
+static void mark_prefix_waits(struct sched *s)
+{
+    for (struct req *r = s->running; r; r = r->next) {
+        r->prefix_wait = 0;
+        if (r->n_tokens - r->n_done <= 1)
+            continue; /* decoding */
+        for (struct req *o = s->running; o != r && !r->prefix_wait; o = o->next) {
+            if (o->n_tokens - o->n_done <= 1)
+                continue; /* o computes nothing r could share this step */
+            uint32_t n = common_prefix(o->tokens, o->n_tokens, r->tokens, r->n_tokens);
+            if (n >= r->n_tokens)
+                n = r->n_tokens - 1;
+            r->prefix_wait = n >= r->n_done + PREFIX_WAIT_MIN && o->n_done < n;
+        }
+        if (r->prefix_wait)
+            r->prefix_waited = 1;
+        else if (r->prefix_waited) { /* what it waited for is computed now */
+            r->prefix_waited = 0;
+            reuse_prefix(s, r);
+        }
+    }
+}
+
 /* Fills the batch: one token per decoding request, then prompt chunks. */
 static void build_batch(struct sched *s)
 {
     model_batch_clear(&s->batch);
+    mark_prefix_waits(s);
     s->step_prompt = s->step_gen = 0;
     uint32_t budget = s->p.max_batch, free_blocks = kv_cache_blocks_free(s->kv);
     for (int pass = 0; pass < 2; pass++) {
@@ -369,7 +403,7 @@ static void build_batch(struct sched *s)
             int decoding = left == 1;
             if (pass == 0)
                 r->batch_index = -1;
-            if (decoding != (pass == 0) || budget == 0)
+            if (decoding != (pass == 0) || budget == 0 || r->prefix_wait)
                 continue;
             uint32_t k = fit_kv(s, r, left < budget ? left : budget, &free_blocks);
             for (uint32_t i = 0; i < k; i++) {

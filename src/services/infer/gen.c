@@ -680,6 +680,17 @@ static void on_done(void *ud, enum sched_finish why, const struct sched_stats *s
         metric_observe(met->e2e, st->total_ms / 1e3);
         metric_observe(met->queue, st->queue_ms / 1e3);
     }
+    if (log_get_level() <= LOG_DEBUG) {
+        double gen_ms = st->total_ms - st->ttft_ms;
+        log_debug("request done",
+                  "model=%s prompt=%u cached=%u gen=%u queue_ms=%.1f ttft_ms=%.1f total_ms=%.1f "
+                  "gen_tps=%.1f finish=%s",
+                  j->im->id, st->n_prompt, st->n_cached, st->n_gen, st->queue_ms, st->ttft_ms,
+                  st->total_ms, st->n_gen > 1 && gen_ms > 0 ? (st->n_gen - 1) * 1e3 / gen_ms : 0.0,
+                  why == SCHED_FINISH_CANCELLED ? "cancelled"
+                  : why == SCHED_FINISH_ERROR   ? "error"
+                                                : c->finish_reason);
+    }
     if (j->r.stream && !j->fail_status)
         stream_chunk(j, c, "", 0, NULL, c->finish_reason);
     pthread_mutex_lock(&j->mu);

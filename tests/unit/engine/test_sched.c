@@ -1,7 +1,8 @@
 /*
  * test_sched.c - continuous batching gives every request the tokens it would
  * get alone: many concurrent requests with small step budgets (chunked
- * prompts), queueing past max_running, prefix reuse from finished requests,
+ * prompts), queueing past max_running, prefix reuse from finished requests
+ * and between requests that arrive together,
  * preemption under a tiny KV pool; plus cancellation, a full queue and
  * deadlines. The model has widely spread random weights so that greedy
  * choices are never near-ties that batching could flip.
@@ -209,6 +210,71 @@ static void test_prefix_reuse(void **st)
     sched_free(s);
 }
 
+/* A request that, on its first token, submits three more from the scheduler thread. */
+struct trigger {
+    struct done d; /* first: on_done gets the same pointer */
+    struct done *next;
+    const int32_t *prompt[3];
+    int n[3];
+};
+
+static int on_token_trigger(void *ud, const struct sampler_result *r)
+{
+    struct trigger *t = ud;
+    if (t->d.n_out == 0)
+        for (int i = 0; i < 3; i++)
+            submit(t->d.s, &t->next[i], t->prompt[i], t->n[i], N_GEN);
+    return on_token(ud, r);
+}
+
+static void test_prefix_shared_arrival(void **st)
+{
+    (void)st;
+    char err[256];
+    /* a step budget of 16 chunks the 70-token prompts over several steps */
+    struct sched_params p = {.n_threads = 1, .max_running = 4, .max_batch = 16, .cache_seqs = 2};
+    struct sched *s = sched_new(g_model, &p, err, sizeof err);
+    assert_non_null(s);
+    int32_t x[5], q[3][70], ref[N_GEN];
+    make_prompt(x, 5, 3);
+    for (int i = 0; i < 3; i++) {
+        make_prompt(q[i], 60, 5);           /* a common "system prompt" */
+        make_prompt(q[i] + 60, 10, 20 + i); /* then each its own */
+    }
+    struct done d[3];
+    struct trigger t = {.next = d};
+    done_init(&t.d);
+    for (int i = 0; i < 3; i++) {
+        done_init(&d[i]);
+        t.prompt[i] = q[i];
+        t.n[i] = 70;
+    }
+    /* all three reach the queue between two steps and are admitted together */
+    struct sched_request r = {0};
+    sampler_params_default(&r.sampling);
+    r.sampling.temperature = 0;
+    r.prompt = x;
+    r.n_prompt = 5;
+    r.max_tokens = N_GEN;
+    r.ignore_eog = 1;
+    r.on_token = on_token_trigger;
+    r.on_done = on_done;
+    r.ud = &t;
+    t.d.s = s;
+    assert_int_equal(sched_submit(s, &r, &t.d.id), 0);
+    done_wait(&t.d);
+    for (int i = 0; i < 3; i++) {
+        done_wait(&d[i]);
+        assert_int_equal(d[i].st.n_cached, i == 0 ? 0 : 60);
+        reference(q[i], 70, ref);
+        assert_memory_equal(d[i].out, ref, sizeof ref);
+    }
+    struct sched_metrics m;
+    sched_get_metrics(s, &m);
+    assert_int_equal(m.prompt_tokens, 5 + 70 + 10 + 10); /* the shared 60 once */
+    sched_free(s);
+}
+
 static void test_cancel_queue_deadline(void **st)
 {
     (void)st;
@@ -317,9 +383,8 @@ static int teardown(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batched_equals_alone),
-        cmocka_unit_test(test_tiny_kv),
-        cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_batched_equals_alone),  cmocka_unit_test(test_tiny_kv),
+        cmocka_unit_test(test_prefix_reuse),          cmocka_unit_test(test_prefix_shared_arrival),
         cmocka_unit_test(test_cancel_queue_deadline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
