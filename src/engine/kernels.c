@@ -133,12 +133,13 @@ const char *kern_isa_name(enum kern_isa isa)
 /* Smallest batch that uses the interleaved mode (when the ISA has it). */
 #define KERN_IL_MIN_B 4
 /*
- * Largest batch for the direct interleaved kernels (decoding several sequences,
- * chunked prompts). Past some size, unpacking each weight panel once for the
- * whole batch wins. From memory, one core (bench_kernels -t 1, 8192 x 2048 and
- * 2048 x 8192), direct vs panels at B = 64: Q4_0 269-287 vs 236-268 GOP/s,
- * Q8_0 277-289 vs 184-238, Q4_K 246-262 vs 205-240, Q6_K 188-199 vs 177-209;
- * at B = 512 panels reach 250-285.
+ * Batch rows per call of a direct interleaved kernel (decoding several
+ * sequences, prompts). A larger batch runs in chunks of this many rows over
+ * each thread's weight rows: the chunk's activations stay in L2 and the
+ * weights of a 16-row tile in L1 while the tile's groups go by. In cache, one
+ * core (bench_kernels -c -t 1, 2026-12-05), direct at B = 64 against the
+ * panels at B = 512: Q4_0 381 vs 269 GOP/s, Q8_0 294 vs 262, Q4_K 282 vs 254,
+ * Q6_K 261 vs 249; so the types with a direct kernel use it at every batch.
  */
 #define KERN_DIRECT_MAX_B 64
 
@@ -316,6 +317,20 @@ static void kern__pack_panel(struct kern__panel *p, const struct kern__job *j, i
                          (float *)p->m + r * p->nblk, (int32_t *)p->qs128 + r * p->nblk);
 }
 
+/* Batch rows [row0, row0 + max) of interleaved activations (row0 a multiple of KERN_IL). */
+static struct kern__act kern__act_rows(const struct kern__act *a, int64_t row0, int64_t max)
+{
+    struct kern__act sub = *a;
+    const int64_t nb = a->k / 32;
+    sub.B = a->B - row0 < max ? a->B - row0 : max;
+    sub.qs += row0 * a->k;
+    sub.d += row0 * nb;
+    sub.ds += row0 * nb;
+    sub.ds16 += row0 * 2 * nb;
+    sub.is16 += row0 * 2 * nb;
+    return sub;
+}
+
 static void kern__job_run(void *arg, int ith, int nth)
 {
     struct kern__job *j = arg;
@@ -354,7 +369,11 @@ static void kern__job_run(void *arg, int ith, int nth)
         int64_t units = (j->n + KERN_IL - 1) / KERN_IL, us, ue;
         while (kern__grab(j, units, kern__min_chunk(j, KERN_IL), nth, &us, &ue)) {
             int64_t r1 = ue * KERN_IL < j->n ? ue * KERN_IL : j->n;
-            ops->il8_gemm[j->t](j->W, j->row_bytes, j->k, us * KERN_IL, r1, &j->act, j->y, j->n);
+            for (int64_t row0 = 0; row0 < j->B; row0 += KERN_DIRECT_MAX_B) {
+                struct kern__act sub = kern__act_rows(&j->act, row0, KERN_DIRECT_MAX_B);
+                ops->il8_gemm[j->t](j->W, j->row_bytes, j->k, us * KERN_IL, r1, &sub,
+                                    j->y + row0 * j->n, j->n);
+            }
         }
         return;
     }
@@ -367,18 +386,12 @@ static void kern__job_run(void *arg, int ith, int nth)
          * Batch rows in chunks whose activations stay in L2 while the panels
          * stream by (a panel is re-unpacked per chunk, cheap next to the chunk's work).
          */
-        int64_t groups = (j->B + KERN_IL - 1) / KERN_IL, nb = j->k / 32;
+        int64_t groups = (j->B + KERN_IL - 1) / KERN_IL;
         int64_t cg = KERN_CHUNK_BYTES / (KERN_IL * j->k); /* groups per chunk, even */
         cg = cg < 2 ? 2 : cg > 64 ? 64 : cg & ~(int64_t)1;
         for (int64_t g0 = 0; g0 < groups; g0 += cg) {
-            struct kern__act sub = j->act;
             int64_t row0 = g0 * KERN_IL;
-            sub.B = j->B - row0 < cg * KERN_IL ? j->B - row0 : cg * KERN_IL;
-            sub.qs += row0 * j->k;
-            sub.d += row0 * nb;
-            sub.ds += row0 * nb;
-            sub.ds16 += row0 * 2 * nb;
-            sub.is16 += row0 * 2 * nb;
+            struct kern__act sub = kern__act_rows(&j->act, row0, cg * KERN_IL);
             for (int64_t pi = s; pi < e; pi++) {
                 int64_t r0 = pi * KERN_PANEL;
                 int nr = (int)(j->n - r0 < KERN_PANEL ? j->n - r0 : KERN_PANEL);
@@ -450,7 +463,7 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         int64_t gemv_max = j.ops->gemv_max_b[wtype] ? j.ops->gemv_max_b[wtype] : KERN_IL_MIN_B - 1;
         if (j.ops->gemv[wtype] && B <= gemv_max)
             a->layout = j.ops->gemv_layout[wtype];
-        else if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B && B <= KERN_DIRECT_MAX_B)
+        else if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B)
             a->layout = j.ops->il8_s8[wtype] ? KERN_ACT_IL8S8 : KERN_ACT_IL8S;
         else if (j.ops->panel_gemm && B >= KERN_IL_MIN_B)
             a->layout = KERN_ACT_IL8;
