@@ -335,7 +335,7 @@ static void check_matmul(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64
 static void test_matmul_all(void **state)
 {
     (void)state;
-    static const int64_t batches[] = {1, 2, 3, 4, 5, 7, 8, 17};
+    static const int64_t batches[] = {1, 2, 3, 4, 5, 7, 8, 17, 130};
     for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
         assert_int_equal(kern_isa_set((enum kern_isa)isa), 0);
         for (int nth = 1; nth <= 2; nth++) {
