@@ -25,12 +25,14 @@
  * (forming 6-bit quants from broadcast pieces took more vector operations
  * than the products), then goes as Q8_0.
  *
- * Register tiles: Q8_0, Q4_K and Q6_K run 4 rows x 2 groups of 8 batch rows
- * in 256-bit registers, and with one group (B <= 8) two rows x 8 batch rows
- * per 512-bit register. Q4_0 puts 16 weight rows in the lanes of 512-bit
+ * Register tiles: Q8_0 and Q6_K run 4 rows x 2 groups of 8 batch rows in
+ * 256-bit registers, and with one group (B <= 8) two rows x 8 batch rows per
+ * 512-bit register. Q4_0 and Q4_K put 16 weight rows in the lanes of 512-bit
  * registers against broadcast activations (KERN_ACT_IL8S8), one group after
- * another. Only called after run-time detection. Not for: batch 1
- * (kernels_avx512.c) or large batches (panels, kernels_gemm_avx512.c).
+ * another, at every batch size from 4 (kern_matmul runs larger batches in
+ * chunks of 64 rows). Only called after run-time detection. Not for: batch 1
+ * (kernels_avx512.c) or, for the other types, large batches (panels,
+ * kernels_gemm_avx512.c).
  */
 #include "engine/kernels_impl.h"
 
@@ -329,14 +331,39 @@ static inline __m512i rows4(const uint8_t *const *w, size_t off)
     return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(w[3] + off)), 3);
 }
 
+/* The row pointers in the order rows16() loads them: rows s, 4 + s, 8 + s, 12 + s together. */
+static inline void rl_order(const uint8_t *const w[RL_ROWS], const uint8_t *wt[RL_ROWS])
+{
+    for (int s = 0; s < 4; s++)
+        for (int q = 0; q < 4; q++)
+            wt[4 * s + q] = w[4 * q + s];
+}
+
+/*
+ * Dword j of the 16 bytes at off of 16 rows into lane r of q[j], r = row:
+ * four 4-row loads (rl_order), then a 4 x 4 dword transpose in each 128-bit lane.
+ */
+static inline __attribute__((always_inline)) void rows16(const uint8_t *const wt[RL_ROWS],
+                                                         size_t off, __m512i q[4])
+{
+    __m512i x[4];
+    KERN_UNROLL(4)
+    for (int s = 0; s < 4; s++)
+        x[s] = rows4(wt + 4 * s, off);
+    const __m512i t0 = _mm512_unpacklo_epi32(x[0], x[1]), t1 = _mm512_unpackhi_epi32(x[0], x[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(x[2], x[3]), t3 = _mm512_unpackhi_epi32(x[2], x[3]);
+    q[0] = _mm512_unpacklo_epi64(t0, t2);
+    q[1] = _mm512_unpackhi_epi64(t0, t2);
+    q[2] = _mm512_unpacklo_epi64(t1, t3);
+    q[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
 static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
                          const uint8_t *pf, int pfr, size_t row_bytes,
                          float acc_out[KERN_IL][RL_ROWS])
 {
-    /* x[s] holds rows s, 4 + s, 8 + s, 12 + s: after a 4 x 4 dword transpose in
-     * each 128-bit lane, register j holds dword j of rows 0-15 in lane order */
-    const uint8_t *const wt[RL_ROWS] = {w[0], w[4], w[8],  w[12], w[1], w[5], w[9],  w[13],
-                                        w[2], w[6], w[10], w[14], w[3], w[7], w[11], w[15]};
+    const uint8_t *wt[RL_ROWS];
+    rl_order(w, wt);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 accf[KERN_IL];
     KERN_UNROLL(8)
@@ -346,16 +373,8 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
         const size_t boff = (size_t)blk * sizeof(block_q4_0);
         if (pf)
             prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q4_0));
-        __m512i x[4];
-        KERN_UNROLL(4)
-        for (int s = 0; s < 4; s++)
-            x[s] = rows4(wt + 4 * s, boff + 2);
-        const __m512i t0 = _mm512_unpacklo_epi32(x[0], x[1]),
-                      t1 = _mm512_unpackhi_epi32(x[0], x[1]);
-        const __m512i t2 = _mm512_unpacklo_epi32(x[2], x[3]),
-                      t3 = _mm512_unpackhi_epi32(x[2], x[3]);
-        const __m512i q[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
-                              _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+        __m512i q[4];
+        rows16(wt, boff + 2, q);
         /* lo[j]: elements 4j..4j+3 of each row; hi[j]: 16 + 4j..16 + 4j + 3 */
         __m512i lo[4], hi[4];
         KERN_UNROLL(4)
@@ -396,9 +415,13 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
         _mm512_storeu_ps(acc_out[b], accf[b]);
 }
 
+typedef void (*rl_tile_fn)(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nblocks,
+                           const uint8_t *pf, int pfr, size_t row_bytes,
+                           float out[KERN_IL][RL_ROWS]);
+
 /* Rows [r0, r1) against KERN_ACT_IL8S8 activations, 16 rows per tile. */
-static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                           const struct kern__act *a, float *y, int64_t ldy)
+static void rl_run(rl_tile_fn tile, int64_t nblocks, const void *W, size_t row_bytes, int64_t r0,
+                   int64_t r1, const struct kern__act *a, float *y, int64_t ldy)
 {
     _Alignas(64) float out[KERN_IL][RL_ROWS];
     const int64_t ng = (a->B + KERN_IL - 1) / KERN_IL;
@@ -409,12 +432,12 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
             w[i] = (const uint8_t *)W + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
         const int64_t left = r1 - r - RL_ROWS; /* rows of the next tile */
         const __mmask16 keep = (__mmask16)((1u << nr) - 1);
-        /* group after group over the same 16 rows: from the second on, from L1 */
+        /* group after group over the same 16 rows: from the second on, from L1 or L2 */
         for (int64_t g = 0; g < ng; g++) {
             const struct dgrp grp = dgrp_of(a, g);
             const uint8_t *pf =
                 g == 0 && left > 0 ? (const uint8_t *)W + (size_t)(r + RL_ROWS) * row_bytes : NULL;
-            tile_q4_0_rl(w, &grp, k / 32, pf, left < RL_ROWS ? (int)left : RL_ROWS, row_bytes, out);
+            tile(w, &grp, nblocks, pf, left < RL_ROWS ? (int)left : RL_ROWS, row_bytes, out);
             const int64_t here = a->B - g * KERN_IL < KERN_IL ? a->B - g * KERN_IL : KERN_IL;
             for (int64_t b = 0; b < here; b++)
                 _mm512_mask_storeu_ps(y + (g * KERN_IL + b) * ldy + r, keep,
@@ -423,148 +446,105 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
     }
 }
 
-/* ---- Q4_K ------------------------------------------------------------------- */
-
-/* A Q4_K super-block's 8 sub-block scales d * sc into S and minima -dmin * m into M. */
-static inline __attribute__((always_inline)) void q4_k_scales(const block_q4_K *x, float S[8],
-                                                              float M[8])
+static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
 {
-    __m512 scm = k4_scales_mins(x->scales);
-    _mm256_storeu_ps(S, _mm256_mul_ps(_mm512_castps512_ps256(scm), _mm256_set1_ps(h2f(x->d))));
-    _mm256_storeu_ps(M,
-                     _mm256_mul_ps(_mm512_extractf32x8_ps(scm, 1), _mm256_set1_ps(-h2f(x->dmin))));
+    rl_run(tile_q4_0_rl, k / 32, W, row_bytes, r0, r1, a, y, ldy);
 }
 
 /*
- * A super-block's 128 nibble bytes come in 4 chunks of 32: chunk c holds
- * sub-block 2c (low nibbles) and 2c + 1 (high); piece j of a chunk gives
- * dword j of both activation blocks.
+ * Q4_K with rows in lanes, as Q4_0: per super-block, the 16 header bytes of
+ * 16 rows (d, dmin, 12 bytes of 6-bit scales and minima) transposed so that
+ * lane r holds row r's, the 8 scales and minima unpacked in the lanes; per
+ * 64-element chunk, 32 quant bytes per row as 8 dword registers, whose low
+ * nibbles are one 32-element sub-block and high nibbles the next. A sub-block
+ * is one activation block: 8 products per batch row, then one float scaling
+ * and one term for the minima (-dmin * m * d_x * sum(q_x)).
  */
-static inline __attribute__((always_inline)) void tile_q4_k(const uint8_t *const w[DRMAX],
-                                                            const struct dgrp *G, int64_t nsb,
-                                                            int ng, int pr, const uint8_t *pf,
-                                                            float out[2][DRMAX][8])
+static void tile_q4_k_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nsb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 accf[2][DRMAX];
+    const uint8_t *wt[RL_ROWS];
+    rl_order(w, wt);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi32(0x3F),
+                  m30 = _mm512_set1_epi32(0x30), m4d = _mm512_set1_epi32(0x0F);
+    _Alignas(64) float S[8][RL_ROWS], M[8][RL_ROWS]; /* d * sc and -dmin * m per sub-block */
+    _Alignas(64) int32_t Q[8][RL_ROWS];              /* a chunk's quant dwords */
+    __m512 accf[KERN_IL];
     KERN_UNROLL(8)
-    for (int i = 0; i < pr; i++)
-        accf[0][i] = accf[1][i] = _mm256_setzero_ps();
+    for (int b = 0; b < KERN_IL; b++)
+        accf[b] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const size_t boff = (size_t)sb * sizeof(block_q4_K);
         if (pf)
-            prefetch_next(pf, (size_t)nsb * sizeof(block_q4_K), pr, boff, sizeof(block_q4_K));
-        float S[DRMAX][8], M[DRMAX][8];
-        KERN_UNROLL(8)
-        for (int i = 0; i < pr; i++)
-            q4_k_scales((const block_q4_K *)(w[i] + boff), S[i], M[i]);
+            prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q4_K));
+        __m512i h[4]; /* d | dmin << 16; scale bytes 0-3, 4-7, 8-11 */
+        rows16(wt, boff, h);
+        const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h[0]));
+        const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h[0], 16)));
+        KERN_UNROLL(4)
+        for (int j = 0; j < 4; j++) { /* get_scale_min_k4, lane-wise */
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(h[1], 8 * j), m6);
+            const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(h[2], 8 * j), m6);
+            const __m512i sc4 =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h[3], 8 * j), m4d),
+                                _mm512_and_si512(_mm512_srli_epi32(h[1], 8 * j + 2), m30));
+            const __m512i mn4 =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h[3], 8 * j + 4), m4d),
+                                _mm512_and_si512(_mm512_srli_epi32(h[2], 8 * j + 2), m30));
+            _mm512_store_ps(S[j], _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d));
+            _mm512_store_ps(M[j], _mm512_mul_ps(_mm512_cvtepi32_ps(mn), -dmin));
+            _mm512_store_ps(S[4 + j], _mm512_mul_ps(_mm512_cvtepi32_ps(sc4), d));
+            _mm512_store_ps(M[4 + j], _mm512_mul_ps(_mm512_cvtepi32_ps(mn4), -dmin));
+        }
         for (int c = 0; c < 4; c++) {
-            const int64_t b0 = sb * 8 + 2 * c; /* activation block of the low nibbles */
-            __m256i acc[2][2][DRMAX];          /* [group][lo/hi][row] */
+            __m512i q[8];
+            rows16(wt, boff + 16 + 32 * c, q);
+            rows16(wt, boff + 32 + 32 * c, q + 4);
             KERN_UNROLL(8)
-            for (int i = 0; i < pr; i++)
-                acc[0][0][i] = acc[0][1][i] = acc[1][0][i] = acc[1][1][i] = _mm256_setzero_si256();
-            KERN_UNROLL(8)
-            for (int j = 0; j < 8; j++) {
-                __m256i lo[2], hi[2];
-                for (int g = 0; g < ng; g++) {
-                    lo[g] = actv(&G[g], b0, j);
-                    hi[g] = actv(&G[g], b0 + 1, j);
-                }
-                KERN_UNROLL(8)
-                for (int i = 0; i < pr; i++) {
-                    const block_q4_K *x = (const block_q4_K *)(w[i] + boff);
-                    __m256i rv = bcast32(x->qs + 32 * c + 4 * j);
-                    __m256i wl = _mm256_and_si256(rv, m4);
-                    __m256i wh = _mm256_and_si256(_mm256_srli_epi16(rv, 4), m4);
-                    KERN_UNROLL(2)
-                    for (int g = 0; g < ng; g++) {
-                        acc[g][0][i] = _mm256_dpbusd_epi32(acc[g][0][i], wl, lo[g]);
-                        acc[g][1][i] = _mm256_dpbusd_epi32(acc[g][1][i], wh, hi[g]);
-                    }
-                }
-            }
+            for (int j = 0; j < 8; j++)
+                _mm512_store_si512(Q[j], q[j]);
             KERN_UNROLL(2)
-            for (int g = 0; g < ng; g++) {
-                KERN_UNROLL(2)
-                for (int h = 0; h < 2; h++) {
-                    __m256 da = _mm256_loadu_ps(G[g].d + (b0 + h) * KERN_IL);
-                    __m256 dsv = _mm256_loadu_ps(G[g].ds + (b0 + h) * KERN_IL);
+            for (int hh = 0; hh < 2; hh++) { /* sub-block 2c + hh: low, then high nibbles */
+                const int64_t blk = sb * 8 + 2 * c + hh; /* its activation block */
+                const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
+                __m512i wq[8], acc[KERN_IL];
+                KERN_UNROLL(8)
+                for (int j = 0; j < 8; j++)
+                    wq[j] = _mm512_and_si512(hh ? _mm512_srli_epi16(_mm512_load_si512(Q[j]), 4)
+                                                : _mm512_load_si512(Q[j]),
+                                             m4);
+                KERN_UNROLL(8)
+                for (int b = 0; b < KERN_IL; b++)
+                    acc[b] = _mm512_setzero_si512();
+                KERN_UNROLL(8)
+                for (int j = 0; j < 8; j++)
                     KERN_UNROLL(8)
-                    for (int i = 0; i < pr; i++) {
-                        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][h][i]), da);
-                        accf[g][i] =
-                            _mm256_fmadd_ps(v, _mm256_set1_ps(S[i][2 * c + h]), accf[g][i]);
-                        accf[g][i] =
-                            _mm256_fmadd_ps(dsv, _mm256_set1_ps(M[i][2 * c + h]), accf[g][i]);
-                    }
+                for (int b = 0; b < KERN_IL; b++)
+                    acc[b] = dpbusd_bcast(acc[b], wq[j],
+                                          aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
+                const __m512 sv = _mm512_load_ps(S[2 * c + hh]), mv = _mm512_load_ps(M[2 * c + hh]);
+                KERN_UNROLL(8)
+                for (int b = 0; b < KERN_IL; b++) {
+                    accf[b] =
+                        _mm512_fmadd_ps(mv, _mm512_set1_ps(G->ds[blk * KERN_IL + b]), accf[b]);
+                    accf[b] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(acc[b]),
+                        _mm512_mul_ps(sv, _mm512_set1_ps(G->d[blk * KERN_IL + b])), accf[b]);
                 }
             }
         }
     }
-    store_accf(accf, ng, pr, out);
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        _mm512_storeu_ps(acc_out[b], accf[b]);
 }
 
-/* Q4_K with one group: rows in pairs (as tile_q8_0_x2), otherwise as tile_q4_k. */
-static inline __attribute__((always_inline)) void tile_q4_k_x2(const uint8_t *const w[DRMAX],
-                                                               const struct dgrp *G, int64_t nsb,
-                                                               const uint8_t *pf,
-                                                               float out[2][DRMAX][8])
+static void direct_q4_k_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
 {
-    enum { NP = DRMAX / 2 };
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512 accf[NP];
-    KERN_UNROLL(4)
-    for (int p = 0; p < NP; p++)
-        accf[p] = _mm512_setzero_ps();
-    for (int64_t sb = 0; sb < nsb; sb++) {
-        const size_t boff = (size_t)sb * sizeof(block_q4_K);
-        if (pf)
-            prefetch_next(pf, (size_t)nsb * sizeof(block_q4_K), DRMAX, boff, sizeof(block_q4_K));
-        float S[DRMAX][8], M[DRMAX][8];
-        KERN_UNROLL(8)
-        for (int i = 0; i < DRMAX; i++)
-            q4_k_scales((const block_q4_K *)(w[i] + boff), S[i], M[i]);
-        for (int c = 0; c < 4; c++) {
-            const int64_t b0 = sb * 8 + 2 * c; /* activation block of the low nibbles */
-            __m512i acc[2][NP];                /* [lo/hi][row pair] */
-            KERN_UNROLL(4)
-            for (int p = 0; p < NP; p++)
-                acc[0][p] = acc[1][p] = _mm512_setzero_si512();
-            KERN_UNROLL(8)
-            for (int j = 0; j < 8; j++) {
-                const __m512i lo = actv2(G, b0, j), hi = actv2(G, b0 + 1, j);
-                KERN_UNROLL(4)
-                for (int p = 0; p < NP; p++) {
-                    const size_t o = boff + offsetof(block_q4_K, qs) + 32 * c + 4 * j;
-                    __m512i rv = bcast32x2(w[2 * p] + o, w[2 * p + 1] + o);
-                    acc[0][p] = _mm512_dpbusd_epi32(acc[0][p], _mm512_and_si512(rv, m4), lo);
-                    acc[1][p] = _mm512_dpbusd_epi32(
-                        acc[1][p], _mm512_and_si512(_mm512_srli_epi16(rv, 4), m4), hi);
-                }
-            }
-            KERN_UNROLL(2)
-            for (int h = 0; h < 2; h++) {
-                const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + (b0 + h) * KERN_IL));
-                const __m512 dsv = bcast_ps256(_mm256_loadu_ps(G->ds + (b0 + h) * KERN_IL));
-                KERN_UNROLL(4)
-                for (int p = 0; p < NP; p++) {
-                    const __m512 sc =
-                        _mm512_mask_broadcastss_ps(_mm512_set1_ps(S[2 * p][2 * c + h]), 0xFF00,
-                                                   _mm_set_ss(S[2 * p + 1][2 * c + h]));
-                    const __m512 mn =
-                        _mm512_mask_broadcastss_ps(_mm512_set1_ps(M[2 * p][2 * c + h]), 0xFF00,
-                                                   _mm_set_ss(M[2 * p + 1][2 * c + h]));
-                    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[h][p]), da);
-                    accf[p] = _mm512_fmadd_ps(v, sc, accf[p]);
-                    accf[p] = _mm512_fmadd_ps(dsv, mn, accf[p]);
-                }
-            }
-        }
-    }
-    KERN_UNROLL(4)
-    for (int p = 0; p < NP; p++)
-        _mm512_storeu_ps(out[0][2 * p], accf[p]);
+    rl_run(tile_q4_k_rl, k / QK_K, W, row_bytes, r0, r1, a, y, ldy);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------- */
@@ -791,8 +771,6 @@ typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, in
 
 DTILE2(dtile_q8_0, tile_q8_0, 4)
 DTILE1(dtile_q8_0, tile_q8_0_x2)
-DTILE2(dtile_q4_k, tile_q4_k, 4)
-DTILE1(dtile_q4_k, tile_q4_k_x2)
 DTILE2(dtile_q6_k, tile_q6_k, 4)
 DTILE1(dtile_q6_k, tile_q6_k_x2)
 
@@ -834,15 +812,15 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
                    r1, a, y, ldy);                                                                 \
     }
 DIRECT_FN(q8_0, 32, 8, 4)
-DIRECT_FN(q4_k, QK_K, 8, 4)
 DIRECT_FN(q6_k, QK_K, 8, 4)
 
 void kern__init_avx512_direct(struct kern__ops *o)
 {
     o->il8_gemm[GGML_TYPE_Q4_0] = direct_q4_0_rl;
     o->il8_s8[GGML_TYPE_Q4_0] = 1;
+    o->il8_s8[GGML_TYPE_Q4_K] = 1;
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0;
-    o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k;
+    o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k_rl;
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
 }
 
