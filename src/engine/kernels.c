@@ -138,9 +138,9 @@ const char *kern_isa_name(enum kern_isa isa)
  * each thread's weight rows: the chunk's activations stay in L2 and the
  * weights of a 16-row tile in L1 while the tile's groups go by. In cache, one
  * core (bench_kernels -c -t 1, 2026-12-05), direct at B = 64 against the
- * panels at B = 512: Q4_0 381 vs 269 GOP/s, Q8_0 294 vs 262, Q4_K 282 vs 254
- * (418 since its rows-in-lanes tile), Q6_K 261 vs 249; so the types with a
- * direct kernel use it at every batch.
+ * panels at B = 512: Q4_0 381 vs 269 GOP/s, Q8_0 294 vs 262 (351 since its
+ * rows-in-lanes tile), Q4_K 282 vs 254 (418 since its rows-in-lanes tile),
+ * Q6_K 261 vs 249; so the types with a direct kernel use it at every batch.
  */
 #define KERN_DIRECT_MAX_B 64
 

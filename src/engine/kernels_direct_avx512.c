@@ -3,13 +3,15 @@
  * sequences decoding together) straight from the GGUF blocks: no weight row
  * is unpacked into a panel first.
  *
- * Activations are quantized signed (KERN_ACT_IL8S: 8 batch rows interleaved
- * per 4-byte step, per-32 scales d and block sums ds = d * sum q, ds16 per
- * half block). A 4-byte piece of a weight row is broadcast, turned into four
- * unsigned quants with a few bit operations, and one 256-bit vpdpbusd
- * multiplies it with the matching 4 activations of all 8 batch rows. Each
- * weight byte is read once per step for the whole batch, and its bit
- * unpacking is shared by every group of 8 batch rows.
+ * Activations are quantized signed, 8 batch rows interleaved (KERN_ACT_IL8S:
+ * per 4-byte step, for Q6_K; KERN_ACT_IL8S8: per 8-byte step, for the
+ * rows-in-lanes tiles), with per-32 scales d, block sums ds = d * sum q, ds16
+ * per half block and integer sums per half block. Q6_K broadcasts a 4-byte
+ * piece of a weight row against the matching 4 activations of all 8 batch
+ * rows; the rows-in-lanes tiles (Q4_0, Q8_0, Q4_K) hold 16 weight rows' pieces
+ * in the lanes and broadcast one batch row's 4 activations. Each weight byte
+ * is read once per step for the whole batch, and its bit unpacking is shared
+ * by every group of 8 batch rows.
  *
  * Per (row, sub-block) the int32 sums become floats once. Where the offset
  * is a constant o (Q4_0: 8, Q8_0: 128 since u = q + 128, Q6_K: 32) it is
@@ -23,11 +25,12 @@
  *
  * Q6_K unpacks each super-block of the tile's rows into an L1 buffer first
  * (forming 6-bit quants from broadcast pieces took more vector operations
- * than the products), then goes as Q8_0.
+ * than the products), then broadcasts 4-byte pieces from there.
  *
- * Register tiles: Q8_0 and Q6_K run 4 rows x 2 groups of 8 batch rows in
- * 256-bit registers, and with one group (B <= 8) two rows x 8 batch rows per
- * 512-bit register. Q4_0 and Q4_K put 16 weight rows in the lanes of 512-bit
+ * Register tiles: Q6_K runs 4 rows x 2 groups of 8 batch rows in 256-bit
+ * registers, and with one group (B <= 8) two rows x 8 batch rows per 512-bit
+ * register (a 512-bit vpdpbusd issues as fast as a 256-bit one here, 2 per
+ * cycle). Q4_0, Q8_0 and Q4_K put 16 weight rows in the lanes of 512-bit
  * registers against broadcast activations (KERN_ACT_IL8S8), one group after
  * another, at every batch size from 4 (kern_matmul runs larger batches in
  * chunks of 64 rows). Only called after run-time detection. Not for: batch 1
@@ -116,166 +119,13 @@ static inline __attribute__((always_inline)) void store_accf(__m256 accf[2][DRMA
     }
 }
 
-/* ---- Q8_0 ------------------------------------------------------------------- */
-
-/* u = q + 128 is the unsigned side; the offset, -128 x the activations' sum, is exact in int32. */
-static inline __attribute__((always_inline)) void tile_q8_0(const uint8_t *const w[DRMAX],
-                                                            const struct dgrp *G, int64_t nb,
-                                                            int ng, int pr, const uint8_t *pf,
-                                                            float out[2][DRMAX][8])
-{
-    const size_t bsz = sizeof(block_q8_0);
-    const __m256i x80 = _mm256_set1_epi8((char)0x80);
-    __m256 accf[2][DRMAX];
-    KERN_UNROLL(8)
-    for (int i = 0; i < pr; i++)
-        accf[0][i] = accf[1][i] = _mm256_setzero_ps();
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const size_t boff = (size_t)blk * bsz;
-        if (pf)
-            prefetch_next(pf, (size_t)nb * bsz, pr, boff, bsz);
-        __m256i acc[2][DRMAX], off[2];
-        for (int g = 0; g < ng; g++)
-            off[g] = neg_shl(_mm256_add_epi32(is16v(&G[g], 2 * blk), is16v(&G[g], 2 * blk + 1)), 7);
-        KERN_UNROLL(8)
-        for (int i = 0; i < pr; i++) {
-            acc[0][i] = off[0];
-            acc[1][i] = ng > 1 ? off[1] : off[0];
-        }
-        KERN_UNROLL(8)
-        for (int j = 0; j < 8; j++) {
-            __m256i av[2];
-            for (int g = 0; g < ng; g++)
-                av[g] = actv(&G[g], blk, j);
-            KERN_UNROLL(8)
-            for (int i = 0; i < pr; i++) {
-                __m256i wu = _mm256_xor_si256(bcast32(w[i] + boff + 2 + 4 * j), x80);
-                KERN_UNROLL(2)
-                for (int g = 0; g < ng; g++)
-                    acc[g][i] = _mm256_dpbusd_epi32(acc[g][i], wu, av[g]);
-            }
-        }
-        KERN_UNROLL(2)
-        for (int g = 0; g < ng; g++) {
-            __m256 da = _mm256_loadu_ps(G[g].d + blk * KERN_IL);
-            KERN_UNROLL(8)
-            for (int i = 0; i < pr; i++) {
-                ggml_fp16_t dh;
-                memcpy(&dh, w[i] + boff, 2);
-                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][i]), da);
-                accf[g][i] = _mm256_fmadd_ps(v, _mm256_set1_ps(h2f(dh)), accf[g][i]);
-            }
-        }
-    }
-    store_accf(accf, ng, pr, out);
-}
-
-/* ---- one group, two weight rows per 512-bit register -------------------------- */
-
-/*
- * With one group (B <= 8) a 256-bit vpdpbusd does 32 multiply-adds. On this
- * core a 512-bit one issues at the same rate (2 per cycle for both widths,
- * measured) and does 64, so rows 2p and 2p + 1 share a register: lanes 0-7
- * are row 2p's 8 batch rows, lanes 8-15 row 2p + 1's, against activations
- * broadcast to both halves. Half the products, accumulators and conversions
- * per weight byte.
- */
-
-/* The 4-byte piece at p0 in lanes 0-7 and the one at p1 in lanes 8-15. */
-static inline __m512i bcast32x2(const uint8_t *p0, const uint8_t *p1)
-{
-    int32_t a, b;
-    memcpy(&a, p0, 4);
-    memcpy(&b, p1, 4);
-    return _mm512_mask_set1_epi32(_mm512_set1_epi32(a), 0xFF00, b);
-}
-
-static inline __m512i actv2(const struct dgrp *g, int64_t blk32, int dw)
-{
-    return _mm512_broadcast_i64x4(actv(g, blk32, dw));
-}
-
-static inline __m512 bcast_ps256(__m256 v)
-{
-    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)));
-}
-
-/* The fp16 at off in each of 8 rows (w[0..7]), as floats. */
-static inline __m256 scales8(const uint8_t *const *w, size_t off)
-{
-    uint16_t v[8];
-    KERN_UNROLL(8)
-    for (int i = 0; i < 8; i++)
-        memcpy(&v[i], w[i] + off, 2);
-    return _mm256_cvtph_ps(_mm_setr_epi16((short)v[0], (short)v[1], (short)v[2], (short)v[3],
-                                          (short)v[4], (short)v[5], (short)v[6], (short)v[7]));
-}
-
-/* Row 2p's value of v8 in lanes 0-7, row 2p + 1's in lanes 8-15. */
-static inline __m512 pair_of(__m256 v8, int p)
-{
-    const __m512i idx = _mm512_mask_set1_epi32(_mm512_set1_epi32(2 * p), 0xFF00, 2 * p + 1);
-    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v8));
-}
-
-/* Q8_0 with one group, rows in pairs; otherwise as tile_q8_0. */
-static inline __attribute__((always_inline)) void tile_q8_0_x2(const uint8_t *const w[DRMAX],
-                                                               const struct dgrp *G, int64_t nb,
-                                                               const uint8_t *pf,
-                                                               float out[2][DRMAX][8])
-{
-    const size_t bsz = sizeof(block_q8_0);
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    enum { NP = DRMAX / 2 };
-    __m512 accf[NP];
-    KERN_UNROLL(4)
-    for (int p = 0; p < NP; p++)
-        accf[p] = _mm512_setzero_ps();
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const size_t boff = (size_t)blk * bsz;
-        if (pf)
-            prefetch_next(pf, (size_t)nb * bsz, DRMAX, boff, bsz);
-        const __m512i off = _mm512_broadcast_i64x4(
-            neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 7));
-        __m512i acc[NP], acco[NP];
-        KERN_UNROLL(4)
-        for (int p = 0; p < NP; p++) {
-            acc[p] = off;
-            acco[p] = _mm512_setzero_si512();
-        }
-        /* odd pieces into acco (added below): 8 independent accumulator chains */
-        KERN_UNROLL(8)
-        for (int j = 0; j < 8; j++) {
-            const __m512i av = actv2(G, blk, j);
-            KERN_UNROLL(4)
-            for (int p = 0; p < NP; p++) {
-                __m512i wu = _mm512_xor_si512(
-                    bcast32x2(w[2 * p] + boff + 2 + 4 * j, w[2 * p + 1] + boff + 2 + 4 * j), x80);
-                if (j & 1)
-                    acco[p] = _mm512_dpbusd_epi32(acco[p], wu, av);
-                else
-                    acc[p] = _mm512_dpbusd_epi32(acc[p], wu, av);
-            }
-        }
-        const __m512 da = bcast_ps256(_mm256_loadu_ps(G->d + blk * KERN_IL));
-        const __m256 dw = scales8(w, boff);
-        KERN_UNROLL(4)
-        for (int p = 0; p < NP; p++) {
-            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[p], acco[p])), da);
-            accf[p] = _mm512_fmadd_ps(v, pair_of(dw, p), accf[p]);
-        }
-    }
-    KERN_UNROLL(4)
-    for (int p = 0; p < NP; p++)
-        _mm512_storeu_ps(out[0][2 * p], accf[p]);
-}
-
 /* ---- Q4_0: weight rows in lanes (KERN_ACT_IL8S8) ------------------------------ */
 
 /*
- * The row pairs above broadcast each 4-byte weight piece (two loads and a
- * merge per pair of rows and piece) and spend three operations per product.
- * Here lane r of a 512-bit register holds row r of 16 weight rows: register j
+ * Tiles with 8 batch rows in the lanes (two weight rows per 512-bit register,
+ * as Q6_K's below) broadcast each 4-byte weight piece (two loads and a merge
+ * per pair of rows and piece) and spend three operations per product. Here
+ * lane r of a 512-bit register holds row r of 16 weight rows: register j
  * holds quant dword j of each row (a 4 x 4 dword transpose in each 128-bit
  * lane of four 4-row loads), its low nibbles elements 4j..4j+3 and its high
  * nibbles 16+4j..16+4j+3, and each batch row's 4 activation bytes for them are
@@ -453,6 +303,63 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
 }
 
 /*
+ * Q8_0 with rows in lanes: a block's 32 quant bytes of 16 rows as 8 dword
+ * registers, each byte + 128 (unsigned side); the offset, -128 x the batch
+ * row's block sum, starts each sum (exact in int32).
+ */
+static void tile_q8_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
+{
+    const uint8_t *wt[RL_ROWS];
+    rl_order(w, wt);
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512 accf[KERN_IL];
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        accf[b] = _mm512_setzero_ps();
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const size_t boff = (size_t)blk * sizeof(block_q8_0);
+        if (pf)
+            prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q8_0));
+        __m512i q[8];
+        rows16(wt, boff + 2, q);
+        rows16(wt, boff + 18, q + 4);
+        KERN_UNROLL(8)
+        for (int j = 0; j < 8; j++)
+            q[j] = _mm512_xor_si512(q[j], x80);
+        const __m512 dw = scales16(w, boff);
+        _Alignas(32) int32_t off[KERN_IL];
+        _mm256_store_si256((__m256i *)off,
+                           neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 7));
+        const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
+        __m512i acc[KERN_IL];
+        KERN_UNROLL(8)
+        for (int b = 0; b < KERN_IL; b++)
+            acc[b] = _mm512_set1_epi32(off[b]);
+        KERN_UNROLL(8)
+        for (int j = 0; j < 8; j++)
+            KERN_UNROLL(8)
+        for (int b = 0; b < KERN_IL; b++)
+            acc[b] = dpbusd_bcast(acc[b], q[j], aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
+        KERN_UNROLL(8)
+        for (int b = 0; b < KERN_IL; b++)
+            accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]),
+                                      _mm512_mul_ps(dw, _mm512_set1_ps(G->d[blk * KERN_IL + b])),
+                                      accf[b]);
+    }
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        _mm512_storeu_ps(acc_out[b], accf[b]);
+}
+
+static void direct_q8_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
+{
+    rl_run(tile_q8_0_rl, k / 32, W, row_bytes, r0, r1, a, y, ldy);
+}
+
+/*
  * Q4_K with rows in lanes, as Q4_0: per super-block, the 16 header bytes of
  * 16 rows (d, dmin, 12 bytes of 6-bit scales and minima) transposed so that
  * lane r holds row r's, the 8 scales and minima unpacked in the lanes; per
@@ -567,7 +474,7 @@ static inline __attribute__((always_inline)) void q6_k_unpack(const block_q6_K *
  * Q6_K: forming 6-bit quants from broadcast 4-byte pieces takes more vector
  * operations than the products, so each super-block of the tile's rows is
  * first unpacked into an L1 buffer (a few 512-bit operations per row) and the
- * pieces are broadcast from there, as for Q8_0. Per 16-element sub-block:
+ * pieces are broadcast from there. Per 16-element sub-block:
  *   y += d * sc * d_x * (sum(u * q_x) - 32 * sum q_x), the bracket in int32
  */
 static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const w[DRMAX],
@@ -769,8 +676,6 @@ typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, in
         X2(w, G, nbk, pf, out);                                                                    \
     }
 
-DTILE2(dtile_q8_0, tile_q8_0, 4)
-DTILE1(dtile_q8_0, tile_q8_0_x2)
 DTILE2(dtile_q6_k, tile_q6_k, 4)
 DTILE1(dtile_q6_k, tile_q6_k_x2)
 
@@ -811,7 +716,6 @@ static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nbloc
         direct_run(dtile_##NAME##_1, dtile_##NAME##_2, PR1, PR2, k / (BLK), W, row_bytes, k, r0,   \
                    r1, a, y, ldy);                                                                 \
     }
-DIRECT_FN(q8_0, 32, 8, 4)
 DIRECT_FN(q6_k, QK_K, 8, 4)
 
 void kern__init_avx512_direct(struct kern__ops *o)
@@ -819,7 +723,8 @@ void kern__init_avx512_direct(struct kern__ops *o)
     o->il8_gemm[GGML_TYPE_Q4_0] = direct_q4_0_rl;
     o->il8_s8[GGML_TYPE_Q4_0] = 1;
     o->il8_s8[GGML_TYPE_Q4_K] = 1;
-    o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0;
+    o->il8_s8[GGML_TYPE_Q8_0] = 1;
+    o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0_rl;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k_rl;
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
 }
