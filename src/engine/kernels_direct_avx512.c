@@ -30,7 +30,7 @@
  * Register tiles: Q6_K runs 4 rows x 2 groups of 8 batch rows in 256-bit
  * registers, and with one group (B <= 8) two rows x 8 batch rows per 512-bit
  * register (a 512-bit vpdpbusd issues as fast as a 256-bit one here, 2 per
- * cycle). Q4_0, Q8_0 and Q4_K put 16 weight rows in the lanes of 512-bit
+ * cycle). Q4_0, Q5_0, Q8_0 and Q4_K put 16 weight rows in the lanes of 512-bit
  * registers against broadcast activations (KERN_ACT_IL8S8), one group after
  * another, at every batch size from 4 (kern_matmul runs larger batches in
  * chunks of 64 rows). Only called after run-time detection. Not for: batch 1
@@ -306,6 +306,98 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
                            const struct kern__act *a, float *y, int64_t ldy)
 {
     rl_run(tile_q4_0_rl, k / 32, W, row_bytes, r0, r1, a, y, ldy);
+}
+
+/*
+ * Q5_0 with rows in lanes, as Q4_0 plus the fifth bits: qh (32 bits, one per
+ * element) of 16 rows transposed into one register. For the 4 elements of a
+ * dword, a byte shuffle copies the qh byte that holds their bits into all 4
+ * bytes of the lane, a test against per-byte bit masks gives a byte mask, and
+ * 0x10 is OR-ed into the nibbles under it. u = q + 16; the offset, -16 x the
+ * batch row's block sum, starts each sum.
+ */
+static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
+{
+    const uint8_t *wt[RL_ROWS];
+    rl_order(w, wt);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
+    /* per piece j (elements 4j..4j+3, low nibbles; 16 + 4j.. high): qh byte and bits */
+    __m512i shuf[4], bits[2];
+    for (int j = 0; j < 4; j++) {
+        _Alignas(64) int8_t c[64];
+        for (int i = 0; i < 64; i++)
+            c[i] = (int8_t)(i / 4 * 4 + j / 2) % 16;
+        shuf[j] = _mm512_load_si512(c);
+    }
+    for (int h = 0; h < 2; h++) {
+        _Alignas(64) uint8_t c[64];
+        for (int i = 0; i < 64; i++)
+            c[i] = (uint8_t)(1u << (4 * h + i % 4));
+        bits[h] = _mm512_load_si512(c);
+    }
+    __m512 accf[KERN_IL];
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        accf[b] = _mm512_setzero_ps();
+    for (int64_t blk = 0; blk < nb; blk++) {
+        const size_t boff = (size_t)blk * sizeof(block_q5_0);
+        if (pf)
+            prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q5_0));
+        __m512i q[4], qh[4];
+        rows16(wt, boff + 6, q);
+        rows16(wt, boff + 2, qh); /* only qh[0], the qh dwords, is used */
+        __m512i lo[4], hi[4];
+        KERN_UNROLL(4)
+        for (int j = 0; j < 4; j++) {
+            /* qh byte j / 2 holds elements 4j..4j+3 (bits 4(j % 2)..); byte 2 + j / 2 the high ones
+             */
+            const __m512i bl = _mm512_shuffle_epi8(qh[0], shuf[j]);
+            const __m512i bh =
+                _mm512_shuffle_epi8(qh[0], _mm512_add_epi8(shuf[j], _mm512_set1_epi8(2)));
+            lo[j] =
+                _mm512_or_si512(_mm512_and_si512(q[j], m4),
+                                _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bl, bits[j & 1]), x10));
+            hi[j] =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4),
+                                _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bh, bits[j & 1]), x10));
+        }
+        const __m512 dw = scales16(w, boff);
+        _Alignas(32) int32_t off[KERN_IL];
+        _mm256_store_si256((__m256i *)off,
+                           neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 4));
+        const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
+        __m512i acc[KERN_IL];
+        KERN_UNROLL(8)
+        for (int b = 0; b < KERN_IL; b++)
+            acc[b] = _mm512_set1_epi32(off[b]);
+        KERN_UNROLL(4)
+        for (int j = 0; j < 4; j++) {
+            KERN_UNROLL(8)
+            for (int b = 0; b < KERN_IL; b++)
+                acc[b] =
+                    dpbusd_bcast(acc[b], lo[j], aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
+            KERN_UNROLL(8)
+            for (int b = 0; b < KERN_IL; b++)
+                acc[b] = dpbusd_bcast(acc[b], hi[j],
+                                      aq + ((2 + (j >> 1)) * KERN_IL + b) * 8 + 4 * (j & 1));
+        }
+        KERN_UNROLL(8)
+        for (int b = 0; b < KERN_IL; b++)
+            accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]),
+                                      _mm512_mul_ps(dw, _mm512_set1_ps(G->d[blk * KERN_IL + b])),
+                                      accf[b]);
+    }
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        _mm512_storeu_ps(acc_out[b], accf[b]);
+}
+
+static void direct_q5_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
+{
+    rl_run(tile_q5_0_rl, k / 32, W, row_bytes, r0, r1, a, y, ldy);
 }
 
 /*
@@ -730,6 +822,8 @@ void kern__init_avx512_direct(struct kern__ops *o)
     o->il8_s8[GGML_TYPE_Q4_0] = 1;
     o->il8_s8[GGML_TYPE_Q4_K] = 1;
     o->il8_s8[GGML_TYPE_Q8_0] = 1;
+    o->il8_s8[GGML_TYPE_Q5_0] = 1;
+    o->il8_gemm[GGML_TYPE_Q5_0] = direct_q5_0_rl;
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0_rl;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k_rl;
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
