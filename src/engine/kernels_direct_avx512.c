@@ -8,7 +8,7 @@
  * rows-in-lanes tiles), with per-32 scales d, block sums ds = d * sum q, ds16
  * per half block and integer sums per half block. Q6_K broadcasts a 4-byte
  * piece of a weight row against the matching 4 activations of all 8 batch
- * rows; the rows-in-lanes tiles (Q4_0, Q8_0, Q4_K) hold 16 weight rows' pieces
+ * rows; the rows-in-lanes tiles (Q4_0, Q5_0, Q8_0, Q4_K) hold 16 weight rows' pieces
  * in the lanes and broadcast one batch row's 4 activations. Each weight byte
  * is read once per step for the whole batch, and its bit unpacking is shared
  * by every group of 8 batch rows.
