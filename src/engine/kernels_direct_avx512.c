@@ -8,7 +8,7 @@
  * rows-in-lanes tiles), with per-32 scales d, block sums ds = d * sum q, ds16
  * per half block and integer sums per half block. Q6_K broadcasts a 4-byte
  * piece of a weight row against the matching 4 activations of all 8 batch
- * rows; the rows-in-lanes tiles (Q4_0, Q5_0, Q8_0, Q4_K) hold 16 weight rows' pieces
+ * rows; the rows-in-lanes tiles (Q4_0, Q5_0/1, Q8_0, Q4_K) hold 16 weight rows' pieces
  * in the lanes and broadcast one batch row's 4 activations. Each weight byte
  * is read once per step for the whole batch, and its bit unpacking is shared
  * by every group of 8 batch rows.
@@ -30,7 +30,7 @@
  * Register tiles: Q6_K runs 4 rows x 2 groups of 8 batch rows in 256-bit
  * registers, and with one group (B <= 8) two rows x 8 batch rows per 512-bit
  * register (a 512-bit vpdpbusd issues as fast as a 256-bit one here, 2 per
- * cycle). Q4_0, Q5_0, Q8_0 and Q4_K put 16 weight rows in the lanes of 512-bit
+ * cycle). Q4_0, Q5_0, Q5_1, Q8_0 and Q4_K put 16 weight rows in the lanes of 512-bit
  * registers against broadcast activations (KERN_ACT_IL8S8), one group after
  * another, at every batch size from 4 (kern_matmul runs larger batches in
  * chunks of 64 rows). Only called after run-time detection. Not for: batch 1
@@ -314,12 +314,15 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
  * dword, a byte shuffle copies the qh byte that holds their bits into all 4
  * bytes of the lane, a test against per-byte bit masks gives a byte mask, and
  * 0x10 is OR-ed into the nibbles under it. u = q + 16; the offset, -16 x the
- * batch row's block sum, starts each sum.
+ * batch row's block sum, starts each sum. Q5_1 has no offset and a minimum
+ * m per block instead: y += m * (d_x * sum q_x), as Q4_K's minima.
  */
-static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
-                         const uint8_t *pf, int pfr, size_t row_bytes,
-                         float acc_out[KERN_IL][RL_ROWS])
+static inline __attribute__((always_inline)) void
+tile_q5_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb, const uint8_t *pf,
+           int pfr, size_t row_bytes, float acc_out[KERN_IL][RL_ROWS], const int q5_1)
 {
+    /* Q5_0: d, qh, qs (22 bytes); Q5_1: d, m, qh, qs (24) */
+    const size_t bsz = q5_1 ? sizeof(block_q5_1) : sizeof(block_q5_0), oqh = q5_1 ? 4 : 2;
     const uint8_t *wt[RL_ROWS];
     rl_order(w, wt);
     const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
@@ -342,12 +345,12 @@ static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
     for (int b = 0; b < KERN_IL; b++)
         accf[b] = _mm512_setzero_ps();
     for (int64_t blk = 0; blk < nb; blk++) {
-        const size_t boff = (size_t)blk * sizeof(block_q5_0);
+        const size_t boff = (size_t)blk * bsz;
         if (pf)
-            prefetch_next(pf, row_bytes, pfr, boff, sizeof(block_q5_0));
+            prefetch_next(pf, row_bytes, pfr, boff, bsz);
         __m512i q[4], qh[4];
-        rows16(wt, boff + 6, q);
-        rows16(wt, boff + 2, qh); /* only qh[0], the qh dwords, is used */
+        rows16(wt, boff + oqh + 4, q);
+        rows16(wt, boff + oqh, qh); /* only qh[0], the qh dwords, is used */
         __m512i lo[4], hi[4];
         KERN_UNROLL(4)
         for (int j = 0; j < 4; j++) {
@@ -365,8 +368,17 @@ static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
         }
         const __m512 dw = scales16(w, boff);
         _Alignas(32) int32_t off[KERN_IL];
-        _mm256_store_si256((__m256i *)off,
-                           neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 4));
+        if (q5_1) { /* no offset; the minima are a float term */
+            _mm256_store_si256((__m256i *)off, _mm256_setzero_si256());
+            const __m512 mw = scales16(w, boff + 2);
+            KERN_UNROLL(8)
+            for (int b = 0; b < KERN_IL; b++)
+                accf[b] = _mm512_fmadd_ps(mw, _mm512_set1_ps(G->ds[blk * KERN_IL + b]), accf[b]);
+        } else {
+            _mm256_store_si256(
+                (__m256i *)off,
+                neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 4));
+        }
         const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
         __m512i acc[KERN_IL];
         KERN_UNROLL(8)
@@ -392,6 +404,26 @@ static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
     KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
         _mm512_storeu_ps(acc_out[b], accf[b]);
+}
+
+static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
+{
+    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 0);
+}
+
+static void tile_q5_1_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
+{
+    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 1);
+}
+
+static void direct_q5_1_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
+{
+    rl_run(tile_q5_1_rl, k / 32, W, row_bytes, r0, r1, a, y, ldy);
 }
 
 static void direct_q5_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -824,6 +856,8 @@ void kern__init_avx512_direct(struct kern__ops *o)
     o->il8_s8[GGML_TYPE_Q8_0] = 1;
     o->il8_s8[GGML_TYPE_Q5_0] = 1;
     o->il8_gemm[GGML_TYPE_Q5_0] = direct_q5_0_rl;
+    o->il8_s8[GGML_TYPE_Q5_1] = 1;
+    o->il8_gemm[GGML_TYPE_Q5_1] = direct_q5_1_rl;
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0_rl;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k_rl;
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
