@@ -440,27 +440,31 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
 GEMV_MULTI(gemv_q8_0, Q8_0_ROWS, block_q8_0)
 
 /*
- * Q5_0 (the fallback type of Q4_K_M files for rows that are not a multiple of
- * 256 long, e.g. most of Qwen2.5-0.5B's): a block's 32 signed quants are
- * formed in a 256-bit half (nibbles, then the 32 fifth bits of qh as 0x10
- * through a byte mask, minus 16) and multiplied as Q8_0's, |w| against the
- * activations with w's sign, exact in int32.
+ * Q5_0 and Q5_1 are what Q4_K_M and Q5_K_M files use for rows that are not a
+ * multiple of 256 long (most of Qwen2.5-0.5B's). A block's 32 quants are formed
+ * in a 256-bit half: nibbles, then the 32 fifth bits of qh as 0x10 through a
+ * byte mask.
  */
-static inline __m256i q5_0_quants(const block_q5_0 *x)
+/* The 32 unsigned 5-bit quants u of a Q5_0/Q5_1 block from its qh and qs. */
+static inline __m256i q5_quants(const uint8_t qh4[4], const uint8_t qs[16])
 {
-    const __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
     const __m128i m4 = _mm_set1_epi8(0x0F);
     __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
                                         _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
     uint32_t qh;
-    memcpy(&qh, x->qh, 4);
-    v = _mm256_or_si256(v, _mm256_and_si256(_mm256_movm_epi8(qh), _mm256_set1_epi8(0x10)));
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+    memcpy(&qh, qh4, 4);
+    return _mm256_or_si256(v, _mm256_and_si256(_mm256_movm_epi8(qh), _mm256_set1_epi8(0x10)));
 }
 
-static inline __attribute__((always_inline)) void dot_q5_0_rows(const block_q5_0 *x, int64_t nb,
-                                                                const struct kern__act *a,
-                                                                int64_t b0, int nr, float *out)
+/*
+ * Q5_0 (q = u - 16) and Q5_1 (d * u + m). Q5_0's signed quants go as Q8_0's,
+ * |q| against the activations with q's sign; Q5_1's u are the unsigned side as
+ * they are, and m * (d_x * sum q_x) is added per block. Exact in int32.
+ */
+static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, int64_t nb,
+                                                              const struct kern__act *a, int64_t b0,
+                                                              int nr, float *out, const int q5_1)
 {
     const __m512i idx[4] = {
         _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
@@ -468,32 +472,51 @@ static inline __attribute__((always_inline)) void dot_q5_0_rows(const block_q5_0
         _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5),
         _mm512_setr_epi32(6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7),
     };
+    const block_q5_0 *x0 = xv;
+    const block_q5_1 *x1 = xv;
     const int8_t *aq[4];
     const float *ad[4], *ads[4];
     __m512 acc[4];
+    __m256 accm[4];
     act_rows(a, b0, nr, 0, aq, ad, ads);
     KERN_UNROLL(4)
-    for (int r = 0; r < nr; r++)
+    for (int r = 0; r < nr; r++) {
         acc[r] = _mm512_setzero_ps();
+        accm[r] = _mm256_setzero_ps();
+    }
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
-        __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q5_0));
+        __m256 dw = q5_1 ? load_scales8((const uint8_t *)&x1[b].d, sizeof(block_q5_1))
+                         : load_scales8((const uint8_t *)&x0[b].d, sizeof(block_q5_0));
+        __m256 mw = q5_1 ? load_scales8((const uint8_t *)&x1[b].m, sizeof(block_q5_1))
+                         : _mm256_setzero_ps();
         __m512i v[4];
-        __mmask64 neg[4];
+        __mmask64 neg[4] = {0, 0, 0, 0};
         KERN_UNROLL(4)
         for (int h = 0; h < 4; h++) {
-            __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(q5_0_quants(x + b + 2 * h)),
-                                           q5_0_quants(x + b + 2 * h + 1), 1);
-            neg[h] = _mm512_movepi8_mask(w);
-            v[h] = _mm512_abs_epi8(w);
+            const int64_t i = b + 2 * h;
+            __m512i w =
+                q5_1 ? _mm512_inserti64x4(_mm512_castsi256_si512(q5_quants(x1[i].qh, x1[i].qs)),
+                                          q5_quants(x1[i + 1].qh, x1[i + 1].qs), 1)
+                     : _mm512_inserti64x4(_mm512_castsi256_si512(q5_quants(x0[i].qh, x0[i].qs)),
+                                          q5_quants(x0[i + 1].qh, x0[i + 1].qs), 1);
+            if (!q5_1) {
+                w = _mm512_sub_epi8(w, _mm512_set1_epi8(16));
+                neg[h] = _mm512_movepi8_mask(w);
+                w = _mm512_abs_epi8(w);
+            }
+            v[h] = w;
         }
         KERN_UNROLL(4)
         for (int r = 0; r < nr; r++) {
             __m512 s16 = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(ad[r] + b)));
+            if (q5_1)
+                accm[r] = _mm256_fmadd_ps(mw, _mm256_loadu_ps(ads[r] + b), accm[r]);
             KERN_UNROLL(4)
             for (int h = 0; h < 4; h++) {
                 __m512i q = _mm512_loadu_si512(aq[r] + (b + 2 * h) * 32);
-                q = _mm512_mask_sub_epi8(q, neg[h], _mm512_setzero_si512(), q);
+                if (!q5_1)
+                    q = _mm512_mask_sub_epi8(q, neg[h], _mm512_setzero_si512(), q);
                 __m512i sd = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[h], q);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sd), _mm512_permutexvar_ps(idx[h], s16),
                                          acc[r]);
@@ -503,21 +526,25 @@ static inline __attribute__((always_inline)) void dot_q5_0_rows(const block_q5_0
     const int64_t btail = b;
     KERN_UNROLL(4)
     for (int r = 0; r < nr; r++) {
-        float sum = _mm512_reduce_add_ps(acc[r]);
+        float sum = _mm512_reduce_add_ps(acc[r]) + hsum256(accm[r]);
         for (b = btail; b < nb; b++) {
-            _Alignas(32) int8_t w[32];
-            _mm256_store_si256((__m256i *)w, q5_0_quants(x + b));
+            _Alignas(32) uint8_t u[32];
+            _mm256_store_si256((__m256i *)u, q5_1 ? q5_quants(x1[b].qh, x1[b].qs)
+                                                  : q5_quants(x0[b].qh, x0[b].qs));
             int isum = 0;
             for (int j = 0; j < 32; j++)
-                isum += w[j] * aq[r][b * 32 + j];
-            sum += h2f(x[b].d) * ad[r][b] * (float)isum;
+                isum += ((int)u[j] - (q5_1 ? 0 : 16)) * aq[r][b * 32 + j];
+            sum += q5_1 ? h2f(x1[b].d) * ad[r][b] * (float)isum + h2f(x1[b].m) * ads[r][b]
+                        : h2f(x0[b].d) * ad[r][b] * (float)isum;
         }
         out[r] = sum;
     }
 }
 
-#define Q5_0_ROWS(x, k, a, b, n, out) dot_q5_0_rows(x, (k) / 32, a, b, n, out)
+#define Q5_0_ROWS(x, k, a, b, n, out) dot_q5_rows(x, (k) / 32, a, b, n, out, 0)
 GEMV_MULTI(gemv_q5_0, Q5_0_ROWS, block_q5_0)
+#define Q5_1_ROWS(x, k, a, b, n, out) dot_q5_rows(x, (k) / 32, a, b, n, out, 1)
+GEMV_MULTI(gemv_q5_1, Q5_1_ROWS, block_q5_1)
 
 /* ---- K-quant direct products ------------------------------------------------ */
 
@@ -955,6 +982,8 @@ void kern__init_avx512(struct kern__ops *o)
     o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
     o->gemv[GGML_TYPE_Q5_0] = gemv_q5_0;
     o->gemv_layout[GGML_TYPE_Q5_0] = KERN_ACT_PLAIN;
+    o->gemv[GGML_TYPE_Q5_1] = gemv_q5_1;
+    o->gemv_layout[GGML_TYPE_Q5_1] = KERN_ACT_PLAIN;
     o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_K4P;
     o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k;
