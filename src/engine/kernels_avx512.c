@@ -373,73 +373,6 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
 GEMV_MULTI(gemv_q4_0, Q4_0_ROWS, block_q4_0)
 
 /*
- * Signed weights against signed activations: dpbusd takes |w| as the unsigned
- * side and the activations with w's sign moved onto them, exact in int32 (an
- * offset of 128 on the weights, removed afterwards in float as 128 * d * sum,
- * left a residue where the true product is 0).
- */
-static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0 *x, int64_t nb,
-                                                                const struct kern__act *a,
-                                                                int64_t b0, int nr, float *out)
-{
-    const __m512i idx[4] = {
-        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
-        _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
-        _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5),
-        _mm512_setr_epi32(6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7),
-    };
-    const int8_t *aq[4];
-    const float *ad[4], *ads[4];
-    __m512 acc[4];
-    act_rows(a, b0, nr, 0, aq, ad, ads);
-    KERN_UNROLL(4)
-    for (int r = 0; r < nr; r++)
-        acc[r] = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof(block_q8_0));
-        __m512i v[4];
-        __mmask64 neg[4];
-        KERN_UNROLL(4)
-        for (int h = 0; h < 4; h++) {
-            const block_q8_0 *xb = x + b + 2 * h;
-            __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xb[0].qs));
-            w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)xb[1].qs), 1);
-            neg[h] = _mm512_movepi8_mask(w);
-            v[h] = _mm512_abs_epi8(w);
-        }
-        KERN_UNROLL(4)
-        for (int r = 0; r < nr; r++) {
-            __m256 s8 = _mm256_mul_ps(dw, _mm256_loadu_ps(ad[r] + b));
-            __m512 s16 = _mm512_castps256_ps512(s8);
-            KERN_UNROLL(4)
-            for (int h = 0; h < 4; h++) {
-                __m512i q = _mm512_loadu_si512(aq[r] + (b + 2 * h) * 32);
-                q = _mm512_mask_sub_epi8(q, neg[h], _mm512_setzero_si512(), q);
-                __m512i sd = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[h], q);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sd), _mm512_permutexvar_ps(idx[h], s16),
-                                         acc[r]);
-            }
-        }
-    }
-    const int64_t btail = b;
-    KERN_UNROLL(4)
-    for (int r = 0; r < nr; r++) {
-        float sum = _mm512_reduce_add_ps(acc[r]);
-        for (b = btail; b < nb; b++) {
-            int isum = 0;
-            for (int j = 0; j < 32; j++)
-                isum += x[b].qs[j] * aq[r][b * 32 + j];
-            sum += h2f(x[b].d) * ad[r][b] * (float)isum;
-        }
-        out[r] = sum;
-    }
-}
-
-#define Q8_0_ROWS(x, k, a, b, n, out) dot_q8_0_rows(x, (k) / 32, a, b, n, out)
-GEMV_MULTI(gemv_q8_0, Q8_0_ROWS, block_q8_0)
-
-/*
  * Q5_0 and Q5_1 are what Q4_K_M and Q5_K_M files use for rows that are not a
  * multiple of 256 long (most of Qwen2.5-0.5B's). A block's 32 quants are formed
  * in a 256-bit half: nibbles, then the 32 fifth bits of qh as 0x10 through a
@@ -458,14 +391,18 @@ static inline __m256i q5_quants(const uint8_t qh4[4], const uint8_t qs[16])
 }
 
 /*
- * Q5_0 (q = u - 16) and Q5_1 (d * u + m). Q5_0's signed quants go as Q8_0's,
- * |q| against the activations with q's sign; Q5_1's u are the unsigned side as
- * they are, and m * (d_x * sum q_x) is added per block. Exact in int32.
+ * Q8_0 (kind 2), Q5_0 (kind 0: q = u - 16) and Q5_1 (kind 1: d * u + m), 8
+ * blocks at a time, two per 512-bit register. Signed quants (Q8_0, Q5_0) go as
+ * |q| against the activations with q's sign, which dpbusd takes exactly (an
+ * offset of +128 on the weights, removed afterwards in float as 128 * d * sum,
+ * left a residue where the true product is 0); Q5_1's u are the unsigned side
+ * as they are, and m * (d_x * sum q_x) is added per block. Exact in int32.
  */
-static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, int64_t nb,
+static inline __attribute__((always_inline)) void dot_s8_rows(const void *xv, int64_t nb,
                                                               const struct kern__act *a, int64_t b0,
-                                                              int nr, float *out, const int q5_1)
+                                                              int nr, float *out, const int kind)
 {
+    const int q5_1 = kind == 1, q8 = kind == 2;
     const __m512i idx[4] = {
         _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
         _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
@@ -474,6 +411,7 @@ static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, in
     };
     const block_q5_0 *x0 = xv;
     const block_q5_1 *x1 = xv;
+    const block_q8_0 *x8 = xv;
     const int8_t *aq[4];
     const float *ad[4], *ads[4];
     __m512 acc[4];
@@ -486,8 +424,9 @@ static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, in
     }
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
-        __m256 dw = q5_1 ? load_scales8((const uint8_t *)&x1[b].d, sizeof(block_q5_1))
-                         : load_scales8((const uint8_t *)&x0[b].d, sizeof(block_q5_0));
+        __m256 dw = q8     ? load_scales8((const uint8_t *)&x8[b].d, sizeof(block_q8_0))
+                    : q5_1 ? load_scales8((const uint8_t *)&x1[b].d, sizeof(block_q5_1))
+                           : load_scales8((const uint8_t *)&x0[b].d, sizeof(block_q5_0));
         __m256 mw = q5_1 ? load_scales8((const uint8_t *)&x1[b].m, sizeof(block_q5_1))
                          : _mm256_setzero_ps();
         __m512i v[4];
@@ -495,13 +434,20 @@ static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, in
         KERN_UNROLL(4)
         for (int h = 0; h < 4; h++) {
             const int64_t i = b + 2 * h;
-            __m512i w =
-                q5_1 ? _mm512_inserti64x4(_mm512_castsi256_si512(q5_quants(x1[i].qh, x1[i].qs)),
-                                          q5_quants(x1[i + 1].qh, x1[i + 1].qs), 1)
-                     : _mm512_inserti64x4(_mm512_castsi256_si512(q5_quants(x0[i].qh, x0[i].qs)),
-                                          q5_quants(x0[i + 1].qh, x0[i + 1].qs), 1);
+            __m512i w;
+            if (q8)
+                w = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x8[i].qs)),
+                    _mm256_loadu_si256((const __m256i *)x8[i + 1].qs), 1);
+            else if (q5_1)
+                w = _mm512_inserti64x4(_mm512_castsi256_si512(q5_quants(x1[i].qh, x1[i].qs)),
+                                       q5_quants(x1[i + 1].qh, x1[i + 1].qs), 1);
+            else
+                w = _mm512_sub_epi8(
+                    _mm512_inserti64x4(_mm512_castsi256_si512(q5_quants(x0[i].qh, x0[i].qs)),
+                                       q5_quants(x0[i + 1].qh, x0[i + 1].qs), 1),
+                    _mm512_set1_epi8(16));
             if (!q5_1) {
-                w = _mm512_sub_epi8(w, _mm512_set1_epi8(16));
                 neg[h] = _mm512_movepi8_mask(w);
                 w = _mm512_abs_epi8(w);
             }
@@ -529,21 +475,25 @@ static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, in
         float sum = _mm512_reduce_add_ps(acc[r]) + hsum256(accm[r]);
         for (b = btail; b < nb; b++) {
             _Alignas(32) uint8_t u[32];
-            _mm256_store_si256((__m256i *)u, q5_1 ? q5_quants(x1[b].qh, x1[b].qs)
-                                                  : q5_quants(x0[b].qh, x0[b].qs));
+            if (!q8)
+                _mm256_store_si256((__m256i *)u, q5_1 ? q5_quants(x1[b].qh, x1[b].qs)
+                                                      : q5_quants(x0[b].qh, x0[b].qs));
             int isum = 0;
             for (int j = 0; j < 32; j++)
-                isum += ((int)u[j] - (q5_1 ? 0 : 16)) * aq[r][b * 32 + j];
-            sum += q5_1 ? h2f(x1[b].d) * ad[r][b] * (float)isum + h2f(x1[b].m) * ads[r][b]
-                        : h2f(x0[b].d) * ad[r][b] * (float)isum;
+                isum += (q8 ? x8[b].qs[j] : (int)u[j] - (q5_1 ? 0 : 16)) * aq[r][b * 32 + j];
+            sum += q8     ? h2f(x8[b].d) * ad[r][b] * (float)isum
+                   : q5_1 ? h2f(x1[b].d) * ad[r][b] * (float)isum + h2f(x1[b].m) * ads[r][b]
+                          : h2f(x0[b].d) * ad[r][b] * (float)isum;
         }
         out[r] = sum;
     }
 }
 
-#define Q5_0_ROWS(x, k, a, b, n, out) dot_q5_rows(x, (k) / 32, a, b, n, out, 0)
+#define Q8_0_ROWS(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 2)
+GEMV_MULTI(gemv_q8_0, Q8_0_ROWS, block_q8_0)
+#define Q5_0_ROWS(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 0)
 GEMV_MULTI(gemv_q5_0, Q5_0_ROWS, block_q5_0)
-#define Q5_1_ROWS(x, k, a, b, n, out) dot_q5_rows(x, (k) / 32, a, b, n, out, 1)
+#define Q5_1_ROWS(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 1)
 GEMV_MULTI(gemv_q5_1, Q5_1_ROWS, block_q5_1)
 
 /* ---- K-quant direct products ------------------------------------------------ */

@@ -214,6 +214,52 @@ static inline __attribute__((always_inline)) void rows16(const uint8_t *const wt
     q[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
+/*
+ * The 8 batch rows' sums over one 32-element block: w[J] holds elements
+ * 4J..4J+3 of each of 16 rows, from 8-byte activation piece J / 2 (half J % 2).
+ * Piece after piece over the batch rows, so 8 independent sums are in flight.
+ */
+static inline __attribute__((always_inline)) void rl_dot8(__m512i acc[KERN_IL], const __m512i w[8],
+                                                          const uint8_t *aq)
+{
+    KERN_UNROLL(8)
+    for (int J = 0; J < 8; J++)
+        KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        acc[b] = dpbusd_bcast(acc[b], w[J], aq + ((J >> 1) * KERN_IL + b) * 8 + 4 * (J & 1));
+}
+
+/* accf[b] += float(acc[b]) * dw * d_x[b], d_x the batch rows' block scales. */
+static inline __attribute__((always_inline)) void
+rl_scale(__m512 accf[KERN_IL], const __m512i acc[KERN_IL], __m512 dw, const float *dx)
+{
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]),
+                                  _mm512_mul_ps(dw, _mm512_set1_ps(dx[b])), accf[b]);
+}
+
+/* accf[b] += mw * ds_x[b]: a per-row minimum times the batch rows' d_x * sum(q_x). */
+static inline __attribute__((always_inline)) void rl_min(__m512 accf[KERN_IL], __m512 mw,
+                                                         const float *dsx)
+{
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        accf[b] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dsx[b]), accf[b]);
+}
+
+/* Sums starting at the batch rows' integer block sums << sh, negated: a weight offset of 2^sh. */
+static inline __attribute__((always_inline)) void
+rl_start(__m512i acc[KERN_IL], const struct dgrp *G, int64_t blk, int sh)
+{
+    _Alignas(32) int32_t off[KERN_IL];
+    _mm256_store_si256((__m256i *)off,
+                       neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), sh));
+    KERN_UNROLL(8)
+    for (int b = 0; b < KERN_IL; b++)
+        acc[b] = _mm512_set1_epi32(off[b]);
+}
+
 static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
                          const uint8_t *pf, int pfr, size_t row_bytes,
                          float acc_out[KERN_IL][RL_ROWS])
@@ -238,33 +284,12 @@ static void tile_q4_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
             lo[j] = _mm512_and_si512(q[j], m4);
             hi[j] = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
         }
-        const __m512 dw = scales16(w, boff);
         /* -8 x the batch rows' block sums start the sums: the weights' offset of 8 */
-        _Alignas(32) int32_t off8[KERN_IL];
-        _mm256_store_si256((__m256i *)off8,
-                           neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 3));
-        const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
-        /* piece after piece over the batch rows: 8 independent sums in flight */
+        const __m512i w8[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
         __m512i acc[KERN_IL];
-        KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            acc[b] = _mm512_set1_epi32(off8[b]);
-        KERN_UNROLL(4)
-        for (int j = 0; j < 4; j++) {
-            KERN_UNROLL(8)
-            for (int b = 0; b < KERN_IL; b++)
-                acc[b] =
-                    dpbusd_bcast(acc[b], lo[j], aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
-            KERN_UNROLL(8)
-            for (int b = 0; b < KERN_IL; b++)
-                acc[b] = dpbusd_bcast(acc[b], hi[j],
-                                      aq + ((2 + (j >> 1)) * KERN_IL + b) * 8 + 4 * (j & 1));
-        }
-        KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]),
-                                      _mm512_mul_ps(dw, _mm512_set1_ps(G->d[blk * KERN_IL + b])),
-                                      accf[b]);
+        rl_start(acc, G, blk, 3);
+        rl_dot8(acc, w8, (const uint8_t *)G->q + blk * 32 * KERN_IL);
+        rl_scale(accf, acc, scales16(w, boff), G->d + blk * KERN_IL);
     }
     KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
@@ -366,40 +391,18 @@ tile_q5_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb, co
                 _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4),
                                 _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bh, bits[j & 1]), x10));
         }
-        const __m512 dw = scales16(w, boff);
-        _Alignas(32) int32_t off[KERN_IL];
-        if (q5_1) { /* no offset; the minima are a float term */
-            _mm256_store_si256((__m256i *)off, _mm256_setzero_si256());
-            const __m512 mw = scales16(w, boff + 2);
-            KERN_UNROLL(8)
-            for (int b = 0; b < KERN_IL; b++)
-                accf[b] = _mm512_fmadd_ps(mw, _mm512_set1_ps(G->ds[blk * KERN_IL + b]), accf[b]);
-        } else {
-            _mm256_store_si256(
-                (__m256i *)off,
-                neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 4));
-        }
-        const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
         __m512i acc[KERN_IL];
-        KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            acc[b] = _mm512_set1_epi32(off[b]);
-        KERN_UNROLL(4)
-        for (int j = 0; j < 4; j++) {
+        if (q5_1) { /* no offset; the minima are a float term */
             KERN_UNROLL(8)
             for (int b = 0; b < KERN_IL; b++)
-                acc[b] =
-                    dpbusd_bcast(acc[b], lo[j], aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
-            KERN_UNROLL(8)
-            for (int b = 0; b < KERN_IL; b++)
-                acc[b] = dpbusd_bcast(acc[b], hi[j],
-                                      aq + ((2 + (j >> 1)) * KERN_IL + b) * 8 + 4 * (j & 1));
+                acc[b] = _mm512_setzero_si512();
+            rl_min(accf, scales16(w, boff + 2), G->ds + blk * KERN_IL);
+        } else {
+            rl_start(acc, G, blk, 4);
         }
-        KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]),
-                                      _mm512_mul_ps(dw, _mm512_set1_ps(G->d[blk * KERN_IL + b])),
-                                      accf[b]);
+        const __m512i w8[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
+        rl_dot8(acc, w8, (const uint8_t *)G->q + blk * 32 * KERN_IL);
+        rl_scale(accf, acc, scales16(w, boff), G->d + blk * KERN_IL);
     }
     KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
@@ -458,25 +461,10 @@ static void tile_q8_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
         KERN_UNROLL(8)
         for (int j = 0; j < 8; j++)
             q[j] = _mm512_xor_si512(q[j], x80);
-        const __m512 dw = scales16(w, boff);
-        _Alignas(32) int32_t off[KERN_IL];
-        _mm256_store_si256((__m256i *)off,
-                           neg_shl(_mm256_add_epi32(is16v(G, 2 * blk), is16v(G, 2 * blk + 1)), 7));
-        const uint8_t *aq = (const uint8_t *)G->q + blk * 32 * KERN_IL;
         __m512i acc[KERN_IL];
-        KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            acc[b] = _mm512_set1_epi32(off[b]);
-        KERN_UNROLL(8)
-        for (int j = 0; j < 8; j++)
-            KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            acc[b] = dpbusd_bcast(acc[b], q[j], aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
-        KERN_UNROLL(8)
-        for (int b = 0; b < KERN_IL; b++)
-            accf[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[b]),
-                                      _mm512_mul_ps(dw, _mm512_set1_ps(G->d[blk * KERN_IL + b])),
-                                      accf[b]);
+        rl_start(acc, G, blk, 7);
+        rl_dot8(acc, q, (const uint8_t *)G->q + blk * 32 * KERN_IL);
+        rl_scale(accf, acc, scales16(w, boff), G->d + blk * KERN_IL);
     }
     KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
@@ -555,21 +543,9 @@ static void tile_q4_k_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
                 KERN_UNROLL(8)
                 for (int b = 0; b < KERN_IL; b++)
                     acc[b] = _mm512_setzero_si512();
-                KERN_UNROLL(8)
-                for (int j = 0; j < 8; j++)
-                    KERN_UNROLL(8)
-                for (int b = 0; b < KERN_IL; b++)
-                    acc[b] = dpbusd_bcast(acc[b], wq[j],
-                                          aq + ((j >> 1) * KERN_IL + b) * 8 + 4 * (j & 1));
-                const __m512 sv = _mm512_load_ps(S[2 * c + hh]), mv = _mm512_load_ps(M[2 * c + hh]);
-                KERN_UNROLL(8)
-                for (int b = 0; b < KERN_IL; b++) {
-                    accf[b] =
-                        _mm512_fmadd_ps(mv, _mm512_set1_ps(G->ds[blk * KERN_IL + b]), accf[b]);
-                    accf[b] = _mm512_fmadd_ps(
-                        _mm512_cvtepi32_ps(acc[b]),
-                        _mm512_mul_ps(sv, _mm512_set1_ps(G->d[blk * KERN_IL + b])), accf[b]);
-                }
+                rl_dot8(acc, wq, aq);
+                rl_min(accf, _mm512_load_ps(M[2 * c + hh]), G->ds + blk * KERN_IL);
+                rl_scale(accf, acc, _mm512_load_ps(S[2 * c + hh]), G->d + blk * KERN_IL);
             }
         }
     }
