@@ -142,7 +142,7 @@ const char *kern_isa_name(enum kern_isa isa)
  * rows-in-lanes tile), Q4_K 282 vs 254 (418 since its rows-in-lanes tile),
  * Q6_K 261 vs 249; so the types with a direct kernel use it at every batch.
  */
-#define KERN_DIRECT_MAX_B 64
+#define KERN_DIRECT_CHUNK_B 64
 
 struct kern_ctx {
     struct tp_pool *tp;
@@ -370,8 +370,8 @@ static void kern__job_run(void *arg, int ith, int nth)
         int64_t units = (j->n + KERN_IL - 1) / KERN_IL, us, ue;
         while (kern__grab(j, units, kern__min_chunk(j, KERN_IL), nth, &us, &ue)) {
             int64_t r1 = ue * KERN_IL < j->n ? ue * KERN_IL : j->n;
-            for (int64_t row0 = 0; row0 < j->B; row0 += KERN_DIRECT_MAX_B) {
-                struct kern__act sub = kern__act_rows(&j->act, row0, KERN_DIRECT_MAX_B);
+            for (int64_t row0 = 0; row0 < j->B; row0 += KERN_DIRECT_CHUNK_B) {
+                struct kern__act sub = kern__act_rows(&j->act, row0, KERN_DIRECT_CHUNK_B);
                 ops->il8_gemm[j->t](j->W, j->row_bytes, j->k, us * KERN_IL, r1, &sub,
                                     j->y + row0 * j->n, j->n);
             }

@@ -351,20 +351,16 @@ tile_q5_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb, co
     const uint8_t *wt[RL_ROWS];
     rl_order(w, wt);
     const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
-    /* per piece j (elements 4j..4j+3, low nibbles; 16 + 4j.. high): qh byte and bits */
-    __m512i shuf[4], bits[2];
-    for (int j = 0; j < 4; j++) {
-        _Alignas(64) int8_t c[64];
-        for (int i = 0; i < 64; i++)
-            c[i] = (int8_t)(i / 4 * 4 + j / 2) % 16;
-        shuf[j] = _mm512_load_si512(c);
-    }
-    for (int h = 0; h < 2; h++) {
-        _Alignas(64) uint8_t c[64];
-        for (int i = 0; i < 64; i++)
-            c[i] = (uint8_t)(1u << (4 * h + i % 4));
-        bits[h] = _mm512_load_si512(c);
-    }
+    /*
+     * qsel[k] copies byte k of each lane's qh dword into its 4 bytes (vpshufb
+     * indexes within 128-bit lanes: dword d of a lane starts at byte 4d);
+     * bits[h] tests bits 4h..4h+3, one per byte.
+     */
+    __m512i qsel[4];
+    for (int k = 0; k < 4; k++)
+        qsel[k] = _mm512_broadcast_i32x4(_mm_setr_epi32(
+            k * 0x01010101, (4 + k) * 0x01010101, (8 + k) * 0x01010101, (12 + k) * 0x01010101));
+    const __m512i bits[2] = {_mm512_set1_epi32(0x08040201), _mm512_set1_epi32((int)0x80402010u)};
     __m512 accf[KERN_IL];
     KERN_UNROLL(8)
     for (int b = 0; b < KERN_IL; b++)
@@ -379,17 +375,15 @@ tile_q5_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb, co
         __m512i lo[4], hi[4];
         KERN_UNROLL(4)
         for (int j = 0; j < 4; j++) {
-            /* qh byte j / 2 holds elements 4j..4j+3 (bits 4(j % 2)..); byte 2 + j / 2 the high ones
-             */
-            const __m512i bl = _mm512_shuffle_epi8(qh[0], shuf[j]);
-            const __m512i bh =
-                _mm512_shuffle_epi8(qh[0], _mm512_add_epi8(shuf[j], _mm512_set1_epi8(2)));
-            lo[j] =
-                _mm512_or_si512(_mm512_and_si512(q[j], m4),
-                                _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bl, bits[j & 1]), x10));
-            hi[j] =
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4),
-                                _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bh, bits[j & 1]), x10));
+            /* elements 4j..4j+3: qh byte j / 2, bits 4(j % 2)..; 16 + 4j..: byte 2 + j / 2 */
+            const __mmask64 kl =
+                _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh[0], qsel[j >> 1]), bits[j & 1]);
+            const __mmask64 kh =
+                _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh[0], qsel[2 + (j >> 1)]), bits[j & 1]);
+            const __m512i nl = _mm512_and_si512(q[j], m4);
+            const __m512i nh = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
+            lo[j] = _mm512_mask_add_epi8(nl, kl, nl, x10); /* bit 4 is clear: + is | */
+            hi[j] = _mm512_mask_add_epi8(nh, kh, nh, x10);
         }
         __m512i acc[KERN_IL];
         if (q5_1) { /* no offset; the minima are a float term */

@@ -360,15 +360,17 @@ static void test_matmul_all(void **state)
 /*
  * Weights whose quants are all zero give exactly zero for any activations, at
  * every batch size: the kernels that store them with an offset (Q4_0 as q + 8,
- * Q8_0 as q + 128 in the products, Q6_K as q + 32) must remove it exactly. In
- * float, o * d_x * sum(q_x) against d_x * sum(u * q_x) leaves rounding residue
- * (the direct kernels did, and it flipped later 8-bit roundings in a model).
+ * Q5_0 as q + 16, Q8_0 as q + 128 in the products, Q6_K as q + 32) must remove
+ * it exactly. In float, o * d_x * sum(q_x) against d_x * sum(u * q_x) leaves
+ * rounding residue (the direct kernels did, and it flipped later 8-bit
+ * roundings in a model).
  */
 static void test_matmul_zero_quants(void **state)
 {
     (void)state;
     enum { N = 16, K = 512 };
-    static const enum ggml_type types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q6_K};
+    static const enum ggml_type types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0,
+                                           GGML_TYPE_Q6_K};
     static const int64_t batches[] = {1, 4, 8, 17, 40};
     struct tp_pool *tp = tp_new(2);
     struct kern_ctx *kc = kern_ctx_new(tp);
@@ -389,6 +391,12 @@ static void test_matmul_zero_quants(void **state)
                 for (block_q4_0 *b = (block_q4_0 *)row; (uint8_t *)b < row + rb; b++) {
                     b->d = one;
                     memset(b->qs, 0x88, sizeof(b->qs)); /* nibbles 8: q = 0 */
+                }
+            } else if (t == GGML_TYPE_Q5_0) {
+                for (block_q5_0 *b = (block_q5_0 *)row; (uint8_t *)b < row + rb; b++) {
+                    b->d = one;
+                    memset(b->qh, 0xFF, sizeof(b->qh)); /* fifth bits 1, nibbles 0: q = 0 */
+                    memset(b->qs, 0, sizeof(b->qs));
                 }
             } else if (t == GGML_TYPE_Q8_0) {
                 for (block_q8_0 *b = (block_q8_0 *)row; (uint8_t *)b < row + rb; b++) {
