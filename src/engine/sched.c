@@ -23,9 +23,8 @@ struct req {
     atomic_int cancelled;
     struct sched_stats st;
     double t_submit, t_first_sched;
-    int batch_index; /* index of its logits token in the step's batch, -1 none */
-    int prefix_wait; /* skips this step: an earlier request computes its prefix */
-    int prefix_waited;
+    int batch_index;  /* index of its logits token in the step's batch, -1 none */
+    int prefix_wait;  /* skips this step: an earlier request computes its prefix */
     struct req *next; /* in the waiting or running list */
 };
 
@@ -381,12 +380,8 @@ static void mark_prefix_waits(struct sched *s)
                 n = r->n_tokens - 1;
             r->prefix_wait = n >= r->n_done + PREFIX_WAIT_MIN && o->n_done < n;
         }
-        if (r->prefix_wait)
-            r->prefix_waited = 1;
-        else if (r->prefix_waited) { /* what it waited for is computed now */
-            r->prefix_waited = 0;
+        if (!r->prefix_wait) /* takes what the others computed meanwhile, if longer */
             reuse_prefix(s, r);
-        }
     }
 }
 
