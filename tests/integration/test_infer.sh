@@ -319,7 +319,7 @@ wait $pid; rc=$?; pid=""
 grep -Eq 'msg="model ready".* weights=(mmap-huge|copy|mmap) ' "$tmp/infer.log" \
   || fail "model ready names no weights: $(grep 'model ready' "$tmp/infer.log")"
 for w in mmap copy; do
-  start --weights $w
+  start --weights $w --log-level debug
   grep -q " weights=$w " "$tmp/infer.log" || fail "--weights $w: $(grep 'model ready' "$tmp/infer.log")"
   [ "$(post /v1/chat/completions '{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":12,"temperature":0}')" = 200 ] \
     || fail "--weights $w: chat"
@@ -327,7 +327,17 @@ for w in mmap copy; do
 import json,os,sys; d=json.load(open(sys.argv[1]))
 assert d["choices"][0]["message"]["content"]==os.environ["FULL"], (d, os.environ["FULL"])
 PY
+  # the debug log's line for the finished request agrees with the response's usage
   kill -TERM $pid; wait $pid || true; pid=""
+  "$py" - "$tmp/out" "$tmp/infer.log" <<'PY' || fail "--log-level debug: no matching request line"
+import json,re,sys
+d=json.load(open(sys.argv[1])); u=d["usage"]; fin=d["choices"][0]["finish_reason"]
+lines=[l for l in open(sys.argv[2]) if 'msg="request done"' in l]
+assert len(lines)==1, lines
+m=re.search(r'model=tiny prompt=(\d+) cached=\d+ gen=(\d+) queue_ms=[\d.]+ ttft_ms=[\d.]+ '
+            r'total_ms=[\d.]+ gen_tps=[\d.]+ finish=(\w+)', lines[0])
+assert m and int(m[1])==u["prompt_tokens"] and int(m[2])==u["completion_tokens"] and m[3]==fin, (lines, u, fin)
+PY
 done
 rc=0; "$B/aistack-infer" --model "$tmp/tiny.gguf" --port 0 --weights bogus > "$tmp/bad" 2>&1 || rc=$?
 [ $rc -eq 2 ] && grep -q "weights: 'bogus' is not auto, mmap or copy" "$tmp/bad" || fail "--weights bogus: rc $rc, $(cat "$tmp/bad")"
