@@ -17,7 +17,8 @@
  * reported too (membw_peak_gbs).
  *
  * usage: bench_engine -m MODEL.gguf [-t threads] [-p 512] [-n 128] [-s 4,8]
- *                     [-r repeats] [--no-membw] [--mmap|--copy] [--json]
+ *                     [-r repeats] [--no-membw] [--mmap|--copy] [--no-pack] [--json]
+ * --no-pack: the weight matrices stay in GGUF form (model_params.no_pack).
  * Output: one markdown row (or one JSON object with --json) on stdout.
  * Not for: the HTTP service (bench/infer), kernels in isolation (bench_kernels).
  */
@@ -180,7 +181,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_engine -m MODEL.gguf [-t threads] [-p prompt_tokens] "
-            "[-n gen_tokens] [-s 4,8] [-r repeats] [--no-membw] [--mmap|--copy] [--json]\n");
+            "[-n gen_tokens] [-s 4,8] [-r repeats] [--no-membw] [--mmap|--copy] [--no-pack] "
+            "[--json]\n");
     exit(2);
 }
 
@@ -188,7 +190,7 @@ int main(int argc, char **argv)
 {
     double t_start = now_s();
     const char *path = NULL;
-    int threads = 2, repeats = 3, membw = 1, json = 0;
+    int threads = 2, repeats = 3, membw = 1, json = 0, no_pack = 0;
     enum model_load_mode load = MODEL_LOAD_AUTO;
     uint32_t P = 512, N = 128, seq_runs[MAX_SEQ_RUNS] = {4, 8}, n_seq_runs = 2;
     for (int i = 1; i < argc; i++) {
@@ -203,6 +205,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--json")) {
             json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-pack")) {
+            no_pack = 1;
             continue;
         }
         if (!v)
@@ -240,7 +246,8 @@ int main(int argc, char **argv)
     uint32_t max_s = 1;
     for (uint32_t i = 0; i < n_seq_runs; i++)
         max_s = seq_runs[i] > max_s ? seq_runs[i] : max_s;
-    struct model_params mp = {.n_ctx_max = (P > N + 1 ? P : N + 1), .load = load};
+    struct model_params mp = {
+        .n_ctx_max = (P > N + 1 ? P : N + 1), .load = load, .no_pack = no_pack};
     bx.m = model_load(path, &mp, err, sizeof err);
     if (!bx.m) {
         fprintf(stderr, "bench_engine: %s\n", err);
@@ -332,8 +339,8 @@ int main(int argc, char **argv)
             printf(",\"agg%u_tps\":%.2f,\"agg%u_tps_med\":%.2f,\"agg%u_x\":%.2f", seq_runs[i],
                    seq_runs[i] * N / agg_min[i], seq_runs[i], seq_runs[i] * N / agg_med[i],
                    seq_runs[i], seq_runs[i] * N / agg_min[i] / tg_tps);
-        printf(",\"peak_rss_mb\":%.1f,\"kv_mb\":%.1f,\"weights\":\"%s\"}\n", rss / 1e6,
-               kv_bytes / 1e6, model_weights_memory(bx.m));
+        printf(",\"peak_rss_mb\":%.1f,\"kv_mb\":%.1f,\"weights\":\"%s\",\"packed\":%u}\n",
+               rss / 1e6, kv_bytes / 1e6, model_weights_memory(bx.m), model_weights_packed(bx.m));
     } else {
         printf("| %d | %.1f (%.1f) | %.0f | %.1f (%.1f) | %.0f%% |", threads, pp_tps, P / pp_med,
                pp_flops / pp_min / 1e9, tg_tps, N / tg_med, 100 * bw_frac);

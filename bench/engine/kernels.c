@@ -9,11 +9,13 @@
  * GEMM (B = 8, 16, 32, 64, 512): GOP/s (2 * n * k * B / time). Minimum time of
  * several repeats (the machine is shared).
  *
- * usage: bench_kernels [-t threads] [-T type,type,...] [-i isa] [-q]
+ * usage: bench_kernels [-t threads] [-T type,type,...] [-i isa] [-q] [-c] [-P]
  *   -q  quick: fewer repeats and sizes (smoke run)
  *   -c  compute ceilings instead: a small matrix that stays in cache, many
  *       repeats timed in CPU time (B=1 as GB/s of weights, batches as GOP/s);
  *       shows what the kernels can do per core when memory is not the limit
+ *   -P  the matrices packed (kern_pack) where the type has a packed form, as
+ *       model_load() places them; such rows are marked "p" after the type
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,19 +102,47 @@ static double cpu_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int g_pack; /* -P: products over packed matrices (kern_pack) where the type has them */
+
+/* Packs the nmat matrices of n rows at w in place, if -P and type t has a packed form. */
+static int maybe_pack(enum ggml_type t, uint8_t *w, int64_t n, int64_t k, int nmat)
+{
+    if (!g_pack || !kern_pack_supported(t) || n % KERN_PACK_ROWS)
+        return 0;
+    size_t mbytes = ggml_row_size(t, (uint64_t)k) * (size_t)n;
+    uint8_t *tmp = malloc(mbytes);
+    if (!tmp)
+        return 0;
+    for (int m = 0; m < nmat; m++) {
+        kern_pack(t, w + (size_t)m * mbytes, n, k, tmp);
+        memcpy(w + (size_t)m * mbytes, tmp, mbytes);
+    }
+    free(tmp);
+    return 1;
+}
+
+static void matmul(struct kern_ctx *kc, enum ggml_type t, int packed, const void *W, int64_t n,
+                   int64_t k, const float *x, int64_t B, float *y)
+{
+    if (packed)
+        kern_matmul_packed(kc, t, W, n, k, x, B, y);
+    else
+        kern_matmul(kc, t, W, n, k, x, B, y);
+}
+
 /*
  * Minimum over reps of the process CPU time of one call divided by the
  * thread count: unlike wall time it does not grow when other processes
  * preempt us (waiting threads spin, so it never undercounts the work).
  */
-static double time_min(struct kern_ctx *kc, enum ggml_type t, const void *w, int64_t n, int64_t k,
-                       const float *x, int64_t B, float *y, int reps)
+static double time_min(struct kern_ctx *kc, enum ggml_type t, int packed, const void *w, int64_t n,
+                       int64_t k, const float *x, int64_t B, float *y, int reps)
 {
     double best = 1e30;
     int nth = tp_n_threads(kern_ctx_pool(kc));
     for (int rep = 0; rep < reps; rep++) {
         double t0 = cpu_s();
-        kern_matmul(kc, t, w, n, k, x, B, y);
+        matmul(kc, t, packed, w, n, k, x, B, y);
         double dt = (cpu_s() - t0) / nth;
         best = dt < best ? dt : best;
     }
@@ -149,14 +179,16 @@ static int run_in_cache(struct kern_ctx *kc, const char *types)
         if (!w)
             break;
         fill_weights(t, w, mbytes);
+        int packed = maybe_pack(t, w, n, k, 1);
         for (int64_t i = 0; i < k * 512; i++)
             x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
-        double t1 = time_min(kc, t, w, n, k, x, 1, y, 300);
-        printf("%-6s %9.1f", ggml_type_get(t)->name, (double)mbytes / t1 / 1e9);
+        double t1 = time_min(kc, t, packed, w, n, k, x, 1, y, 300);
+        printf("%-6s%s %9.1f", ggml_type_get(t)->name, packed ? "p" : "",
+               (double)mbytes / t1 / 1e9);
         for (size_t i = 0; i < sizeof(Bs) / sizeof(Bs[0]); i++)
             printf(" %9.1f", 2.0 * n * k * (double)Bs[i] /
-                                 time_min(kc, t, w, n, k, x, Bs[i], y, reps[i]) / 1e9);
-        double t512 = time_min(kc, t, w, 256, k, x, 512, y, 20);
+                                 time_min(kc, t, packed, w, n, k, x, Bs[i], y, reps[i]) / 1e9);
+        double t512 = time_min(kc, t, packed, w, 256, k, x, 512, y, 20);
         printf(" %9.1f\n", 2.0 * 256 * k * 512 / t512 / 1e9);
         free(w);
     }
@@ -187,8 +219,11 @@ int main(int argc, char **argv)
             quick = 1;
         else if (!strcmp(argv[i], "-c"))
             in_cache = 1;
+        else if (!strcmp(argv[i], "-P"))
+            g_pack = 1;
         else {
-            fprintf(stderr, "usage: %s [-t threads] [-T types] [-i scalar|avx2|avx512] [-q] [-c]\n",
+            fprintf(stderr,
+                    "usage: %s [-t threads] [-T types] [-i scalar|avx2|avx512] [-q] [-c] [-P]\n",
                     argv[0]);
             return 2;
         }
@@ -253,6 +288,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             fill_weights(t, w, mbytes * (size_t)nmat);
+            int packed = maybe_pack(t, w, n, k, nmat);
             for (int64_t i = 0; i < k * 512; i++)
                 x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
             kern_ctx_reserve(kc, 512, k);
@@ -266,15 +302,16 @@ int main(int argc, char **argv)
             for (int rep = 0; rep < (quick ? 2 : 6); rep++) {
                 for (int m = 0; m < nmat; m++) {
                     double t0 = now_s();
-                    kern_matmul(kc, t, w + (size_t)m * mbytes, n, k, x, 1, y);
+                    matmul(kc, t, packed, w + (size_t)m * mbytes, n, k, x, 1, y);
                     double dt = now_s() - t0;
                     if (dt < best)
                         best = dt;
                 }
             }
             double gbs = (double)mbytes / best / 1e9;
-            printf("%-6s %5lldx%-5lld %8.1f %7.1f %5.0f%%", ggml_type_get(t)->name, (long long)n,
-                   (long long)k, best * 1e6, gbs, 100.0 * gbs / bw);
+            printf("%-5s%s %5lldx%-5lld %8.1f %7.1f %5.0f%%", ggml_type_get(t)->name,
+                   packed ? "p" : " ", (long long)n, (long long)k, best * 1e6, gbs,
+                   100.0 * gbs / bw);
             for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++) {
                 int64_t B = batches[bi];
                 if (quick && B > 64) {
@@ -285,7 +322,7 @@ int main(int argc, char **argv)
                 int reps = B >= 512 ? 3 : B >= 64 ? 6 : B >= 16 ? nmat : 3 * nmat;
                 for (int rep = 0; rep < reps; rep++) {
                     double t0 = now_s();
-                    kern_matmul(kc, t, w + (size_t)(rep % nmat) * mbytes, n, k, x, B, y);
+                    matmul(kc, t, packed, w + (size_t)(rep % nmat) * mbytes, n, k, x, B, y);
                     double dt = now_s() - t0;
                     if (dt < bt)
                         bt = dt;

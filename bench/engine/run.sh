@@ -12,6 +12,8 @@
 #   env: SHAPES="llama3.2-1b qwen2.5-0.5b" TYPES="f16 q8_0 q4_0 q4_k_m" THREADS="1 2"
 #        P=512 N=128 R=3 MODELS=DIR (synthetic models are cached there)
 #        WEIGHTS=auto|mmap|copy (where the weights live; see bench_engine --mmap/--copy)
+#        NOPACK=1 (matrices stay in GGUF form; default: packed where the kernels have a
+#        packed form, the weights column then says how many matrices were)
 set -euo pipefail
 build=${1:-build}
 shapes=${SHAPES:-"llama3.2-1b qwen2.5-0.5b"}
@@ -22,6 +24,7 @@ models=${MODELS:-$build/bench-models}
 weights=${WEIGHTS:-auto}
 case $weights in auto) wflag= ;; mmap) wflag=--mmap ;; copy) wflag=--copy ;;
   *) echo "bench/engine: WEIGHTS must be auto, mmap or copy" >&2; exit 1 ;; esac
+[ "${NOPACK:-0}" = 1 ] && wflag="$wflag --no-pack"
 mkdir -p "$models"
 [ -x "$build/bench_engine" ] || { echo "bench/engine: build first ($build/bench_engine missing)" >&2; exit 1; }
 
@@ -51,7 +54,7 @@ print(f"| {shape} | {typ} | {mb} | {j['threads']} "
       f"| {j['pp_tps']:.1f} ({j['pp_tps_med']:.1f}) | {j['pp_gflops']:.0f} "
       f"| {j['tg_tps']:.1f} ({j['tg_tps_med']:.1f}) | {100 * j['tg_bw_frac']:.0f}% ({j['membw_gbs']:.1f}) "
       f"| {j['agg4_tps']:.1f} ({j['agg4_x']:.2f}x) | {j['agg8_tps']:.1f} ({j['agg8_x']:.2f}x) "
-      f"| {j['peak_rss_mb']:.0f} ({mb + j['kv_mb']:.0f}) | {j['load_s']:.2f} / {j['first_token_s']:.2f} ({j['weights']}) |")
+      f"| {j['peak_rss_mb']:.0f} ({mb + j['kv_mb']:.0f}) | {j['load_s']:.2f} / {j['first_token_s']:.2f} ({j['weights']}{', %d packed' % j['packed'] if j['packed'] else ''}) |")
 EOF
     done
   done

@@ -248,6 +248,7 @@ struct kern__job {
     int64_t n, k, B;
     const float *x;
     float *y;
+    int packed; /* W is packed (kern_pack) */
     struct kern__act act;
     _Alignas(64) atomic_llong next; /* first unit not yet taken (kern__grab) */
 };
@@ -365,6 +366,17 @@ static void kern__job_run(void *arg, int ith, int nth)
         tp_barrier(j->kc->tp);
 
     /* phase 2: multiply, weight rows split over threads */
+    if (j->packed) {
+        /* whole tiles, the whole batch per tile range in chunks */
+        int64_t units = j->n / KERN_PACK_ROWS, us, ue;
+        while (kern__grab(j, units, kern__min_chunk(j, KERN_PACK_ROWS), nth, &us, &ue))
+            for (int64_t row0 = 0; row0 < j->B; row0 += KERN_DIRECT_CHUNK_B) {
+                struct kern__act sub = kern__act_rows(&j->act, row0, KERN_DIRECT_CHUNK_B);
+                ops->pk_gemm[j->t](j->W, j->row_bytes, j->k, us * KERN_PACK_ROWS,
+                                   ue * KERN_PACK_ROWS, &sub, j->y + row0 * j->n, j->n);
+            }
+        return;
+    }
     if (j->act.layout == KERN_ACT_IL8S || j->act.layout == KERN_ACT_IL8S8) {
         /* direct kernel: units of 8 rows, the whole batch per unit */
         int64_t units = (j->n + KERN_IL - 1) / KERN_IL, us, ue;
@@ -425,8 +437,8 @@ static void kern__job_run(void *arg, int ith, int nth)
 /* Multiply-adds below which a product runs on the calling thread alone. */
 #define KERN_SERIAL_MACS (1 << 18)
 
-int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows, int64_t k,
-                const float *x, int64_t B, float *y)
+static int kern__matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows,
+                        int64_t k, const float *x, int64_t B, float *y, int packed)
 {
     if (!kc || n_rows < 0 || k <= 0 || B < 0 || (n_rows > 0 && B > 0 && (!W || !x || !y)))
         return AS_EINVAL;
@@ -452,6 +464,7 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         .B = B,
         .x = x,
         .y = y,
+        .packed = packed,
     };
     if (wtype != GGML_TYPE_F32 && wtype != GGML_TYPE_F16 && wtype != GGML_TYPE_BF16) {
         struct kern__act *a = &j.act;
@@ -462,7 +475,10 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
         a->k = k;
         a->nb32 = k / 32;
         int64_t gemv_max = j.ops->gemv_max_b[wtype] ? j.ops->gemv_max_b[wtype] : KERN_IL_MIN_B - 1;
-        if (j.ops->gemv[wtype] && B <= gemv_max)
+        if (packed) /* one row: natural order (8 KB of row 8192 stays in L1, 64 KB interleaved did
+                       not) */
+            a->layout = B == 1 ? KERN_ACT_PLAIN_I : KERN_ACT_IL8S8;
+        else if (j.ops->gemv[wtype] && B <= gemv_max)
             a->layout = j.ops->gemv_layout[wtype];
         else if (j.ops->il8_gemm[wtype] && B >= KERN_IL_MIN_B)
             a->layout = j.ops->il8_s8[wtype] ? KERN_ACT_IL8S8 : KERN_ACT_IL8S;
@@ -491,6 +507,104 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
     else
         tp_run(kc->tp, kern__job_run, &j);
     return 0;
+}
+
+int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_t n_rows, int64_t k,
+                const float *x, int64_t B, float *y)
+{
+    return kern__matmul(kc, wtype, W, n_rows, k, x, B, y, 0);
+}
+
+/* ---- packed matrices ---------------------------------------------------------- */
+
+/* Bytes per block before its quants (the fp16 scale), for the types with a packed form; 0: none. */
+static size_t kern__pack_head(enum ggml_type t)
+{
+    return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 ? 2 : 0;
+}
+
+/* KERN_ISA_PACK=0 in the environment: kern_pack_supported() says no (A/B runs, tests). */
+int kern_pack_supported(enum ggml_type t)
+{
+    const char *e = getenv("KERN_ISA_PACK");
+    if (e && !strcmp(e, "0"))
+        return 0;
+    return kern__pack_head(t) && kern__ops()->pk_gemm[t] != NULL;
+}
+
+/*
+ * One tile of KERN_PACK_ROWS rows from GGUF form (rows row_bytes apart) to
+ * packed form (to_tile), or back. Per block of S bytes, the first head bytes
+ * are the scale and the rest quant dwords.
+ */
+static void kern__pack_tile(const uint8_t *src, uint8_t *dst, size_t row_bytes, int64_t nb,
+                            size_t S, size_t head, int to_tile)
+{
+    const size_t nd = (S - head) / 4; /* quant dwords per block */
+    const size_t scales = (size_t)nb * nd * 4 * KERN_PACK_ROWS;
+    for (int64_t b = 0; b < nb; b++)
+        for (size_t r = 0; r < KERN_PACK_ROWS; r++) {
+            const size_t rp = r * row_bytes + (size_t)b * S; /* the block in GGUF form */
+            const size_t tp = scales + ((size_t)b * KERN_PACK_ROWS + r) * head;
+            memcpy(dst + (to_tile ? tp : rp), src + (to_tile ? rp : tp), head);
+            for (size_t j = 0; j < nd; j++) {
+                const size_t tq = (((size_t)b * nd + j) * KERN_PACK_ROWS + r) * 4;
+                const size_t rq = rp + head + 4 * j;
+                memcpy(dst + (to_tile ? tq : rq), src + (to_tile ? rq : tq), 4);
+            }
+        }
+}
+
+static int kern__pack_all(enum ggml_type t, const void *src, int64_t n_rows, int64_t k, void *dst,
+                          int to_tile)
+{
+    const struct ggml_type_info *ti = ggml_type_get((uint32_t)t);
+    const size_t head = kern__pack_head(t);
+    if (!head || !ti)
+        return AS_EUNSUP;
+    if (!src || !dst || k <= 0 || n_rows < 0 || n_rows % KERN_PACK_ROWS || k % ti->blck_size)
+        return AS_EINVAL;
+    const size_t rb = ggml_row_size(t, (uint64_t)k);
+    for (int64_t r = 0; r < n_rows; r += KERN_PACK_ROWS)
+        kern__pack_tile((const uint8_t *)src + (size_t)r * rb, (uint8_t *)dst + (size_t)r * rb, rb,
+                        k / ti->blck_size, ti->type_size, head, to_tile);
+    return 0;
+}
+
+int kern_pack(enum ggml_type t, const void *W, int64_t n_rows, int64_t k, void *P)
+{
+    return kern__pack_all(t, W, n_rows, k, P, 1);
+}
+
+int kern_unpack(enum ggml_type t, const void *P, int64_t n_rows, int64_t k, void *W)
+{
+    return kern__pack_all(t, P, n_rows, k, W, 0);
+}
+
+int kern_matmul_packed(struct kern_ctx *kc, enum ggml_type wtype, const void *P, int64_t n_rows,
+                       int64_t k, const float *x, int64_t B, float *y)
+{
+    if (!kc || !kern__pack_head(wtype) || n_rows < 0 || n_rows % KERN_PACK_ROWS || k <= 0 || B < 0)
+        return AS_EINVAL;
+    if (kern__ops()->pk_gemm[wtype])
+        return kern__matmul(kc, wtype, P, n_rows, k, x, B, y, 1);
+    if (n_rows == 0 || B == 0)
+        return 0;
+    /* no packed kernels at this level: tile by tile through the GGUF form */
+    const size_t rb = ggml_row_size(wtype, (uint64_t)k);
+    uint8_t *rows = malloc(rb * KERN_PACK_ROWS);
+    float *ty = malloc(sizeof(float) * (size_t)B * KERN_PACK_ROWS);
+    int rc = rows && ty ? 0 : AS_ENOMEM;
+    for (int64_t r = 0; !rc && r < n_rows; r += KERN_PACK_ROWS) {
+        rc = kern_unpack(wtype, (const uint8_t *)P + (size_t)r * rb, KERN_PACK_ROWS, k, rows);
+        if (!rc)
+            rc = kern_matmul(kc, wtype, rows, KERN_PACK_ROWS, k, x, B, ty);
+        for (int64_t b = 0; !rc && b < B; b++)
+            memcpy(y + b * n_rows + r, ty + b * KERN_PACK_ROWS, sizeof(float) * KERN_PACK_ROWS);
+    }
+    free(rows);
+    free(ty);
+    return rc;
 }
 
 /* ---- helpers --------------------------------------------------------------- */

@@ -78,6 +78,36 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
                 const float *x, int64_t B, float *y);
 
 /*
+ * Packed matrices: the rows of a weight matrix rearranged once (at model load)
+ * into tiles that the kernels read without transposing. Tile t of 16 rows
+ * takes the same bytes as its rows [16t, 16t + 16) in GGUF form (16 row
+ * sizes, same place), so a packed matrix is as large as the original. For
+ * Q4_0 and Q8_0, a tile holds first, per 32-block, the rows' quant bytes in
+ * 64-byte pieces (piece j: bytes 4j..4j+3 of row r's quants at 4r), then, per
+ * block, the 16 rows' fp16 scales (32 bytes). Products over a packed matrix
+ * give the same results as over the original, within float rounding.
+ */
+#define KERN_PACK_ROWS 16
+
+/*
+ * Whether the kernels in use have a packed form of type t: Q4_0 and Q8_0 with
+ * AVX-512 VNNI. Only then is packing worth it; kern_matmul_packed() still
+ * works at any level (more slowly: it unpacks tile by tile).
+ */
+int kern_pack_supported(enum ggml_type t);
+/*
+ * Writes n_rows rows of k elements of type t (GGUF form, at W) packed to P
+ * (same size; P must not overlap W). n_rows must be a multiple of
+ * KERN_PACK_ROWS, t a type with a packed form. 0, or AS_EINVAL/AS_EUNSUP.
+ */
+int kern_pack(enum ggml_type t, const void *W, int64_t n_rows, int64_t k, void *P);
+/* The inverse of kern_pack(): P back to GGUF rows at W. Same contract. */
+int kern_unpack(enum ggml_type t, const void *P, int64_t n_rows, int64_t k, void *W);
+/* kern_matmul() over a matrix that kern_pack() wrote. */
+int kern_matmul_packed(struct kern_ctx *kc, enum ggml_type wtype, const void *P, int64_t n_rows,
+                       int64_t k, const float *x, int64_t B, float *y);
+
+/*
  * Measures streaming read bandwidth in GB/s (1e9 bytes/s) over a fresh buffer
  * of `bytes` (should be many times the last-level cache), read by all threads
  * of tp (NULL: the caller alone) in `slices` separately timed slices, the

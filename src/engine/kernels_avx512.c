@@ -163,6 +163,10 @@ static void avx512_quantize_act(const float *x, int64_t r0, int64_t r1, struct k
             ds[b] = d[b] * (float)(s0 + s1);
             ds16[2 * b] = d[b] * (float)s0;
             ds16[2 * b + 1] = d[b] * (float)s1;
+            if (a->layout == KERN_ACT_PLAIN_I) {
+                a->is16[r * 2 * nb + 2 * b] = s0;
+                a->is16[r * 2 * nb + 2 * b + 1] = s1;
+            }
         }
     }
 }

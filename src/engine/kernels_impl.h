@@ -30,20 +30,21 @@
 #define KERN_IL 8
 
 enum kern__layout {
-    KERN_ACT_PLAIN = 0, /* signed, natural order */
-    KERN_ACT_IL8 = 1,   /* unsigned (q + 128), 8 rows interleaved per 4 bytes */
-    KERN_ACT_Q4P = 2,   /* signed; per unit of 16 full blocks, for m = 0..3: the first
-                           halves of blocks m, 4 + m, 8 + m, 12 + m, then their second halves
-                           (the Q4_0 GEMV's nibble vectors); after the last unit, per group of
-                           4 full blocks the 4 first halves, then the 4 second; tail natural */
-    KERN_ACT_U8 = 3,    /* unsigned (q + 128), natural order */
-    KERN_ACT_K4P = 4,   /* signed; in each 128 elements the 32-byte pieces ordered 0, 2, 1, 3
-                           (matches a 64-byte Q4_K nibble load: low nibbles hold pieces 0 and 2) */
-    KERN_ACT_IL8S = 5,  /* as KERN_ACT_IL8 but signed (no + 128): for direct kernels whose
-                           weight quants are the unsigned side of vpdpbusd */
-    KERN_ACT_IL8S8 = 6, /* as KERN_ACT_IL8S but 8 bytes per row per step: per group and
-                           32-block, (4, 8, 8): elements 8m..8m+7 of the 8 rows, m = 0..3
-                           (for kernels that put weight rows in lanes) */
+    KERN_ACT_PLAIN = 0,   /* signed, natural order */
+    KERN_ACT_IL8 = 1,     /* unsigned (q + 128), 8 rows interleaved per 4 bytes */
+    KERN_ACT_Q4P = 2,     /* signed; per unit of 16 full blocks, for m = 0..3: the first
+                             halves of blocks m, 4 + m, 8 + m, 12 + m, then their second halves
+                             (the Q4_0 GEMV's nibble vectors); after the last unit, per group of
+                             4 full blocks the 4 first halves, then the 4 second; tail natural */
+    KERN_ACT_U8 = 3,      /* unsigned (q + 128), natural order */
+    KERN_ACT_K4P = 4,     /* signed; in each 128 elements the 32-byte pieces ordered 0, 2, 1, 3
+                             (matches a 64-byte Q4_K nibble load: low nibbles hold pieces 0 and 2) */
+    KERN_ACT_IL8S = 5,    /* as KERN_ACT_IL8 but signed (no + 128): for direct kernels whose
+                             weight quants are the unsigned side of vpdpbusd */
+    KERN_ACT_IL8S8 = 6,   /* as KERN_ACT_IL8S but 8 bytes per row per step: per group and
+                             32-block, (4, 8, 8): elements 8m..8m+7 of the 8 rows, m = 0..3
+                             (for kernels that put weight rows in lanes) */
+    KERN_ACT_PLAIN_I = 7, /* as KERN_ACT_PLAIN plus is16: one row against packed matrices */
 };
 
 /* Quantized activations: B rows of k elements, per-32 scales. */
@@ -112,6 +113,14 @@ struct kern__ops {
      */
     void (*il8_gemm[GGML_TYPE_COUNT])(const void *W, size_t row_bytes, int64_t k, int64_t r0,
                                       int64_t r1, const struct kern__act *a, float *y, int64_t ldy);
+    /*
+     * Products over packed matrices (kern_pack) at every batch size, against
+     * KERN_ACT_IL8S8 activations: y[b * ldy + r] for r in [r0, r1) (multiples
+     * of KERN_PACK_ROWS), all a->B rows (at most KERN_DIRECT_CHUNK_B). NULL:
+     * no packed form at this level.
+     */
+    void (*pk_gemm[GGML_TYPE_COUNT])(const void *P, size_t row_bytes, int64_t k, int64_t r0,
+                                     int64_t r1, const struct kern__act *a, float *y, int64_t ldy);
     /* 1: il8_gemm[t] takes KERN_ACT_IL8S8 activations (else KERN_ACT_IL8S). */
     uint8_t il8_s8[GGML_TYPE_COUNT];
     /* Activation layout gemv[t] expects (KERN_ACT_PLAIN or KERN_ACT_Q4P). */

@@ -251,6 +251,9 @@ const struct model *model_ctx_model(const struct model_ctx *ctx)
 static int matmul(struct model_ctx *ctx, const struct model_mat *w, const float *x, uint32_t B,
                   float *y)
 {
+    if (w->packed)
+        return kern_matmul_packed(ctx->kc, (enum ggml_type)w->type, w->data, w->n_out, w->n_in, x,
+                                  B, y);
     return kern_matmul(ctx->kc, (enum ggml_type)w->type, w->data, w->n_out, w->n_in, x, B, y);
 }
 

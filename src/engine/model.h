@@ -74,6 +74,13 @@ struct model_params {
     /* Unless mapping lazily: progress as bytes arrive, on the loading thread (may be NULL). */
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
+    /*
+     * 1: keep every matrix in GGUF form. Otherwise model_load() packs the
+     * matrices the kernels have a packed form for (kern_pack: Q4_0 and Q8_0
+     * with AVX-512 VNNI) into memory of its own and drops their pages of the
+     * file, except with MODEL_LOAD_MMAP (zero-copy is what that asks for).
+     */
+    int no_pack;
 };
 
 struct model;
@@ -95,6 +102,8 @@ struct model *model_load_gguf(const struct gguf_file *f, const struct model_para
  * mapping in 2 MB pages), "copy" (private copy advised for huge pages).
  */
 const char *model_weights_memory(const struct model *m);
+/* How many weight matrices model_load() packed (see model_params.no_pack). */
+uint32_t model_weights_packed(const struct model *m);
 /* Frees the model (and unmaps the file if model_load() opened it). Accepts NULL. */
 void model_free(struct model *m);
 /* The hyperparameters. Borrowed for the model's lifetime. */

@@ -16,6 +16,7 @@ struct model_mat {
     uint32_t type; /* enum ggml_type */
     uint32_t n_in;
     uint32_t n_out;
+    uint32_t packed; /* data is in kern_pack()'s layout (in model->packed) */
 };
 
 struct model_layer {
@@ -46,6 +47,9 @@ struct model {
     double *rope_freq;          /* (n_rot / 2) radians per position, scaling applied */
     float *small;               /* F32 copies of norms and biases */
     uint64_t weight_bytes;
+    void *packed; /* the packed matrices (hugemem_alloc), or NULL */
+    size_t packed_size;
+    uint32_t n_packed;
 };
 
 /* Writes the embedding of token tok (in range) to out (n_embd floats). */

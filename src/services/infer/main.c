@@ -69,7 +69,8 @@ static const struct cfg_option schema[] = {
      .type = CFG_STRING,
      .def = "auto",
      .help = "where weights live: auto (2 MB pages: a huge-page file mapping, else a private "
-             "copy), mmap (plain file mapping, page cache shared across processes), copy"},
+             "copy; Q4_0/Q8_0 matrices repacked for the kernels), mmap (plain file mapping, "
+             "page cache shared across processes, nothing repacked), copy"},
     {.key = "ctx_size",
      .type = CFG_INT,
      .def = "0",
@@ -560,9 +561,10 @@ static int load_model(struct infer_model *im, const struct config *cfg, enum mod
     if (!(im->embedder = embedder_new(im, (uint32_t)threads, err, errlen)))
         return AS_ENOMEM;
     im->created = (int64_t)time(NULL);
-    log_info("model ready", "id=%s n_ctx=%u threads=%d weights=%s load_s=%.2f load_cpu_s=%.2f",
-             im->id, im->n_ctx, threads, model_weights_memory(im->m), wall_s() - lp.t0,
-             (double)clock() / CLOCKS_PER_SEC - t0);
+    log_info("model ready",
+             "id=%s n_ctx=%u threads=%d weights=%s packed=%u load_s=%.2f load_cpu_s=%.2f", im->id,
+             im->n_ctx, threads, model_weights_memory(im->m), model_weights_packed(im->m),
+             wall_s() - lp.t0, (double)clock() / CLOCKS_PER_SEC - t0);
     return 0;
 }
 

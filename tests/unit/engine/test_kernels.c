@@ -272,8 +272,13 @@ static int is_float_type(enum ggml_type t)
     return t == GGML_TYPE_F32 || t == GGML_TYPE_F16 || t == GGML_TYPE_BF16;
 }
 
-/* Checks one product shape for type t under the current ISA and pool. */
-static void check_matmul(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64_t k, int64_t B)
+/*
+ * Checks one product shape for type t under the current ISA and pool; with
+ * packed, over the matrix packed by kern_pack() (and checks that kern_unpack()
+ * gives the rows back).
+ */
+static void check_matmul_p(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64_t k, int64_t B,
+                           int packed)
 {
     void *W = make_weights(t, n, k);
     size_t rb = ggml_row_size(t, (uint64_t)k);
@@ -295,7 +300,18 @@ static void check_matmul(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64
     for (int64_t i = 0; i < B * n; i++)
         y[i] = NAN;
 
-    assert_int_equal(kern_matmul(kc, t, W, n, k, x, B, y), 0);
+    if (packed) {
+        uint8_t *P = malloc(rb * (size_t)n), *back = malloc(rb * (size_t)n);
+        assert_true(P && back);
+        assert_int_equal(kern_pack(t, W, n, k, P), 0);
+        assert_int_equal(kern_matmul_packed(kc, t, P, n, k, x, B, y), 0);
+        assert_int_equal(kern_unpack(t, P, n, k, back), 0);
+        assert_memory_equal(back, W, rb * (size_t)n);
+        free(P);
+        free(back);
+    } else {
+        assert_int_equal(kern_matmul(kc, t, W, n, k, x, B, y), 0);
+    }
 
     for (int64_t r = 0; r < n; r++) {
         ref_dequant_row(t, (const char *)W + (size_t)r * rb, k, wr);
@@ -332,6 +348,11 @@ static void check_matmul(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64
     free(ds);
 }
 
+static void check_matmul(struct kern_ctx *kc, enum ggml_type t, int64_t n, int64_t k, int64_t B)
+{
+    check_matmul_p(kc, t, n, k, B, 0);
+}
+
 static void test_matmul_all(void **state)
 {
     (void)state;
@@ -349,6 +370,13 @@ static void test_matmul_all(void **state)
                 for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++)
                     check_matmul(kc, t, 37, k, batches[bi]);
                 check_matmul(kc, t, 1, k, 2);
+                if (t != GGML_TYPE_Q4_0 && t != GGML_TYPE_Q8_0)
+                    continue;
+                /* packed: 3 tiles; with 3 blocks per row, tiles not 64-byte aligned */
+                for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++) {
+                    check_matmul_p(kc, t, 48, k, batches[bi], 1);
+                    check_matmul_p(kc, t, 48, 96, batches[bi], 1);
+                }
             }
             kern_ctx_free(kc);
             tp_free(tp);
@@ -382,8 +410,8 @@ static void test_matmul_zero_quants(void **state)
     for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         enum ggml_type t = types[ti];
         size_t rb = ggml_row_size(t, K);
-        uint8_t *W = malloc(rb * N);
-        assert_non_null(W);
+        uint8_t *W = malloc(rb * N), *P = malloc(rb * N);
+        assert_true(W && P);
         ggml_fp16_t one = fp32_to_fp16(1.0f);
         for (int r = 0; r < N; r++) {
             uint8_t *row = W + (size_t)r * rb;
@@ -421,13 +449,22 @@ static void test_matmul_zero_quants(void **state)
              */
             if (t == GGML_TYPE_Q6_K && B <= 4)
                 continue;
-            assert_int_equal(kern_matmul(kc, t, W, N, K, x, B, y), 0);
-            for (int64_t i = 0; i < B * N; i++)
-                if (y[i] != 0.0f)
-                    fail_msg("%s B=%lld: y[%lld] = %g, want exactly 0", ggml_type_get(t)->name,
-                             (long long)B, (long long)i, y[i]);
+            for (int packed = 0; packed <= (t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0); packed++) {
+                if (packed) {
+                    assert_int_equal(kern_pack(t, W, N, K, P), 0);
+                    assert_int_equal(kern_matmul_packed(kc, t, P, N, K, x, B, y), 0);
+                } else {
+                    assert_int_equal(kern_matmul(kc, t, W, N, K, x, B, y), 0);
+                }
+                for (int64_t i = 0; i < B * N; i++)
+                    if (y[i] != 0.0f)
+                        fail_msg("%s%s B=%lld: y[%lld] = %g, want exactly 0",
+                                 ggml_type_get(t)->name, packed ? " packed" : "", (long long)B,
+                                 (long long)i, y[i]);
+            }
         }
         free(W);
+        free(P);
     }
     free(x);
     free(y);
@@ -498,6 +535,18 @@ static void test_matmul_errors(void **state)
     assert_int_equal(kern_matmul(kc, GGML_TYPE_I32, w, 1, 32, x, 1, y), AS_EUNSUP);
     assert_int_equal(kern_matmul(NULL, GGML_TYPE_F32, w, 1, 32, x, 1, y), AS_EINVAL);
     assert_int_equal(kern_matmul(kc, GGML_TYPE_F32, w, 0, 32, x, 1, y), 0);
+    /* packed: whole tiles of 16 rows, types with a packed form, whole blocks */
+    static uint8_t pw[16 * 34], pp[16 * 34];
+    assert_int_equal(kern_pack(GGML_TYPE_Q4_0, pw, 8, 32, pp), AS_EINVAL);
+    assert_int_equal(kern_pack(GGML_TYPE_Q4_0, pw, 16, 48, pp), AS_EINVAL);
+    assert_int_equal(kern_pack(GGML_TYPE_Q4_K, pw, 16, 256, pp), AS_EUNSUP);
+    assert_int_equal(kern_pack(GGML_TYPE_Q4_0, NULL, 16, 32, pp), AS_EINVAL);
+    assert_int_equal(kern_unpack(GGML_TYPE_Q8_0, pp, 17, 32, pw), AS_EINVAL);
+    assert_int_equal(kern_pack(GGML_TYPE_Q8_0, pw, 16, 32, pp), 0);
+    assert_int_equal(kern_matmul_packed(kc, GGML_TYPE_Q8_0, pp, 8, 32, x, 1, y), AS_EINVAL);
+    assert_int_equal(kern_matmul_packed(kc, GGML_TYPE_Q8_0, pp, 16, 48, x, 1, y), AS_EINVAL);
+    assert_int_equal(kern_matmul_packed(kc, GGML_TYPE_Q6_K, pp, 16, 256, x, 1, y), AS_EINVAL);
+    assert_false(kern_pack_supported(GGML_TYPE_Q4_K));
     assert_int_equal(kern_isa_set((enum kern_isa)7), AS_EUNSUP);
     kern_ctx_free(kc);
     kern_ctx_free(NULL);

@@ -21,8 +21,10 @@
 #include "core/err.h"
 #include "engine/ggml_types.h"
 #include "engine/gguf.h"
+#include "engine/kernels.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
+#include "engine/quant.h"
 
 #define D    32
 #define FF   64
@@ -47,11 +49,28 @@ static float frand(void)
 
 enum variant { V_OK, V_ARCH, V_MISSING, V_SHAPE, V_ROPE };
 
+/* The layers' matrices in this type (test_packed); norms and token_embd stay F32. */
+static enum ggml_type g_mat_type = GGML_TYPE_F32;
+static void *g_qbufs[8 * NL];
+static int g_nq;
+
 static void add2(struct gguf_writer *w, const char *name, uint64_t n0, uint64_t n1, size_t *off)
 {
     uint64_t ne[2] = {n0, n1};
-    assert_int_equal(
-        gguf_writer_add_tensor(w, name, GGML_TYPE_F32, n1 > 1 ? 2 : 1, ne, blob + *off), 0);
+    const void *data = blob + *off;
+    enum ggml_type t = GGML_TYPE_F32;
+    if (g_mat_type != GGML_TYPE_F32 && n1 > 1 && strstr(name, "blk.")) {
+        size_t rb = ggml_row_size(g_mat_type, n0);
+        uint8_t *q = malloc(rb * n1);
+        assert_non_null(q);
+        for (uint64_t r = 0; r < n1; r++)
+            assert_int_equal(
+                quant_quantize_row(g_mat_type, blob + *off + r * n0, q + r * rb, (int64_t)n0), 0);
+        g_qbufs[g_nq++] = q;
+        data = q;
+        t = g_mat_type;
+    }
+    assert_int_equal(gguf_writer_add_tensor(w, name, t, n1 > 1 ? 2 : 1, ne, data), 0);
     *off += n0 * n1;
 }
 
@@ -99,6 +118,8 @@ static void write_model(const char *path, enum variant v)
     }
     assert_int_equal(gguf_writer_write(w, path), 0);
     gguf_writer_free(w);
+    while (g_nq > 0)
+        free(g_qbufs[--g_nq]);
 }
 
 static int setup(void **state)
@@ -351,12 +372,89 @@ static void test_embed(void **state)
     model_free(m);
 }
 
+/*
+ * Logits of prompts of 7..3 tokens (one forward each), then 2 steps of 5
+ * sequences decoding together and one step of the first alone (B = 1).
+ */
+static void logits_run(struct model *m, float out[4][5][NV])
+{
+    memset(out, 0, sizeof(float) * 4 * 5 * NV);
+    struct model_ctx *ctx = mkctx(m, 5, 0);
+    struct kv_cache *kv = model_ctx_kv(ctx);
+    int seqs[5];
+    int32_t t[7];
+    for (int i = 0; i < 7; i++)
+        t[i] = (int32_t)((i * 11 + 2) % NV);
+    for (int s = 0; s < 5; s++) {
+        seqs[s] = kv_seq_alloc(kv);
+        run(ctx, seqs[s], t, 7 - (uint32_t)s, 0, out[0][s]);
+    }
+    struct model_batch b;
+    assert_int_equal(model_batch_init(&b, 5), 0);
+    for (int step = 1; step < 4; step++) {
+        model_batch_clear(&b);
+        for (int s = 0; s < (step < 3 ? 5 : 1); s++)
+            model_batch_add(&b, (int32_t)((step * 7 + s) % NV), seqs[s], 7 - (uint32_t)s + step - 1,
+                            1);
+        assert_int_equal(model_forward(ctx, &b), 0);
+        for (int s = 0; s < (step < 3 ? 5 : 1); s++)
+            memcpy(out[step][s], model_logits(ctx, (uint32_t)s), NV * sizeof(float));
+    }
+    model_batch_free(&b);
+    model_ctx_free(ctx);
+}
+
+/*
+ * Q4_0 and Q8_0 matrices: model_load() packs them where the kernels have a
+ * packed form (not with no_pack or MODEL_LOAD_MMAP, never the tied output),
+ * and the logits agree with the unpacked model's (other kernels, other
+ * summation order: within 1e-4 of the largest logit) at batches of 1 to 7.
+ */
+static void test_packed(void **state)
+{
+    (void)state;
+    static const enum ggml_type types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0};
+    static float a[4][5][NV], b[4][5][NV];
+    char err[256];
+    for (size_t ti = 0; ti < 2; ti++) {
+        g_mat_type = types[ti];
+        write_model(path_tmp, V_OK);
+        g_mat_type = GGML_TYPE_F32;
+        struct model_params plain = {.no_pack = 1}, mm = {.load = MODEL_LOAD_MMAP};
+        struct model *mp = model_load(path_tmp, NULL, err, sizeof err);
+        struct model *mu = model_load(path_tmp, &plain, err, sizeof err);
+        struct model *mm_ = model_load(path_tmp, &mm, err, sizeof err);
+        assert_true(mp && mu && mm_);
+        /* 7 matrices per layer; the output is token_embd (tied) */
+        assert_int_equal(model_weights_packed(mp), kern_pack_supported(types[ti]) ? 7 * NL : 0);
+        assert_int_equal(model_weights_packed(mu), 0);
+        assert_int_equal(model_weights_packed(mm_), 0);
+        logits_run(mp, a);
+        logits_run(mu, b);
+        for (int st = 0; st < 4; st++)
+            for (int s = 0; s < 5; s++) {
+                double mag = 0;
+                for (int i = 0; i < NV; i++)
+                    mag = fmax(mag, fabs(b[st][s][i]));
+                for (int i = 0; i < NV; i++)
+                    if (fabs(a[st][s][i] - b[st][s][i]) > 1e-4 * mag + 1e-6)
+                        fail_msg("%s step %d seq %d logit %d: packed %g, unpacked %g",
+                                 ggml_type_get(types[ti])->name, st, s, i, a[st][s][i],
+                                 b[st][s][i]);
+            }
+        model_free(mp);
+        model_free(mu);
+        model_free(mm_);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_batch_validation),
         cmocka_unit_test(test_prefix_sharing), cmocka_unit_test(test_kv_budget),
         cmocka_unit_test(test_default_budget), cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_packed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
