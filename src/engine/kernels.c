@@ -475,8 +475,8 @@ static int kern__matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W
         a->k = k;
         a->nb32 = k / 32;
         int64_t gemv_max = j.ops->gemv_max_b[wtype] ? j.ops->gemv_max_b[wtype] : KERN_IL_MIN_B - 1;
-        if (packed) /* one row: natural order (8 KB of row 8192 stays in L1, 64 KB interleaved did
-                       not) */
+        /* packed, one row: natural order (a row of 8192 is 8 KB, in L1; interleaved, 64 KB) */
+        if (packed)
             a->layout = B == 1 ? KERN_ACT_PLAIN_I : KERN_ACT_IL8S8;
         else if (j.ops->gemv[wtype] && B <= gemv_max)
             a->layout = j.ops->gemv_layout[wtype];
@@ -523,12 +523,8 @@ static size_t kern__pack_head(enum ggml_type t)
     return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 ? 2 : 0;
 }
 
-/* KERN_ISA_PACK=0 in the environment: kern_pack_supported() says no (A/B runs, tests). */
 int kern_pack_supported(enum ggml_type t)
 {
-    const char *e = getenv("KERN_ISA_PACK");
-    if (e && !strcmp(e, "0"))
-        return 0;
     return kern__pack_head(t) && kern__ops()->pk_gemm[t] != NULL;
 }
 
@@ -584,7 +580,9 @@ int kern_unpack(enum ggml_type t, const void *P, int64_t n_rows, int64_t k, void
 int kern_matmul_packed(struct kern_ctx *kc, enum ggml_type wtype, const void *P, int64_t n_rows,
                        int64_t k, const float *x, int64_t B, float *y)
 {
-    if (!kc || !kern__pack_head(wtype) || n_rows < 0 || n_rows % KERN_PACK_ROWS || k <= 0 || B < 0)
+    if (!kern__pack_head(wtype))
+        return AS_EUNSUP;
+    if (!kc || n_rows < 0 || n_rows % KERN_PACK_ROWS || k <= 0 || B < 0)
         return AS_EINVAL;
     if (kern__ops()->pk_gemm[wtype])
         return kern__matmul(kc, wtype, P, n_rows, k, x, B, y, 1);

@@ -637,18 +637,6 @@ typedef void (*pk_tile_fn)(const uint8_t *t, const struct dgrp *G, int64_t nb, c
     {                                                                                              \
         tile_pk(t, G, nb, pf, out, Q8, NBR > 0 ? NBR : 1, PLAIN);                                  \
     }
-/* NAME[nbr]: the tile for a group of nbr batch rows; NAME[0]: one row in KERN_ACT_PLAIN_I */
-#define PK_TILES(NAME, Q8)                                                                         \
-    PK_TILE(NAME, Q8, 0, 1)                                                                        \
-    PK_TILE(NAME, Q8, 1, 0)                                                                        \
-    PK_TILE(NAME, Q8, 2, 0)                                                                        \
-    PK_TILE(NAME, Q8, 4, 0)                                                                        \
-    PK_TILE(NAME, Q8, 8, 0)                                                                        \
-    static const pk_tile_fn NAME[9] = {NAME##_0, NAME##_1, NAME##_2, NAME##_4, NAME##_4,           \
-                                       NAME##_8, NAME##_8, NAME##_8, NAME##_8};
-PK_TILES(pk_q4_0, 0)
-PK_TILES(pk_q8_0, 1)
-
 /* Rows [r0, r1) (whole tiles) of packed P, all a->B batch rows in groups of up to 8. */
 static void pk_run(const pk_tile_fn tiles[9], int64_t nb, const void *P, size_t row_bytes,
                    int64_t r0, int64_t r1, const struct kern__act *a, float *y, int64_t ldy)
@@ -668,17 +656,25 @@ static void pk_run(const pk_tile_fn tiles[9], int64_t nb, const void *P, size_t 
     }
 }
 
-static void pk_gemm_q4_0(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                         const struct kern__act *a, float *y, int64_t ldy)
-{
-    pk_run(pk_q4_0, k / 32, P, row_bytes, r0, r1, a, y, ldy);
-}
-
-static void pk_gemm_q8_0(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                         const struct kern__act *a, float *y, int64_t ldy)
-{
-    pk_run(pk_q8_0, k / 32, P, row_bytes, r0, r1, a, y, ldy);
-}
+/*
+ * NAME[nbr]: the tile for a group of nbr batch rows; NAME[0]: one row in
+ * KERN_ACT_PLAIN_I. NAME##_gemm: the product (kern__ops.pk_gemm).
+ */
+#define PK_TILES(NAME, Q8)                                                                         \
+    PK_TILE(NAME, Q8, 0, 1)                                                                        \
+    PK_TILE(NAME, Q8, 1, 0)                                                                        \
+    PK_TILE(NAME, Q8, 2, 0)                                                                        \
+    PK_TILE(NAME, Q8, 4, 0)                                                                        \
+    PK_TILE(NAME, Q8, 8, 0)                                                                        \
+    static const pk_tile_fn NAME[9] = {NAME##_0, NAME##_1, NAME##_2, NAME##_4, NAME##_4,           \
+                                       NAME##_8, NAME##_8, NAME##_8, NAME##_8};                    \
+    static void NAME##_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,    \
+                            const struct kern__act *a, float *y, int64_t ldy)                      \
+    {                                                                                              \
+        pk_run(NAME, k / 32, P, row_bytes, r0, r1, a, y, ldy);                                     \
+    }
+PK_TILES(pk_q4_0, 0)
+PK_TILES(pk_q8_0, 1)
 
 /* ---- Q6_K ------------------------------------------------------------------- */
 
@@ -957,8 +953,8 @@ void kern__init_avx512_direct(struct kern__ops *o)
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0_rl;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k_rl;
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
-    o->pk_gemm[GGML_TYPE_Q4_0] = pk_gemm_q4_0;
-    o->pk_gemm[GGML_TYPE_Q8_0] = pk_gemm_q8_0;
+    o->pk_gemm[GGML_TYPE_Q4_0] = pk_q4_0_gemm;
+    o->pk_gemm[GGML_TYPE_Q8_0] = pk_q8_0_gemm;
 }
 
 #else

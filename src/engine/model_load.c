@@ -427,6 +427,17 @@ struct packer {
     atomic_uint next;
 };
 
+static int packable(const struct model_mat *w)
+{
+    return kern_pack_supported((enum ggml_type)w->type) && w->n_out % KERN_PACK_ROWS == 0;
+}
+
+/* Rows per step for rows of rb bytes: whole tiles, about PACK_STEP_BYTES. */
+static uint32_t pack_step_rows(size_t rb)
+{
+    return (uint32_t)(PACK_STEP_BYTES / rb / KERN_PACK_ROWS + 1) * KERN_PACK_ROWS;
+}
+
 static void *pack_worker(void *arg)
 {
     struct packer *pk = arg;
@@ -469,11 +480,11 @@ static void pack_weights(struct model *m)
     size_t total = 0, steps = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct model_mat *w = mats[i];
-        if (!kern_pack_supported((enum ggml_type)w->type) || w->n_out % KERN_PACK_ROWS)
+        if (!packable(w))
             continue;
-        const size_t bytes = ggml_row_size(w->type, w->n_in) * w->n_out;
-        total += (bytes + 63) & ~(size_t)63;
-        steps += bytes / PACK_STEP_BYTES + 1;
+        const size_t rb = ggml_row_size(w->type, w->n_in), sr = pack_step_rows(rb);
+        total += (rb * w->n_out + 63) & ~(size_t)63;
+        steps += (w->n_out + sr - 1) / sr;
     }
     uint8_t *P = total ? hugemem_alloc(total) : NULL;
     if (!P || !(pk.steps = malloc(sizeof *pk.steps * steps))) {
@@ -484,11 +495,10 @@ static void pack_weights(struct model *m)
     for (uint32_t i = 0; i < n; i++) {
         const struct model_mat *w = mats[i];
         dst[i] = NULL;
-        if (!kern_pack_supported((enum ggml_type)w->type) || w->n_out % KERN_PACK_ROWS)
+        if (!packable(w))
             continue;
         const size_t rb = ggml_row_size(w->type, w->n_in);
-        const uint32_t step =
-            (uint32_t)(PACK_STEP_BYTES / rb / KERN_PACK_ROWS + 1) * KERN_PACK_ROWS;
+        const uint32_t step = pack_step_rows(rb);
         dst[i] = P + off;
         for (uint32_t r = 0; r < w->n_out; r += step)
             pk.steps[pk.n++] =
@@ -537,14 +547,14 @@ struct model *model_load(const char *path, const struct model_params *p, char *e
         return NULL;
     }
     m->owned = f;
-    if (mode != MODEL_LOAD_MMAP && !(p && p->no_pack))
-        pack_weights(m);
     if (gguf_memory_of(f) == GGUF_MEM_MAP) {
-        /* start reading the weights in now (async), so a cold first token does not
-           page-fault its way through the file */
+        /* start reading the weights in now (async), so a cold first token (or the
+           packing below) does not page-fault its way through the file */
         uintptr_t a = (uintptr_t)f->map & ~(uintptr_t)4095;
         madvise((void *)a, f->map_size + ((uintptr_t)f->map - a), MADV_WILLNEED);
     }
+    if (mode != MODEL_LOAD_MMAP && !(p && p->no_pack))
+        pack_weights(m);
     return m;
 }
 
