@@ -205,6 +205,11 @@ fail:
     return NULL;
 }
 
+void model_ctx_run(struct model_ctx *ctx, void (*fn)(void *arg, int ith, int nth), void *arg)
+{
+    tp_run(ctx->tp, fn, arg);
+}
+
 void model_ctx_free(struct model_ctx *ctx)
 {
     if (!ctx)

@@ -146,6 +146,13 @@ void model_ctx_free(struct model_ctx *ctx);
 struct kv_cache *model_ctx_kv(struct model_ctx *ctx);
 /* The model the context runs. */
 const struct model *model_ctx_model(const struct model_ctx *ctx);
+/*
+ * Runs fn(arg, ith, nth) on every thread of the context's pool (the caller is
+ * thread 0) and returns when all have returned; fn(arg, 0, 1) without a pool.
+ * For per-step work around model_forward() (sampling several sequences):
+ * only from the thread that calls model_forward(), never during it.
+ */
+void model_ctx_run(struct model_ctx *ctx, void (*fn)(void *arg, int ith, int nth), void *arg);
 
 /* One token of a batch. */
 struct model_batch_token {

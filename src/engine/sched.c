@@ -23,9 +23,10 @@ struct req {
     atomic_int cancelled;
     struct sched_stats st;
     double t_submit, t_first_sched;
-    int batch_index;  /* index of its logits token in the step's batch, -1 none */
-    int prefix_wait;  /* skips this step: an earlier request computes its prefix */
-    struct req *next; /* in the waiting or running list */
+    int batch_index;           /* index of its logits token in the step's batch, -1 none */
+    struct sampler_result res; /* the token sampled this step (logprobs if asked) */
+    int prefix_wait;           /* skips this step: an earlier request computes its prefix */
+    struct req *next;          /* in the waiting or running list */
 };
 
 /* A finished sequence kept for prefix reuse. */
@@ -44,7 +45,9 @@ struct sched {
     struct sched_params p;
     uint32_t n_vocab, n_ctx;
     struct model_batch batch;
-    float *logits; /* (n_vocab) private copy for logit filters */
+    float *logits;     /* (n_vocab) private copy for logit filters */
+    struct req **todo; /* (max_running) requests sampled in parallel this step */
+    uint32_t n_todo;
     struct cached *cache;
     uint64_t use_clock;
 
@@ -415,26 +418,59 @@ static void build_batch(struct sched *s)
     }
 }
 
-/* Samples for every request whose last token ran, and retires finished ones. */
+/* Samples r's next token into r->res from logits (touches only r: safe on any thread). */
+static void sample_req(struct req *r, const float *logits)
+{
+    struct sampler_result *res = &r->res;
+    int32_t t = sampler_sample(r->smp, logits, r->p.n_top_logprobs, r->p.logprobs ? res : NULL);
+    if (!r->p.logprobs) {
+        memset(res, 0, sizeof *res);
+        res->token = t;
+    }
+}
+
+static void sample_worker(void *arg, int ith, int nth)
+{
+    struct sched *s = arg;
+    for (uint32_t i = (uint32_t)ith; i < s->n_todo; i += (uint32_t)nth)
+        sample_req(s->todo[i], model_logits(s->ctx, (uint32_t)s->todo[i]->batch_index));
+}
+
+/*
+ * Samples for every request whose last token ran, and retires finished ones.
+ * Drawing from a 128K vocabulary is ~0.3 ms a sequence, so several requests
+ * are sampled on the context's threads at once (a logit filter runs user
+ * code and shares one buffer: those are sampled here, one by one); tokens are
+ * then accepted and delivered in admission order.
+ */
 static void sample_all(struct sched *s)
 {
+    s->n_todo = 0;
+    for (struct req *r = s->running; r; r = r->next) {
+        if (r->batch_index < 0)
+            continue;
+        if (!r->p.logit_filter && s->n_todo < s->p.max_running) {
+            s->todo[s->n_todo++] = r;
+            continue;
+        }
+        if (!r->p.logit_filter) {
+            sample_req(r, model_logits(s->ctx, (uint32_t)r->batch_index));
+            continue;
+        }
+        memcpy(s->logits, model_logits(s->ctx, (uint32_t)r->batch_index),
+               s->n_vocab * sizeof *s->logits);
+        r->p.logit_filter(r->p.ud, s->logits, s->n_vocab);
+        sample_req(r, s->logits);
+    }
+    if (s->n_todo > 1)
+        model_ctx_run(s->ctx, sample_worker, s);
+    else if (s->n_todo == 1)
+        sample_worker(s, 0, 1);
     for (struct req *r = s->running, *next; r; r = next) {
         next = r->next;
         if (r->batch_index < 0)
             continue;
-        const float *logits = model_logits(s->ctx, (uint32_t)r->batch_index);
-        if (r->p.logit_filter) {
-            memcpy(s->logits, logits, s->n_vocab * sizeof *logits);
-            r->p.logit_filter(r->p.ud, s->logits, s->n_vocab);
-            logits = s->logits;
-        }
-        struct sampler_result res;
-        int32_t t =
-            sampler_sample(r->smp, logits, r->p.n_top_logprobs, r->p.logprobs ? &res : NULL);
-        if (!r->p.logprobs) {
-            memset(&res, 0, sizeof res);
-            res.token = t;
-        }
+        int32_t t = r->res.token;
         sampler_accept(r->smp, t, 1);
         if (r->st.n_gen == 0)
             r->st.ttft_ms = now_ms() - r->t_submit;
@@ -446,7 +482,7 @@ static void sample_all(struct sched *s)
             s->step_gen++;
             if (req_push_token(r, t))
                 done = SCHED_FINISH_ERROR;
-            else if (r->p.on_token && r->p.on_token(r->p.ud, &res))
+            else if (r->p.on_token && r->p.on_token(r->p.ud, &r->res))
                 done = SCHED_FINISH_STOP;
             else if ((r->p.max_tokens && r->st.n_gen >= r->p.max_tokens) || r->n_tokens >= s->n_ctx)
                 done = SCHED_FINISH_LENGTH;
@@ -573,8 +609,9 @@ struct sched *sched_new(const struct model *m, const struct sched_params *p, cha
     char terr[256];
     s->tok = tok_new_from_gguf(model_get_gguf(m), terr, sizeof terr); /* NULL: no EOG ids */
     s->logits = malloc(s->n_vocab * sizeof *s->logits);
+    s->todo = malloc(s->p.max_running * sizeof *s->todo);
     s->cache = calloc(s->p.cache_seqs ? s->p.cache_seqs : 1, sizeof *s->cache);
-    if (!s->logits || !s->cache || model_batch_init(&s->batch, s->p.max_batch)) {
+    if (!s->logits || !s->todo || !s->cache || model_batch_init(&s->batch, s->p.max_batch)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -588,6 +625,7 @@ struct sched *sched_new(const struct model *m, const struct sched_params *p, cha
 fail:
     model_batch_free(&s->batch);
     free(s->logits);
+    free(s->todo);
     free(s->cache);
     tok_free(s->tok);
     model_ctx_free(s->ctx);
@@ -610,6 +648,7 @@ void sched_free(struct sched *s)
         cache_drop(s, &s->cache[i]);
     model_batch_free(&s->batch);
     free(s->logits);
+    free(s->todo);
     free(s->cache);
     free(s->cancel_ids);
     tok_free(s->tok);

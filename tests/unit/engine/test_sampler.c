@@ -90,6 +90,29 @@ static void test_top_k(void **state)
         distinct += seen[i] > 0;
     assert_int_equal(distinct, 10); /* high temperature: all ten get drawn */
     sampler_free(s);
+
+    /* the heap's worst cases: ascending logits (every token displaces the
+     * root), equal logits (ties keep the lower ids) and NaN (never kept) */
+    float up[NV], flat[NV];
+    for (int i = 0; i < NV; i++) {
+        up[i] = (float)i / NV;
+        flat[i] = i % 7 == 3 ? NAN : 0.5f;
+    }
+    s = mk(1.0f, 10, 1, 0, 3);
+    int lo = NV, hi = 0;
+    for (int i = 0; i < 500; i++) {
+        int t = sampler_sample(s, up, 0, NULL);
+        lo = t < lo ? t : lo;
+        hi = t > hi ? t : hi;
+    }
+    assert_int_equal(lo, NV - 10);
+    assert_int_equal(hi, NV - 1);
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 500; i++)
+        seen[sampler_sample(s, flat, 0, NULL)]++;
+    for (int i = 0; i < NV; i++) /* the first ten ids that are not NaN: 0-2, 4-9, 11 */
+        assert_true((seen[i] > 0) == (i < 12 && i != 3 && i != 10));
+    sampler_free(s);
 }
 
 static void test_top_p_min_p(void **state)

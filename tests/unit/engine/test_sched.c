@@ -39,6 +39,7 @@ struct done {
     enum sched_finish why;
     struct sched_stats st;
     int32_t out[256];
+    float lp[256]; /* logprob of each token when asked */
     int n_out;
     int stop_after; /* cancel / stop helpers */
     struct sched *s;
@@ -49,8 +50,10 @@ static int on_token(void *ud, const struct sampler_result *r)
 {
     struct done *d = ud;
     pthread_mutex_lock(&d->mu);
-    if (d->n_out < 256)
+    if (d->n_out < 256) {
+        d->lp[d->n_out] = r->logprob;
         d->out[d->n_out++] = r->token;
+    }
     int n = d->n_out;
     pthread_mutex_unlock(&d->mu);
     if (d->stop_after && n == d->stop_after && d->s)
@@ -173,6 +176,83 @@ static void test_batched_equals_alone(void **st)
     (void)st;
     struct sched_params p = {.n_threads = 2, .max_running = 4, .max_batch = 16, .cache_seqs = 2};
     run_many(&p, 7, 9); /* prompts 3..57 tokens, chunked by 16, queued past 4 */
+}
+
+/* A logit filter as a JSON constraint would be: bans every token id divisible by 5. */
+static void ban_fifths(void *ud, float *logits, uint32_t n_vocab)
+{
+    (void)ud;
+    for (uint32_t v = 0; v < n_vocab; v += 5)
+        logits[v] = -1e30f;
+}
+
+/* Six seeded temperature requests (some with logprobs, some with a logit filter). */
+static void run_sampled(const struct sched_params *p, int one_at_a_time, struct done *d)
+{
+    char err[256];
+    struct sched *s = sched_new(g_model, p, err, sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    int32_t prompts[6][24];
+    for (int i = 0; i < 6; i++) {
+        make_prompt(prompts[i], 5 + 3 * i, i + 20);
+        struct sched_request r = {0};
+        sampler_params_default(&r.sampling);
+        r.sampling.temperature = 0.9f;
+        r.sampling.seed = 1000 + (uint64_t)i;
+        r.sampling.top_p = i == 4 ? 0.8f : 1.0f;
+        r.logprobs = i % 2 == 0;
+        r.n_top_logprobs = r.logprobs ? 3 : 0;
+        r.logit_filter = i % 3 == 0 ? ban_fifths : NULL;
+        r.prompt = prompts[i];
+        r.n_prompt = (uint32_t)(5 + 3 * i);
+        r.max_tokens = N_GEN;
+        r.ignore_eog = 1;
+        r.on_token = on_token;
+        r.on_done = on_done;
+        r.ud = &d[i];
+        done_init(&d[i]);
+        d[i].s = s;
+        assert_int_equal(sched_submit(s, &r, &d[i].id), 0);
+        if (one_at_a_time)
+            done_wait(&d[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        done_wait(&d[i]);
+        assert_int_equal(d[i].n_out, N_GEN);
+    }
+    sched_free(s);
+}
+
+/*
+ * Seeded sampling on the context's threads, several requests at once, draws
+ * what each request draws alone on one thread; filters and logprobs apply.
+ */
+static void test_sampled_batched_equals_alone(void **st)
+{
+    (void)st;
+    struct sched_params par = {.n_threads = 2, .max_running = 6, .max_batch = 64};
+    struct sched_params one = {.n_threads = 1, .max_running = 1, .max_batch = 64};
+    struct done a[6], b[6];
+    run_sampled(&par, 0, a);
+    run_sampled(&one, 1, b);
+    int differs_from_greedy = 0;
+    for (int i = 0; i < 6; i++) {
+        assert_memory_equal(a[i].out, b[i].out, N_GEN * sizeof(int32_t));
+        for (int g = 0; g < N_GEN; g++) {
+            if (i % 3 == 0)
+                assert_int_not_equal(a[i].out[g] % 5, 0);
+            if (i % 2 == 0) {
+                assert_true(a[i].lp[g] <= 0 && a[i].lp[g] > -1e3f);
+                assert_float_equal(a[i].lp[g], b[i].lp[g], 1e-3);
+            }
+        }
+        int32_t ref[N_GEN], prompt[24];
+        make_prompt(prompt, 5 + 3 * i, i + 20);
+        reference(prompt, 5 + 3 * i, ref);
+        differs_from_greedy += memcmp(ref, a[i].out, sizeof ref) != 0;
+    }
+    assert_true(differs_from_greedy > 0); /* it did sample */
 }
 
 static void test_tiny_kv(void **st)
@@ -383,8 +463,11 @@ static int teardown(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batched_equals_alone),  cmocka_unit_test(test_tiny_kv),
-        cmocka_unit_test(test_prefix_reuse),          cmocka_unit_test(test_prefix_shared_arrival),
+        cmocka_unit_test(test_batched_equals_alone),
+        cmocka_unit_test(test_sampled_batched_equals_alone),
+        cmocka_unit_test(test_tiny_kv),
+        cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_prefix_shared_arrival),
         cmocka_unit_test(test_cancel_queue_deadline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
