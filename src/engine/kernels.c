@@ -476,7 +476,9 @@ static int kern__matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W
         a->nb32 = k / 32;
         int64_t gemv_max = j.ops->gemv_max_b[wtype] ? j.ops->gemv_max_b[wtype] : KERN_IL_MIN_B - 1;
         /* packed, one row: natural order (a row of 8192 is 8 KB, in L1; interleaved, 64 KB) */
-        if (packed)
+        if (packed && j.ops->pk_natural)
+            a->layout = KERN_ACT_PLAIN;
+        else if (packed)
             a->layout = B == 1 ? KERN_ACT_PLAIN_I : KERN_ACT_IL8S8;
         else if (j.ops->gemv[wtype] && B <= gemv_max)
             a->layout = j.ops->gemv_layout[wtype];

@@ -6,8 +6,8 @@
  * this table). Quantized dot products use the sign trick: |w| (unsigned) times
  * a * sign(w) (signed) with vpmaddubsw, pairs summed by vpmaddwd.
  *
- * Not for: batched interleaved products (those need AVX-512 VNNI; on AVX2
- * batches run the row-at-a-time path).
+ * Not for: products over packed Q4_0/Q8_0 matrices (kernels_gemm_avx2.c).
+ * Other quantized types run the row-at-a-time path at every batch size.
  */
 #include "engine/kernels_impl.h"
 
@@ -41,6 +41,7 @@ static void avx2_quantize_act(const float *x, int64_t r0, int64_t r1, struct ker
     for (int64_t r = r0; r < r1; r++) {
         int8_t *qs = a->qs + r * k;
         float *d = a->d + r * nb, *ds = a->ds + r * nb, *ds16 = a->ds16 + r * 2 * nb;
+        int32_t *is16 = a->is16 + r * 2 * nb;
         for (int64_t b = 0; b < nb; b++) {
             const float *xb = x + r * k + b * 32;
             __m256 v[4];
@@ -77,6 +78,8 @@ static void avx2_quantize_act(const float *x, int64_t r0, int64_t r1, struct ker
             ds[b] = d[b] * (float)(s0 + s1);
             ds16[2 * b] = d[b] * (float)s0;
             ds16[2 * b + 1] = d[b] * (float)s1;
+            is16[2 * b] = s0;
+            is16[2 * b + 1] = s1;
         }
     }
 }
@@ -468,6 +471,7 @@ void kern__init_avx2(struct kern__ops *o)
     o->f16_to_f32 = avx2_f16_to_f32;
     o->dot_f16_f32 = avx2_dot_f16_f32;
     o->axpy_f16 = avx2_axpy_f16;
+    kern__init_avx2_gemm(o);
 }
 
 #else

@@ -121,6 +121,11 @@ struct kern__ops {
      */
     void (*pk_gemm[GGML_TYPE_COUNT])(const void *P, size_t row_bytes, int64_t k, int64_t r0,
                                      int64_t r1, const struct kern__act *a, float *y, int64_t ldy);
+    /*
+     * 1: pk_gemm takes KERN_ACT_PLAIN activations (with is16) at every batch
+     * size; 0: KERN_ACT_IL8S8, and KERN_ACT_PLAIN_I for one row.
+     */
+    uint8_t pk_natural;
     /* 1: il8_gemm[t] takes KERN_ACT_IL8S8 activations (else KERN_ACT_IL8S). */
     uint8_t il8_s8[GGML_TYPE_COUNT];
     /* Activation layout gemv[t] expects (KERN_ACT_PLAIN or KERN_ACT_Q4P). */
@@ -168,6 +173,9 @@ void kern__quantize_row_ref(const float *x, int64_t k, int8_t *q, float *d, floa
 void kern__init_scalar(struct kern__ops *o);
 void kern__init_avx2(struct kern__ops *o);
 void kern__init_avx512(struct kern__ops *o);
+/* The products over packed matrices at the AVX2 level (kernels_gemm_avx2.c), called by
+ * kern__init_avx2. */
+void kern__init_avx2_gemm(struct kern__ops *o);
 /* The batched-product part of the AVX-512 level (kernels_gemm_avx512.c), called by
  * kern__init_avx512. */
 void kern__init_avx512_gemm(struct kern__ops *o);
