@@ -30,8 +30,18 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "engine/quant_blocks.h"
+
 #define PK2_ROWS 16 /* KERN_PACK_ROWS */
 #define PK2_NBR  2  /* batch rows per register tile */
+
+static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 
 static inline __m256i bcast4(const int8_t *p)
 {
@@ -164,8 +174,217 @@ static void pk2_run(pk2_tile_fn one, pk2_tile_fn two, int64_t nb, const void *P,
 PK2_TYPE(pk2_q4_0, 0)
 PK2_TYPE(pk2_q8_0, 1)
 
+/* ---- Q4_K, straight from the GGUF blocks ----------------------------------------- */
+
+#define K4_NC 4  /* batch rows per register tile */
+#define K4_RB 16 /* weight rows per L1/L2 block */
+#define K4_BC 64 /* batch rows per L2 chunk */
+
+/*
+ * The 8 6-bit scales and mins of a Q4_K super-block times d and dmin, as
+ * floats (x->scales is followed by the quants, so 16 bytes are readable).
+ * With u0..u2 the three little-endian words of the 12 bytes, the unpacked
+ * 16 bytes are u0 & 0x3f.., u2 & 0x0f.. | ((u0 >> 6) & 0x03..) << 4,
+ * u1 & 0x3f.., (u2 >> 4) & 0x0f.. | ((u1 >> 6) & 0x03..) << 4.
+ */
+static inline void k4_scales(const block_q4_K *x, __m256 *sc, __m256 *mn)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)x->scales);
+    __m128i lo = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
+    __m128i hi = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* -- u0 -- u1 */
+    lo = _mm_and_si128(_mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4)),
+                       _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    hi = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(hi, 6), _mm_set1_epi32(0x03030303)), 4);
+    hi = _mm_and_si128(hi, _mm_setr_epi32(0, -1, 0, -1));
+    const __m128i u = _mm_or_si128(lo, hi);
+    *sc =
+        _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x->d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u)));
+    *mn = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x->dmin)),
+                        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(u, 8))));
+}
+
+/*
+ * One weight row (x, nsb super-blocks) against nc batch rows from b of a:
+ * y[(b + c) * ldy]. Per 32-element sub-block j and batch row c the integer
+ * sum of q * a (q the unsigned nibbles) is scaled by d * sc_j * d_a; the mins
+ * take dmin * m_j * (d_a * sum a) off, all in 8 float lanes summed at the end.
+ */
+static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, int64_t nsb,
+                                                          const struct kern__act *a, int64_t b,
+                                                          const int nc, float *y, int64_t ldy)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[K4_NC];
+    for (int c = 0; c < nc; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        __m256 vsc, vmn;
+        k4_scales(x + sb, &vsc, &vmn);
+        float s[K4_NC][8];
+        for (int c = 0; c < nc; c++) {
+            const float *ad = a->d + (b + c) * a->nb32 + sb * 8;
+            const float *ads = a->ds + (b + c) * a->nb32 + sb * 8;
+            _mm256_storeu_ps(s[c], _mm256_mul_ps(vsc, _mm256_loadu_ps(ad)));
+            acc[c] = _mm256_fnmadd_ps(vmn, _mm256_loadu_ps(ads), acc[c]);
+        }
+        for (int g = 0; g < 4; g++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[sb].qs + 32 * g));
+            const __m256i lo = _mm256_and_si256(v, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = a->qs + (b + c) * a->k + sb * 256 + 64 * g;
+                const __m256i pl = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)aq)), ones);
+                const __m256i ph = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(aq + 32))), ones);
+                const __m256 f = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(ph), _mm256_broadcast_ss(&s[c][2 * g + 1]),
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(pl), _mm256_broadcast_ss(&s[c][2 * g])));
+                acc[c] = _mm256_add_ps(acc[c], f);
+            }
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        y[(b + c) * ldy] = hsum8(acc[c]);
+}
+
+/* ---- Q6_K, straight from the GGUF blocks ----------------------------------------- */
+
+/*
+ * Per 32-element sub-block j of a Q6_K super-block: the 6-bit quants e (0..63,
+ * offset 32) of one weight row times one batch row's activations, the two
+ * 16-element halves weighted by their int8 scales: (e - 32) * a summed in 16
+ * bits per pair (|.| <= 2 * 32 * 127), then vpmaddwd with the scales gives
+ * 8 int32 lanes, exact before the one conversion.
+ */
+static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, int64_t nsb,
+                                                          const struct kern__act *a, int64_t b,
+                                                          const int nc, float *y, int64_t ldy)
+{
+    static const int8_t ctrl[8][32] = {
+#define K6C(j)                                                                                     \
+    {-128, 2 * j,     -128, 2 * j,     -128, 2 * j,     -128, 2 * j,                               \
+     -128, 2 * j,     -128, 2 * j,     -128, 2 * j,     -128, 2 * j,                               \
+     -128, 2 * j + 1, -128, 2 * j + 1, -128, 2 * j + 1, -128, 2 * j + 1,                           \
+     -128, 2 * j + 1, -128, 2 * j + 1, -128, 2 * j + 1, -128, 2 * j + 1}
+        K6C(0), K6C(1), K6C(2), K6C(3), K6C(4),
+        K6C(5), K6C(6), K6C(7)
+#undef K6C
+    };
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i k32 = _mm256_set1_epi8(32);
+    __m256 acc[K4_NC];
+    for (int c = 0; c < nc; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const block_q6_K *xb = x + sb;
+        const __m256i S = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xb->scales));
+        const float d = _cvtsh_ss(xb->d);
+        for (int h = 0; h < 2; h++) {
+            const __m256i L0 = _mm256_loadu_si256((const __m256i *)(xb->ql + 64 * h));
+            const __m256i L1 = _mm256_loadu_si256((const __m256i *)(xb->ql + 64 * h + 32));
+            const __m256i H = _mm256_loadu_si256((const __m256i *)(xb->qh + 32 * h));
+            __m256i e[4];
+            e[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
+            e[1] = _mm256_or_si256(_mm256_and_si256(L1, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
+            e[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                                   _mm256_and_si256(H, m30));
+            e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+            for (int m = 0; m < 4; m += 2) {
+                const int j = 4 * h + m; /* sub-block */
+                const __m256i sc0 = _mm256_srai_epi16(
+                    _mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)ctrl[j])), 8);
+                const __m256i sc1 = _mm256_srai_epi16(
+                    _mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)ctrl[j + 1])), 8);
+                for (int c = 0; c < nc; c++) {
+                    const int8_t *aq = a->qs + (b + c) * a->k + sb * 256 + 32 * j;
+                    const float *ad = a->d + (b + c) * a->nb32 + sb * 8 + j;
+                    const __m256i a0 = _mm256_loadu_si256((const __m256i *)aq);
+                    const __m256i a1 = _mm256_loadu_si256((const __m256i *)(aq + 32));
+                    const __m256i p0 = _mm256_sub_epi16(_mm256_maddubs_epi16(e[m], a0),
+                                                        _mm256_maddubs_epi16(k32, a0));
+                    const __m256i p1 = _mm256_sub_epi16(_mm256_maddubs_epi16(e[m + 1], a1),
+                                                        _mm256_maddubs_epi16(k32, a1));
+                    const __m256 f = _mm256_fmadd_ps(
+                        _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, sc1)), _mm256_set1_ps(d * ad[1]),
+                        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p0, sc0)),
+                                      _mm256_set1_ps(d * ad[0])));
+                    acc[c] = _mm256_add_ps(acc[c], f);
+                }
+            }
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        y[(b + c) * ldy] = hsum8(acc[c]);
+}
+
+#define KX_TILE(NAME, BODY, BLOCK, NC)                                                             \
+    static void NAME##NC(const void *x, int64_t nsb, const struct kern__act *a, int64_t b,         \
+                         float *y, int64_t ldy)                                                    \
+    {                                                                                              \
+        BODY((const BLOCK *)x, nsb, a, b, NC, y, ldy);                                             \
+    }
+KX_TILE(k4_tile, k4_tile, block_q4_K, 1)
+KX_TILE(k4_tile, k4_tile, block_q4_K, 2)
+KX_TILE(k4_tile, k4_tile, block_q4_K, 3)
+KX_TILE(k4_tile, k4_tile, block_q4_K, 4)
+KX_TILE(k6_tile, k6_tile, block_q6_K, 1)
+KX_TILE(k6_tile, k6_tile, block_q6_K, 2)
+KX_TILE(k6_tile, k6_tile, block_q6_K, 3)
+KX_TILE(k6_tile, k6_tile, block_q6_K, 4)
+
+typedef void (*kx_tile_fn)(const void *x, int64_t nsb, const struct kern__act *a, int64_t b,
+                           float *y, int64_t ldy);
+
+/*
+ * Rows [r0, r1) x batch rows [b0, b1), KERN_ACT_PLAIN activations: blocks of
+ * 16 weight rows (in L1/L2) against chunks of 64 batch rows (in L2).
+ */
+static void kx_run(const kx_tile_fn tiles[K4_NC + 1], const void *W, size_t row_bytes, int64_t k,
+                   int64_t r0, int64_t r1, const struct kern__act *a, int64_t b0, int64_t b1,
+                   float *y, int64_t ldy)
+{
+    const int64_t nsb = k / 256;
+    for (int64_t rb = r0; rb < r1; rb += K4_RB) {
+        const int64_t re = rb + K4_RB < r1 ? rb + K4_RB : r1;
+        for (int64_t bc = b0; bc < b1; bc += K4_BC) {
+            const int64_t be = bc + K4_BC < b1 ? bc + K4_BC : b1;
+            for (int64_t r = rb; r < re; r++) {
+                const void *x = (const char *)W + (size_t)r * row_bytes;
+                for (int64_t b = bc; b < be; b += K4_NC) {
+                    const int nc = be - b < K4_NC ? (int)(be - b) : K4_NC;
+                    tiles[nc](x, nsb, a, b, y + r, ldy);
+                }
+            }
+        }
+    }
+}
+
+static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k4_tile1, k4_tile2, k4_tile3, k4_tile4};
+    kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
+}
+
+static void gemv_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k6_tile1, k6_tile2, k6_tile3, k6_tile4};
+    kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
+}
+
 void kern__init_avx2_gemm(struct kern__ops *o)
 {
+    o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
+    o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_PLAIN;
+    o->gemv_max_b[GGML_TYPE_Q4_K] = 255;
+    o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
+    o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
+    o->gemv_max_b[GGML_TYPE_Q6_K] = 255;
     o->pk_gemm[GGML_TYPE_Q4_0] = pk2_q4_0_gemm;
     o->pk_gemm[GGML_TYPE_Q8_0] = pk2_q8_0_gemm;
     o->pk_natural = 1;
