@@ -167,68 +167,6 @@ static void gemv_q8_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
     }
 }
 
-/* ---- float weights ------------------------------------------------------------- */
-
-static inline __m256 load_w8(enum ggml_type t, const void *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
-    if (t == GGML_TYPE_BF16)
-        return _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i))),
-            16));
-    return _mm256_loadu_ps((const float *)row + i);
-}
-
-static inline float load_w1(enum ggml_type t, const void *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return fp16_to_fp32(((const uint16_t *)row)[i]);
-    if (t == GGML_TYPE_BF16)
-        return bf16_to_fp32(((const uint16_t *)row)[i]);
-    return ((const float *)row)[i];
-}
-
-/* 2 weight rows x up to 4 activation rows (8 accumulators + loads fit in 16 registers). */
-static void avx2_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
-                            int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
-                            int64_t ldy, float *scratch)
-{
-    (void)scratch;
-    for (int64_t r = r0; r < r1; r += 2) {
-        int nr = r + 2 <= r1 ? 2 : 1;
-        const void *row0 = (const char *)W + (size_t)r * row_bytes;
-        const void *row1 = (const char *)W + (size_t)(r + nr - 1) * row_bytes;
-        for (int64_t c = 0; c < B; c += 4) {
-            int nc = B - c < 4 ? (int)(B - c) : 4;
-            __m256 acc[2][4];
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 4; j++)
-                    acc[i][j] = _mm256_setzero_ps();
-            int64_t kk = 0;
-            for (; kk + 8 <= k; kk += 8) {
-                __m256 w0 = load_w8(t, row0, kk), w1 = load_w8(t, row1, kk);
-                for (int j = 0; j < 4; j++) {
-                    if (j < nc) {
-                        __m256 xv = _mm256_loadu_ps(x + (c + j) * k + kk);
-                        acc[0][j] = _mm256_fmadd_ps(w0, xv, acc[0][j]);
-                        acc[1][j] = _mm256_fmadd_ps(w1, xv, acc[1][j]);
-                    }
-                }
-            }
-            for (int i = 0; i < nr; i++) {
-                const void *row = i ? row1 : row0;
-                for (int j = 0; j < nc; j++) {
-                    float s = hsum_ps(acc[i][j]);
-                    for (int64_t q = kk; q < k; q++)
-                        s += load_w1(t, row, q) * x[(c + j) * k + q];
-                    y[(c + j) * ldy + r + i] = s;
-                }
-            }
-        }
-    }
-}
-
 /* ---- element-wise helpers ------------------------------------------------------ */
 
 /* e^x, relative error ~1e-7 (Cephes-style range reduction and polynomial); 0 below -87.3. */
@@ -458,7 +396,6 @@ void kern__init_avx2(struct kern__ops *o)
     o->gemv_layout[GGML_TYPE_Q4_0] = KERN_ACT_PLAIN;
     o->gemv[GGML_TYPE_Q8_0] = gemv_q8_0;
     o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
-    o->gemm_float = avx2_gemm_float;
     o->rmsnorm = avx2_rmsnorm;
     o->softmax = avx2_softmax;
     o->argmax = avx2_argmax;

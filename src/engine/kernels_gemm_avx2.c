@@ -30,6 +30,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "engine/fp16.h"
 #include "engine/quant_blocks.h"
 
 #define PK2_ROWS 16 /* KERN_PACK_ROWS */
@@ -65,6 +66,7 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
     const float *ad[PK2_NBR];
     const int32_t *ai[PK2_NBR];
     __m256 accf[PK2_NBR][2];
+    KERN_UNROLL(2)
     for (int c = 0; c < nbr; c++) {
         aq[c] = a->qs + (b0 + c) * a->k;
         ad[c] = a->d + (b0 + c) * a->nb32;
@@ -79,13 +81,16 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
             _mm_prefetch((const char *)pf + (size_t)nb * qb + (size_t)blk * 32, _MM_HINT_T0);
         }
         __m256i acc[PK2_NBR][2];
+        KERN_UNROLL(2)
         for (int c = 0; c < nbr; c++)
             acc[c][0] = acc[c][1] = _mm256_setzero_si256();
         if (q8) {
+            KERN_UNROLL(8)
             for (int j = 0; j < 8; j++) {
                 const __m256i w0 = _mm256_loadu_si256((const __m256i *)(q + 64 * j));
                 const __m256i w1 = _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32));
                 const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
+                KERN_UNROLL(2)
                 for (int c = 0; c < nbr; c++) {
                     const __m256i x = bcast4(aq[c] + blk * 32 + 4 * j);
                     const __m256i p0 = _mm256_maddubs_epi16(u0, _mm256_sign_epi8(x, w0));
@@ -95,12 +100,14 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
                 }
             }
         } else { /* low nibbles: elements 4j..4j+3; high: 16 + 4j.. */
+            KERN_UNROLL(4)
             for (int j = 0; j < 4; j++) {
                 const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * j));
                 const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32));
                 const __m256i l0 = _mm256_and_si256(v0, m4), l1 = _mm256_and_si256(v1, m4);
                 const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
                 const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                KERN_UNROLL(2)
                 for (int c = 0; c < nbr; c++) {
                     const __m256i xl = bcast4(aq[c] + blk * 32 + 4 * j);
                     const __m256i xh = bcast4(aq[c] + blk * 32 + 16 + 4 * j);
@@ -113,6 +120,7 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
         }
         const __m256 dw0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + blk * 32)));
         const __m256 dw1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + blk * 32 + 16)));
+        KERN_UNROLL(2)
         for (int c = 0; c < nbr; c++) {
             __m256i i0 = acc[c][0], i1 = acc[c][1];
             if (!q8) {
@@ -127,6 +135,7 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
                 _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(dw1, da), accf[c][1]);
         }
     }
+    KERN_UNROLL(2)
     for (int c = 0; c < nbr; c++) {
         _mm256_storeu_ps(out[c], accf[c][0]);
         _mm256_storeu_ps(out[c] + 8, accf[c][1]);
@@ -149,8 +158,9 @@ static void pk2_run(pk2_tile_fn one, pk2_tile_fn two, int64_t nb, const void *P,
             const uint8_t *pf = b == 0 && r + PK2_ROWS < r1 ? t + tb : NULL;
             (here == 2 ? two : one)(t, nb, a, b, pf, out);
             for (int c = 0; c < here; c++)
-                for (int i = 0; i < PK2_ROWS; i++)
-                    y[(b + c) * ldy + r + i] = out[c][i];
+                KERN_UNROLL(16)
+            for (int i = 0; i < PK2_ROWS; i++)
+                y[(b + c) * ldy + r + i] = out[c][i];
         }
     }
 }
@@ -173,6 +183,167 @@ static void pk2_run(pk2_tile_fn one, pk2_tile_fn two, int64_t nb, const void *P,
     }
 PK2_TYPE(pk2_q4_0, 0)
 PK2_TYPE(pk2_q8_0, 1)
+
+/* ---- float weights, larger batches: outer products ------------------------------- */
+
+#define OP2_R  16  /* weight rows per register tile (two 8-lane halves) */
+#define OP2_C  6   /* batch rows per register tile */
+#define OP2_KC 256 /* k per converted block (16 x 256 floats, 16 KB, in L1) */
+
+/* Eight weights of a row from element i, as floats. */
+static inline __m256 op2_load8(enum ggml_type t, const char *row, int64_t i)
+{
+    if (t == GGML_TYPE_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+    if (t == GGML_TYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i))),
+            16));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+
+static inline float op2_load1(enum ggml_type t, const char *row, int64_t i)
+{
+    if (t == GGML_TYPE_F16)
+        return _cvtsh_ss(((const uint16_t *)row)[i]);
+    if (t == GGML_TYPE_BF16)
+        return bf16_to_fp32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
+}
+
+/*
+ * Rows [r, r + nr) of W, k in [k0, k0 + kc), converted to float and stored
+ * k-major: wt[kk * 16 + i] (rows past nr zero). 8 x 8 pieces transposed in
+ * registers.
+ */
+static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
+                     int64_t k0, int kc, float *wt)
+{
+    const char *rows[OP2_R];
+    for (int i = 0; i < OP2_R; i++)
+        rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
+    int kk = 0;
+    for (; kk + 8 <= kc; kk += 8)
+        KERN_UNROLL(2)
+    for (int h = 0; h < 2; h++) {
+        __m256 v[8], u[8];
+        KERN_UNROLL(8)
+        for (int i = 0; i < 8; i++)
+            v[i] = 8 * h + i < nr ? op2_load8(t, rows[8 * h + i], k0 + kk) : _mm256_setzero_ps();
+        KERN_UNROLL(8)
+        for (int i = 0; i < 8; i += 2) {
+            u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+            u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+        }
+        KERN_UNROLL(8)
+        for (int i = 0; i < 8; i += 4)
+            KERN_UNROLL(2)
+        for (int q = 0; q < 2; q++) {
+            v[i + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(1, 0, 1, 0));
+            v[i + 2 + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        /* v[0..3]: rows 0-3 | 4-7 interleaved per 128-bit lane as k = 0, 2, 1, 3 (+4 high) */
+        static const int order[4] = {0, 2, 1, 3};
+        KERN_UNROLL(4)
+        for (int q = 0; q < 4; q++) {
+            const __m256 lo = v[order[q]], hi = v[4 + order[q]];
+            _mm256_storeu_ps(wt + (kk + q) * OP2_R + 8 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(wt + (kk + 4 + q) * OP2_R + 8 * h,
+                             _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+    }
+    for (; kk < kc; kk++)
+        for (int i = 0; i < OP2_R; i++)
+            wt[kk * OP2_R + i] = i < nr ? op2_load1(t, rows[i], k0 + kk) : 0.0f;
+}
+
+/*
+ * y[(c + j) * ldy + r + i] (+)= sum over kk < kc of wt[kk][i] * x[(c + j) * k + k0 + kk]
+ * for j < nc, i < nr: 16 rows x nc batch rows of accumulators, one broadcast
+ * per batch row and k. first: store instead of add.
+ */
+static inline __attribute__((always_inline)) void op2_tile(const float *wt, int kc, const float *x,
+                                                           int64_t k, int64_t c, const int nc,
+                                                           float *y, int64_t ldy, int64_t r, int nr,
+                                                           int first)
+{
+    __m256 acc[OP2_C][2];
+    KERN_UNROLL(6)
+    for (int j = 0; j < nc; j++)
+        acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+    const float *xr = x + c * k;
+    for (int kk = 0; kk < kc; kk++) {
+        const __m256 w0 = _mm256_loadu_ps(wt + kk * OP2_R),
+                     w1 = _mm256_loadu_ps(wt + kk * OP2_R + 8);
+        KERN_UNROLL(6)
+        for (int j = 0; j < nc; j++) {
+            const __m256 xv = _mm256_broadcast_ss(xr + j * k + kk);
+            acc[j][0] = _mm256_fmadd_ps(w0, xv, acc[j][0]);
+            acc[j][1] = _mm256_fmadd_ps(w1, xv, acc[j][1]);
+        }
+    }
+    KERN_UNROLL(6)
+    for (int j = 0; j < nc; j++) {
+        float *yr = y + (c + j) * ldy + r;
+        if (nr == OP2_R) {
+            if (!first) {
+                acc[j][0] = _mm256_add_ps(acc[j][0], _mm256_loadu_ps(yr));
+                acc[j][1] = _mm256_add_ps(acc[j][1], _mm256_loadu_ps(yr + 8));
+            }
+            _mm256_storeu_ps(yr, acc[j][0]);
+            _mm256_storeu_ps(yr + 8, acc[j][1]);
+        } else {
+            float o[OP2_R];
+            _mm256_storeu_ps(o, acc[j][0]);
+            _mm256_storeu_ps(o + 8, acc[j][1]);
+            for (int i = 0; i < nr; i++)
+                yr[i] = first ? o[i] : yr[i] + o[i];
+        }
+    }
+}
+
+#define OP2_TILE(NC)                                                                               \
+    static void op2_tile##NC(const float *wt, int kc, const float *x, int64_t k, int64_t c,        \
+                             float *y, int64_t ldy, int64_t r, int nr, int first)                  \
+    {                                                                                              \
+        op2_tile(wt, kc, x, k, c, NC, y, ldy, r, nr, first);                                       \
+    }
+OP2_TILE(1)
+OP2_TILE(2)
+OP2_TILE(3)
+OP2_TILE(4)
+OP2_TILE(5)
+OP2_TILE(6)
+
+/* Smallest batch that the outer-product form serves (below: the dot form of kernels_avx2.c). */
+#define OP2_MIN_B 12
+
+/*
+ * Float weights (F32/F16/BF16) for rows [r0, r1) and all B rows of x: per 16
+ * weight rows and 256 k, the block converted once into scratch (16 KB) and
+ * swept by every batch row, so an F16 weight is converted once per product
+ * instead of once per batch row, and no horizontal sums.
+ */
+static void avx2_gemm_float_op(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
+                               int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
+                               int64_t ldy, float *scratch)
+{
+    typedef void (*tile_fn)(const float *, int, const float *, int64_t, int64_t, float *, int64_t,
+                            int64_t, int, int);
+    static const tile_fn tiles[OP2_C + 1] = {NULL,      op2_tile1, op2_tile2, op2_tile3,
+                                             op2_tile4, op2_tile5, op2_tile6};
+    for (int64_t r = r0; r < r1; r += OP2_R) {
+        const int nr = r1 - r < OP2_R ? (int)(r1 - r) : OP2_R;
+        for (int64_t k0 = 0; k0 < k; k0 += OP2_KC) {
+            const int kc = k - k0 < OP2_KC ? (int)(k - k0) : OP2_KC;
+            op2_pack(t, W, row_bytes, r, nr, k0, kc, scratch);
+            for (int64_t c = 0; c < B; c += OP2_C) {
+                const int nc = B - c < OP2_C ? (int)(B - c) : OP2_C;
+                tiles[nc](scratch, kc, x + k0, k, c, y, ldy, r, nr, k0 == 0);
+            }
+        }
+    }
+}
 
 /* ---- Q4_K, straight from the GGUF blocks ----------------------------------------- */
 
@@ -215,22 +386,26 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     __m256 acc[K4_NC];
+    KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         __m256 vsc, vmn;
         k4_scales(x + sb, &vsc, &vmn);
         float s[K4_NC][8];
+        KERN_UNROLL(6)
         for (int c = 0; c < nc; c++) {
             const float *ad = a->d + (b + c) * a->nb32 + sb * 8;
             const float *ads = a->ds + (b + c) * a->nb32 + sb * 8;
             _mm256_storeu_ps(s[c], _mm256_mul_ps(vsc, _mm256_loadu_ps(ad)));
             acc[c] = _mm256_fnmadd_ps(vmn, _mm256_loadu_ps(ads), acc[c]);
         }
+        KERN_UNROLL(4)
         for (int g = 0; g < 4; g++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(x[sb].qs + 32 * g));
             const __m256i lo = _mm256_and_si256(v, m4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            KERN_UNROLL(6)
             for (int c = 0; c < nc; c++) {
                 const int8_t *aq = a->qs + (b + c) * a->k + sb * 256 + 64 * g;
                 const __m256i pl = _mm256_madd_epi16(
@@ -244,6 +419,7 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
             }
         }
     }
+    KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         y[(b + c) * ldy] = hsum8(acc[c]);
 }
@@ -274,12 +450,14 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const __m256i k32 = _mm256_set1_epi8(32);
     __m256 acc[K4_NC];
+    KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const block_q6_K *xb = x + sb;
         const __m256i S = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xb->scales));
         const float d = _cvtsh_ss(xb->d);
+        KERN_UNROLL(2)
         for (int h = 0; h < 2; h++) {
             const __m256i L0 = _mm256_loadu_si256((const __m256i *)(xb->ql + 64 * h));
             const __m256i L1 = _mm256_loadu_si256((const __m256i *)(xb->ql + 64 * h + 32));
@@ -293,12 +471,14 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
                                    _mm256_and_si256(H, m30));
             e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
                                    _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+            KERN_UNROLL(4)
             for (int m = 0; m < 4; m += 2) {
                 const int j = 4 * h + m; /* sub-block */
                 const __m256i sc0 = _mm256_srai_epi16(
                     _mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)ctrl[j])), 8);
                 const __m256i sc1 = _mm256_srai_epi16(
                     _mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)ctrl[j + 1])), 8);
+                KERN_UNROLL(6)
                 for (int c = 0; c < nc; c++) {
                     const int8_t *aq = a->qs + (b + c) * a->k + sb * 256 + 32 * j;
                     const float *ad = a->d + (b + c) * a->nb32 + sb * 8 + j;
@@ -317,6 +497,7 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
             }
         }
     }
+    KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         y[(b + c) * ldy] = hsum8(acc[c]);
 }
@@ -377,8 +558,88 @@ static void gemv_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
     kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
 }
 
+/*
+ * Float weights, small batches (below OP2_MIN_B): 4 weight rows against one
+ * batch row at a time, two accumulators per row (8 independent FMA chains,
+ * enough to cover the FMA latency with one batch row); the 4 rows (at most
+ * 32 KB of F16 at k = 4096) stay in L1 for the next batch rows.
+ */
+static inline __attribute__((always_inline)) void
+dot4_float(enum ggml_type t, const char *const rows[4], int64_t k, const float *x, float out[4])
+{
+    __m256 acc[4][2];
+    KERN_UNROLL(4)
+    for (int i = 0; i < 4; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    int64_t kk = 0;
+    for (; kk + 16 <= k; kk += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + kk), x1 = _mm256_loadu_ps(x + kk + 8);
+        KERN_UNROLL(4)
+        for (int i = 0; i < 4; i++) {
+            acc[i][0] = _mm256_fmadd_ps(op2_load8(t, rows[i], kk), x0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(op2_load8(t, rows[i], kk + 8), x1, acc[i][1]);
+        }
+    }
+    for (; kk + 8 <= k; kk += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + kk);
+        KERN_UNROLL(4)
+        for (int i = 0; i < 4; i++)
+            acc[i][0] = _mm256_fmadd_ps(op2_load8(t, rows[i], kk), x0, acc[i][0]);
+    }
+    KERN_UNROLL(4)
+    for (int i = 0; i < 4; i++) {
+        float v = hsum8(_mm256_add_ps(acc[i][0], acc[i][1]));
+        for (int64_t q = kk; q < k; q++)
+            v += op2_load1(t, rows[i], q) * x[q];
+        out[i] = v;
+    }
+}
+
+#define DOT4(NAME, T)                                                                              \
+    static void NAME(const char *const rows[4], int64_t k, const float *x, float out[4])           \
+    {                                                                                              \
+        dot4_float(T, rows, k, x, out);                                                            \
+    }
+DOT4(dot4_f32, GGML_TYPE_F32)
+DOT4(dot4_f16, GGML_TYPE_F16)
+DOT4(dot4_bf16, GGML_TYPE_BF16)
+
+static void avx2_gemv_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
+                            int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
+                            int64_t ldy)
+{
+    void (*dot4)(const char *const[4], int64_t, const float *, float[4]) =
+        t == GGML_TYPE_F16    ? dot4_f16
+        : t == GGML_TYPE_BF16 ? dot4_bf16
+                              : dot4_f32;
+    for (int64_t r = r0; r < r1; r += 4) {
+        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        const char *rows[4];
+        for (int i = 0; i < 4; i++) /* past the end: row r again, its sums unused */
+            rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
+        for (int64_t b = 0; b < B; b++) {
+            float out[4];
+            dot4(rows, k, x + b * k, out);
+            for (int i = 0; i < nr; i++)
+                y[b * ldy + r + i] = out[i];
+        }
+    }
+}
+
+/* Float weights: 4-row dot products for small batches, else outer products. */
+static void avx2_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
+                            int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
+                            int64_t ldy, float *scratch)
+{
+    if (B >= OP2_MIN_B && scratch)
+        avx2_gemm_float_op(t, W, row_bytes, k, r0, r1, x, B, y, ldy, scratch);
+    else
+        avx2_gemv_float(t, W, row_bytes, k, r0, r1, x, B, y, ldy);
+}
+
 void kern__init_avx2_gemm(struct kern__ops *o)
 {
+    o->gemm_float = avx2_gemm_float;
     o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_PLAIN;
     o->gemv_max_b[GGML_TYPE_Q4_K] = 255;
