@@ -522,7 +522,7 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
 /* Bytes per block before its quants (the fp16 scale), for the types with a packed form; 0: none. */
 static size_t kern__pack_head(enum ggml_type t)
 {
-    return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 ? 2 : 0;
+    return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 ? 2 : t == GGML_TYPE_Q4_K ? 16 : 0;
 }
 
 int kern_pack_supported(enum ggml_type t)

@@ -84,14 +84,17 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
  * sizes, same place), so a packed matrix is as large as the original. For
  * Q4_0 and Q8_0, a tile holds first, per 32-block, the rows' quant bytes in
  * 64-byte pieces (piece j: bytes 4j..4j+3 of row r's quants at 4r), then, per
- * block, the 16 rows' fp16 scales (32 bytes). Products over a packed matrix
- * give the same results as over the original, within float rounding.
+ * block, the 16 rows' fp16 scales (32 bytes). Q4_K the same way with its
+ * 32 quant dwords per super-block and, after them, per super-block the 16
+ * rows' 16-byte heads (d, dmin, scales). Products over a packed matrix give
+ * the same results as over the original, within float rounding.
  */
 #define KERN_PACK_ROWS 16
 
 /*
  * Whether the kernels in use have a packed form of type t: Q4_0 and Q8_0 with
- * AVX-512 VNNI. Only then is packing worth it; kern_matmul_packed() still
+ * AVX2 or AVX-512 VNNI, Q4_K with AVX2 (AVX-512 reads Q4_K's GGUF form in
+ * lanes directly). Only then is packing worth it; kern_matmul_packed() still
  * works at any level (more slowly: it unpacks tile by tile).
  */
 int kern_pack_supported(enum ggml_type t);

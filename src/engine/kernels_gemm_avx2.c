@@ -190,6 +190,35 @@ PK2_TYPE(pk2_q8_0, 1)
 #define OP2_C  6   /* batch rows per register tile */
 #define OP2_KC 256 /* k per converted block (16 x 256 floats, 16 KB, in L1) */
 
+/* v[i] = row i of an 8 x 8 block becomes v[j] = column j. */
+static inline void transpose8(__m256 v[8])
+{
+    __m256 u[8];
+    KERN_UNROLL(4)
+    for (int i = 0; i < 8; i += 2) {
+        u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    /* per 128-bit lane: v[4m + p] holds rows 4m..4m+3 of column c(p) (low) and 4 + c(p) (high) */
+    KERN_UNROLL(2)
+    for (int i = 0; i < 8; i += 4) {
+        KERN_UNROLL(2)
+        for (int q = 0; q < 2; q++) {
+            v[i + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(1, 0, 1, 0));
+            v[i + 2 + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+    }
+    static const int c_of[4] = {0, 2, 1, 3}; /* p for column c */
+    KERN_UNROLL(4)
+    for (int c = 0; c < 4; c++) {
+        u[c] = _mm256_permute2f128_ps(v[c_of[c]], v[4 + c_of[c]], 0x20);
+        u[4 + c] = _mm256_permute2f128_ps(v[c_of[c]], v[4 + c_of[c]], 0x31);
+    }
+    KERN_UNROLL(8)
+    for (int c = 0; c < 8; c++)
+        v[c] = u[c];
+}
+
 /* Eight weights of a row from element i, as floats. */
 static inline __m256 op2_load8(enum ggml_type t, const char *row, int64_t i)
 {
@@ -223,33 +252,18 @@ static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t 
     for (int i = 0; i < OP2_R; i++)
         rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
     int kk = 0;
-    for (; kk + 8 <= kc; kk += 8)
+    for (; kk + 8 <= kc; kk += 8) {
         KERN_UNROLL(2)
-    for (int h = 0; h < 2; h++) {
-        __m256 v[8], u[8];
-        KERN_UNROLL(8)
-        for (int i = 0; i < 8; i++)
-            v[i] = 8 * h + i < nr ? op2_load8(t, rows[8 * h + i], k0 + kk) : _mm256_setzero_ps();
-        KERN_UNROLL(8)
-        for (int i = 0; i < 8; i += 2) {
-            u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-            u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-        }
-        KERN_UNROLL(8)
-        for (int i = 0; i < 8; i += 4)
-            KERN_UNROLL(2)
-        for (int q = 0; q < 2; q++) {
-            v[i + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(1, 0, 1, 0));
-            v[i + 2 + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-        /* v[0..3]: rows 0-3 | 4-7 interleaved per 128-bit lane as k = 0, 2, 1, 3 (+4 high) */
-        static const int order[4] = {0, 2, 1, 3};
-        KERN_UNROLL(4)
-        for (int q = 0; q < 4; q++) {
-            const __m256 lo = v[order[q]], hi = v[4 + order[q]];
-            _mm256_storeu_ps(wt + (kk + q) * OP2_R + 8 * h, _mm256_permute2f128_ps(lo, hi, 0x20));
-            _mm256_storeu_ps(wt + (kk + 4 + q) * OP2_R + 8 * h,
-                             _mm256_permute2f128_ps(lo, hi, 0x31));
+        for (int h = 0; h < 2; h++) {
+            __m256 v[8];
+            KERN_UNROLL(8)
+            for (int i = 0; i < 8; i++)
+                v[i] =
+                    8 * h + i < nr ? op2_load8(t, rows[8 * h + i], k0 + kk) : _mm256_setzero_ps();
+            transpose8(v);
+            KERN_UNROLL(8)
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(wt + (kk + q) * OP2_R + 8 * h, v[q]);
         }
     }
     for (; kk < kc; kk++)
@@ -353,14 +367,14 @@ static void avx2_gemm_float_op(enum ggml_type t, const void *W, size_t row_bytes
 
 /*
  * The 8 6-bit scales and mins of a Q4_K super-block times d and dmin, as
- * floats (x->scales is followed by the quants, so 16 bytes are readable).
+ * floats, from its 12 scale bytes in the low bytes of v (k4_scales: from a
+ * GGUF block, where x->scales is followed by the quants, so 16 bytes are readable).
  * With u0..u2 the three little-endian words of the 12 bytes, the unpacked
  * 16 bytes are u0 & 0x3f.., u2 & 0x0f.. | ((u0 >> 6) & 0x03..) << 4,
  * u1 & 0x3f.., (u2 >> 4) & 0x0f.. | ((u1 >> 6) & 0x03..) << 4.
  */
-static inline void k4_scales(const block_q4_K *x, __m256 *sc, __m256 *mn)
+static inline void k4_scales_v(__m128i v, float d, float dmin, __m256 *sc, __m256 *mn)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)x->scales);
     __m128i lo = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
     __m128i hi = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* -- u0 -- u1 */
     lo = _mm_and_si128(_mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4)),
@@ -368,10 +382,15 @@ static inline void k4_scales(const block_q4_K *x, __m256 *sc, __m256 *mn)
     hi = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(hi, 6), _mm_set1_epi32(0x03030303)), 4);
     hi = _mm_and_si128(hi, _mm_setr_epi32(0, -1, 0, -1));
     const __m128i u = _mm_or_si128(lo, hi);
-    *sc =
-        _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x->d)), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u)));
-    *mn = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x->dmin)),
+    *sc = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u)));
+    *mn = _mm256_mul_ps(_mm256_set1_ps(dmin),
                         _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(u, 8))));
+}
+
+static inline void k4_scales(const block_q4_K *x, __m256 *sc, __m256 *mn)
+{
+    k4_scales_v(_mm_loadu_si128((const __m128i *)x->scales), _cvtsh_ss(x->d), _cvtsh_ss(x->dmin),
+                sc, mn);
 }
 
 /*
@@ -422,6 +441,158 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         y[(b + c) * ldy] = hsum8(acc[c]);
+}
+
+/* ---- Q4_K packed: 16-row tiles, rows in lanes ------------------------------------ */
+
+/*
+ * kern_pack's Q4_K tile: per super-block, the 32 quant dwords of the 16 rows
+ * ((blk * 32 + j) * 16 + row) * 4, then after all super-blocks the 16-byte
+ * heads (d, dmin, 12 scale bytes) at (blk * 16 + row) * 16. Dword j holds, in
+ * its low nibbles, elements 64 (j / 8) + 4 (j % 8) .. + 3 (sub-block 2 (j / 8)) and
+ * in its high nibbles the same 32 further on (sub-block 2 (j / 8) + 1).
+ *
+ * Per tile and chunk of super-blocks the scales and mins are unpacked once
+ * into rows-in-lanes floats (d * sc, dmin * m) for every batch row to use.
+ * Per sub-block the 8 pieces of a row sum in 16 bits (<= 8 * 2 * 15 * 127),
+ * become 32-bit once and float once, scaled by d * sc * d_a; the mins' term,
+ * dmin * m * (d_a * sum a), is a separate sum over the chunk.
+ */
+#define K4P_NB 16 /* super-blocks per scale chunk (k = 4096) */
+
+struct k4p_scales {
+    _Alignas(32) float sc[K4P_NB][8][PK2_ROWS]; /* [super-block][sub-block][row] */
+    _Alignas(32) float mn[K4P_NB][8][PK2_ROWS];
+};
+
+/* Super-blocks [b0, b0 + n) of the tile whose heads start at hd. */
+static void k4p_unpack_scales(const uint8_t *hd, int64_t b0, int n, struct k4p_scales *S)
+{
+    for (int b = 0; b < n; b++)
+        for (int h = 0; h < 2; h++) {
+            __m256 vs[8], vm[8];
+            KERN_UNROLL(8)
+            for (int i = 0; i < 8; i++) {
+                const uint8_t *p = hd + ((size_t)(b0 + b) * PK2_ROWS + 8 * h + i) * 16;
+                const __m128i v = _mm_loadu_si128((const __m128i *)p);
+                uint16_t d, dmin;
+                __builtin_memcpy(&d, p, 2);
+                __builtin_memcpy(&dmin, p + 2, 2);
+                k4_scales_v(_mm_srli_si128(v, 4), _cvtsh_ss(d), _cvtsh_ss(dmin), &vs[i], &vm[i]);
+            }
+            transpose8(vs);
+            transpose8(vm);
+            KERN_UNROLL(8)
+            for (int j = 0; j < 8; j++) {
+                _mm256_store_ps(&S->sc[b][j][8 * h], vs[j]);
+                _mm256_store_ps(&S->mn[b][j][8 * h], vm[j]);
+            }
+        }
+}
+
+/*
+ * Half h (rows 8h..8h+7) of tile t, super-blocks [b0, b0 + n), against batch
+ * rows bb..bb+nbr-1: out[c][i] = the chunk's sum for row 8h + i.
+ */
+static inline __attribute__((always_inline)) void k4p_half(const uint8_t *t, int64_t b0, int n,
+                                                           const struct k4p_scales *S, int h,
+                                                           const struct kern__act *a, int64_t bb,
+                                                           const int nbr, float out[PK2_NBR][8])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const int8_t *aq[PK2_NBR];
+    const float *ad[PK2_NBR], *ads[PK2_NBR];
+    __m256 acc[PK2_NBR][2], accm[PK2_NBR];
+    KERN_UNROLL(2)
+    for (int c = 0; c < nbr; c++) {
+        aq[c] = a->qs + (bb + c) * a->k + b0 * 256;
+        ad[c] = a->d + (bb + c) * a->nb32 + b0 * 8;
+        ads[c] = a->ds + (bb + c) * a->nb32 + b0 * 8;
+        acc[c][0] = acc[c][1] = accm[c] = _mm256_setzero_ps();
+    }
+    for (int b = 0; b < n; b++) {
+        const uint8_t *q = t + (size_t)(b0 + b) * 2048 + 32 * h;
+        KERN_UNROLL(2)
+        for (int c = 0; c < nbr; c++) /* the mins' term: 8 sub-blocks */
+            KERN_UNROLL(8)
+        for (int j = 0; j < 8; j++)
+            accm[c] = _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
+                                      _mm256_broadcast_ss(ads[c] + b * 8 + j), accm[c]);
+        KERN_UNROLL(4)
+        for (int g = 0; g < 4; g++) {
+            __m256i sl[PK2_NBR], sh[PK2_NBR];
+            KERN_UNROLL(2)
+            for (int c = 0; c < nbr; c++)
+                sl[c] = sh[c] = _mm256_setzero_si256();
+            KERN_UNROLL(8)
+            for (int jj = 0; jj < 8; jj++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
+                const __m256i lo = _mm256_and_si256(v, m4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                KERN_UNROLL(2)
+                for (int c = 0; c < nbr; c++) {
+                    const int8_t *x = aq[c] + b * 256 + 64 * g + 4 * jj;
+                    sl[c] = _mm256_add_epi16(sl[c], _mm256_maddubs_epi16(lo, bcast4(x)));
+                    sh[c] = _mm256_add_epi16(sh[c], _mm256_maddubs_epi16(hi, bcast4(x + 32)));
+                }
+            }
+            KERN_UNROLL(2)
+            for (int c = 0; c < nbr; c++) {
+                const float *d = ad[c] + b * 8 + 2 * g;
+                acc[c][0] = _mm256_fmadd_ps(
+                    _mm256_cvtepi32_ps(_mm256_madd_epi16(sl[c], ones)),
+                    _mm256_mul_ps(_mm256_load_ps(&S->sc[b][2 * g][8 * h]), _mm256_broadcast_ss(d)),
+                    acc[c][0]);
+                acc[c][1] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[c], ones)),
+                                    _mm256_mul_ps(_mm256_load_ps(&S->sc[b][2 * g + 1][8 * h]),
+                                                  _mm256_broadcast_ss(d + 1)),
+                                    acc[c][1]);
+            }
+        }
+    }
+    KERN_UNROLL(2)
+    for (int c = 0; c < nbr; c++)
+        _mm256_storeu_ps(out[c], _mm256_sub_ps(_mm256_add_ps(acc[c][0], acc[c][1]), accm[c]));
+}
+
+static void k4p_half1(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h,
+                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][8])
+{
+    k4p_half(t, b0, n, S, h, a, bb, 1, out);
+}
+
+static void k4p_half2(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h,
+                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][8])
+{
+    k4p_half(t, b0, n, S, h, a, bb, 2, out);
+}
+
+static void pk2_q4_k_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                          const struct kern__act *a, float *y, int64_t ldy)
+{
+    struct k4p_scales S;
+    const int64_t nb = k / 256;
+    const size_t tb = row_bytes * PK2_ROWS;
+    for (int64_t r = r0; r < r1; r += PK2_ROWS) {
+        const uint8_t *t = (const uint8_t *)P + (size_t)(r / PK2_ROWS) * tb;
+        for (int64_t b0 = 0; b0 < nb; b0 += K4P_NB) {
+            const int n = nb - b0 < K4P_NB ? (int)(nb - b0) : K4P_NB;
+            k4p_unpack_scales(t + (size_t)nb * 2048, b0, n, &S);
+            for (int64_t bb = 0; bb < a->B; bb += PK2_NBR) {
+                const int here = a->B - bb < PK2_NBR ? (int)(a->B - bb) : PK2_NBR;
+                for (int h = 0; h < 2; h++) {
+                    float out[PK2_NBR][8];
+                    (here == 2 ? k4p_half2 : k4p_half1)(t, b0, n, &S, h, a, bb, out);
+                    for (int c = 0; c < here; c++) {
+                        float *yr = y + (bb + c) * ldy + r + 8 * h;
+                        for (int i = 0; i < 8; i++)
+                            yr[i] = b0 ? yr[i] + out[c][i] : out[c][i];
+                    }
+                }
+            }
+        }
+    }
 }
 
 /* ---- Q6_K, straight from the GGUF blocks ----------------------------------------- */
@@ -648,6 +819,7 @@ void kern__init_avx2_gemm(struct kern__ops *o)
     o->gemv_max_b[GGML_TYPE_Q6_K] = 255;
     o->pk_gemm[GGML_TYPE_Q4_0] = pk2_q4_0_gemm;
     o->pk_gemm[GGML_TYPE_Q8_0] = pk2_q8_0_gemm;
+    o->pk_gemm[GGML_TYPE_Q4_K] = pk2_q4_k_gemm;
     o->pk_natural = 1;
 }
 

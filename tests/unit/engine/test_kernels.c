@@ -370,12 +370,13 @@ static void test_matmul_all(void **state)
                 for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++)
                     check_matmul(kc, t, 37, k, batches[bi]);
                 check_matmul(kc, t, 1, k, 2);
-                if (t != GGML_TYPE_Q4_0 && t != GGML_TYPE_Q8_0)
+                if (t != GGML_TYPE_Q4_0 && t != GGML_TYPE_Q8_0 && t != GGML_TYPE_Q4_K)
                     continue;
                 /* packed: 3 tiles; with 3 blocks per row, tiles not 64-byte aligned */
+                const int64_t bk = ggml_type_get(t)->blck_size;
                 for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++) {
                     check_matmul_p(kc, t, 48, k, batches[bi], 1);
-                    check_matmul_p(kc, t, 48, 96, batches[bi], 1);
+                    check_matmul_p(kc, t, 48, 3 * bk, batches[bi], 1);
                 }
             }
             kern_ctx_free(kc);
@@ -449,7 +450,9 @@ static void test_matmul_zero_quants(void **state)
              */
             if (t == GGML_TYPE_Q6_K && B <= 4)
                 continue;
-            for (int packed = 0; packed <= (t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0); packed++) {
+            for (int packed = 0;
+                 packed <= (t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q4_K);
+                 packed++) {
                 if (packed) {
                     assert_int_equal(kern_pack(t, W, N, K, P), 0);
                     assert_int_equal(kern_matmul_packed(kc, t, P, N, K, x, B, y), 0);
@@ -507,6 +510,9 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_K, 19, 1024, 33);
     /* several batch chunks in the interleaved mode */
     check_matmul(kc, GGML_TYPE_Q5_K, 12, 8192, 40); /* 32 rows per chunk at k = 8192 */
+    /* packed Q4_K past one chunk of unpacked scales (16 super-blocks at the AVX2 level) */
+    check_matmul_p(kc, GGML_TYPE_Q4_K, 32, 18 * 256, 1, 1);
+    check_matmul_p(kc, GGML_TYPE_Q4_K, 32, 18 * 256, 5, 1);
     kern_ctx_free(kc);
     tp_free(tp);
 }
@@ -539,14 +545,16 @@ static void test_matmul_errors(void **state)
     static uint8_t pw[16 * 34], pp[16 * 34];
     assert_int_equal(kern_pack(GGML_TYPE_Q4_0, pw, 8, 32, pp), AS_EINVAL);
     assert_int_equal(kern_pack(GGML_TYPE_Q4_0, pw, 16, 48, pp), AS_EINVAL);
-    assert_int_equal(kern_pack(GGML_TYPE_Q4_K, pw, 16, 256, pp), AS_EUNSUP);
+    assert_int_equal(kern_pack(GGML_TYPE_Q6_K, pw, 16, 256, pp), AS_EUNSUP);
     assert_int_equal(kern_pack(GGML_TYPE_Q4_0, NULL, 16, 32, pp), AS_EINVAL);
     assert_int_equal(kern_unpack(GGML_TYPE_Q8_0, pp, 17, 32, pw), AS_EINVAL);
     assert_int_equal(kern_pack(GGML_TYPE_Q8_0, pw, 16, 32, pp), 0);
     assert_int_equal(kern_matmul_packed(kc, GGML_TYPE_Q8_0, pp, 8, 32, x, 1, y), AS_EINVAL);
     assert_int_equal(kern_matmul_packed(kc, GGML_TYPE_Q8_0, pp, 16, 48, x, 1, y), AS_EINVAL);
     assert_int_equal(kern_matmul_packed(kc, GGML_TYPE_Q6_K, pp, 16, 256, x, 1, y), AS_EUNSUP);
-    assert_false(kern_pack_supported(GGML_TYPE_Q4_K));
+    assert_false(kern_pack_supported(GGML_TYPE_Q6_K));
+    /* Q4_K is packed for the AVX2 kernels only (AVX-512 reads its GGUF form in lanes) */
+    assert_int_equal(kern_pack_supported(GGML_TYPE_Q4_K), kern_isa_get() == KERN_ISA_AVX2);
     assert_int_equal(kern_isa_set((enum kern_isa)7), AS_EUNSUP);
     kern_ctx_free(kc);
     kern_ctx_free(NULL);
