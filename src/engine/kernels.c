@@ -533,7 +533,9 @@ int kern_pack_supported(enum ggml_type t)
 /*
  * One tile of KERN_PACK_ROWS rows from GGUF form (rows row_bytes apart) to
  * packed form (to_tile), or back. Per block of S bytes, the first head bytes
- * are the scale and the rest quant dwords.
+ * are scales (Q4_0/Q8_0: d; Q4_K: d, dmin, 12 scale bytes) and the rest quant
+ * dwords. The heads go after all quants, per block in 2-byte units, each unit
+ * of the 16 rows together (for Q4_0/Q8_0 the 16 fp16 scales in a row).
  */
 static void kern__pack_tile(const uint8_t *src, uint8_t *dst, size_t row_bytes, int64_t nb,
                             size_t S, size_t head, int to_tile)
@@ -543,8 +545,10 @@ static void kern__pack_tile(const uint8_t *src, uint8_t *dst, size_t row_bytes, 
     for (int64_t b = 0; b < nb; b++)
         for (size_t r = 0; r < KERN_PACK_ROWS; r++) {
             const size_t rp = r * row_bytes + (size_t)b * S; /* the block in GGUF form */
-            const size_t tp = scales + ((size_t)b * KERN_PACK_ROWS + r) * head;
-            memcpy(dst + (to_tile ? tp : rp), src + (to_tile ? rp : tp), head);
+            for (size_t u = 0; u < head / 2; u++) { /* 2-byte units, the 16 rows' side by side */
+                const size_t tp = scales + ((size_t)b * head / 2 + u) * KERN_PACK_ROWS * 2 + r * 2;
+                memcpy(dst + (to_tile ? tp : rp + 2 * u), src + (to_tile ? rp + 2 * u : tp), 2);
+            }
             for (size_t j = 0; j < nd; j++) {
                 const size_t tq = (((size_t)b * nd + j) * KERN_PACK_ROWS + r) * 4;
                 const size_t rq = rp + head + 4 * j;

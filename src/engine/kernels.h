@@ -86,7 +86,8 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
  * 64-byte pieces (piece j: bytes 4j..4j+3 of row r's quants at 4r), then, per
  * block, the 16 rows' fp16 scales (32 bytes). Q4_K the same way with its
  * 32 quant dwords per super-block and, after them, per super-block the 16
- * rows' 16-byte heads (d, dmin, scales). Products over a packed matrix give
+ * rows' 16-byte heads (d, dmin, 12 scale bytes) in 2-byte units: unit u of
+ * the 16 rows side by side (32 bytes), units 0 to 7. Products over a packed matrix give
  * the same results as over the original, within float rounding.
  */
 #define KERN_PACK_ROWS 16

@@ -448,7 +448,8 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
 /*
  * kern_pack's Q4_K tile: per super-block, the 32 quant dwords of the 16 rows
  * ((blk * 32 + j) * 16 + row) * 4, then after all super-blocks the 16-byte
- * heads (d, dmin, 12 scale bytes) at (blk * 16 + row) * 16. Dword j holds, in
+ * heads (d, dmin, 12 scale bytes) in 2-byte units: unit u of row r at
+ * blk * 256 + (u * 16 + r) * 2. Dword j holds, in
  * its low nibbles, elements 64 (j / 8) + 4 (j % 8) .. + 3 (sub-block 2 (j / 8)) and
  * in its high nibbles the same 32 further on (sub-block 2 (j / 8) + 1).
  *
@@ -461,33 +462,57 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
 #define K4P_NB 16 /* super-blocks per scale chunk (k = 4096) */
 
 struct k4p_scales {
-    _Alignas(32) float sc[K4P_NB][8][PK2_ROWS]; /* [super-block][sub-block][row] */
+    _Alignas(32) float sc[K4P_NB][8][PK2_ROWS]; /* [super-block][sub-block][row]: d * sc */
     _Alignas(32) float mn[K4P_NB][8][PK2_ROWS];
 };
 
-/* Super-blocks [b0, b0 + n) of the tile whose heads start at hd. */
+/* 16 rows' 16-bit values (lanes) to floats times f (rows 0-7, 8-15): S row pair. */
+static inline void k4p_store16(__m256i v, __m256 f_lo, __m256 f_hi, float *dst)
+{
+    _mm256_store_ps(
+        dst,
+        _mm256_mul_ps(f_lo, _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(v)))));
+    _mm256_store_ps(dst + 8, _mm256_mul_ps(f_hi, _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(
+                                                     _mm256_extracti128_si256(v, 1)))));
+}
+
+/*
+ * Super-blocks [b0, b0 + n) of the tile whose heads start at hd. A head is
+ * stored in 2-byte units, each unit for the 16 rows together (kern_pack): d,
+ * dmin, then the scale bytes in pairs, so the 16 rows' scale byte i is one
+ * 16-bit lane per row and the 6-bit unpacking runs on all rows at once.
+ */
 static void k4p_unpack_scales(const uint8_t *hd, int64_t b0, int n, struct k4p_scales *S)
 {
-    for (int b = 0; b < n; b++)
-        for (int h = 0; h < 2; h++) {
-            __m256 vs[8], vm[8];
-            KERN_UNROLL(8)
-            for (int i = 0; i < 8; i++) {
-                const uint8_t *p = hd + ((size_t)(b0 + b) * PK2_ROWS + 8 * h + i) * 16;
-                const __m128i v = _mm_loadu_si128((const __m128i *)p);
-                uint16_t d, dmin;
-                __builtin_memcpy(&d, p, 2);
-                __builtin_memcpy(&dmin, p + 2, 2);
-                k4_scales_v(_mm_srli_si128(v, 4), _cvtsh_ss(d), _cvtsh_ss(dmin), &vs[i], &vm[i]);
-            }
-            transpose8(vs);
-            transpose8(vm);
-            KERN_UNROLL(8)
-            for (int j = 0; j < 8; j++) {
-                _mm256_store_ps(&S->sc[b][j][8 * h], vs[j]);
-                _mm256_store_ps(&S->mn[b][j][8 * h], vm[j]);
-            }
+    const __m256i lo8 = _mm256_set1_epi16(0x00FF), m6 = _mm256_set1_epi16(63);
+    const __m256i m4 = _mm256_set1_epi16(0x0F), top2 = _mm256_set1_epi16(0x30);
+    for (int b = 0; b < n; b++) {
+        const uint8_t *u = hd + (size_t)(b0 + b) * 256; /* 8 units x 16 rows x 2 bytes */
+        const __m256 d_lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)u));
+        const __m256 d_hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(u + 16)));
+        const __m256 m_lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(u + 32)));
+        const __m256 m_hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(u + 48)));
+        __m256i B[12]; /* scale byte i of the 16 rows */
+        KERN_UNROLL(6)
+        for (int i = 0; i < 6; i++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(u + 64 + 32 * i));
+            B[2 * i] = _mm256_and_si256(v, lo8);
+            B[2 * i + 1] = _mm256_srli_epi16(v, 8);
         }
+        KERN_UNROLL(4)
+        for (int j = 0; j < 4; j++) {
+            k4p_store16(_mm256_and_si256(B[j], m6), d_lo, d_hi, S->sc[b][j]);
+            k4p_store16(_mm256_and_si256(B[j + 4], m6), m_lo, m_hi, S->mn[b][j]);
+            /* j + 4: low 4 bits from byte j + 8, high 2 from the top of byte j (sc) / j + 4 (m) */
+            const __m256i sc = _mm256_or_si256(_mm256_and_si256(B[j + 8], m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(B[j], 2), top2));
+            const __m256i mn =
+                _mm256_or_si256(_mm256_srli_epi16(B[j + 8], 4),
+                                _mm256_and_si256(_mm256_srli_epi16(B[j + 4], 2), top2));
+            k4p_store16(sc, d_lo, d_hi, S->sc[b][j + 4]);
+            k4p_store16(mn, m_lo, m_hi, S->mn[b][j + 4]);
+        }
+    }
 }
 
 /*
@@ -513,27 +538,39 @@ static inline __attribute__((always_inline)) void k4p_half(const uint8_t *t, int
     for (int b = 0; b < n; b++) {
         const uint8_t *q = t + (size_t)(b0 + b) * 2048 + 32 * h;
         KERN_UNROLL(2)
-        for (int c = 0; c < nbr; c++) /* the mins' term: 8 sub-blocks */
-            KERN_UNROLL(8)
-        for (int j = 0; j < 8; j++)
-            accm[c] = _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
-                                      _mm256_broadcast_ss(ads[c] + b * 8 + j), accm[c]);
+        for (int c = 0; c < nbr; c++) { /* the mins' term: 8 sub-blocks, summed as a tree */
+            __m256 m[4];
+            KERN_UNROLL(4)
+            for (int j = 0; j < 8; j += 2)
+                m[j / 2] = _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j + 1][8 * h]),
+                                           _mm256_broadcast_ss(ads[c] + b * 8 + j + 1),
+                                           _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
+                                                         _mm256_broadcast_ss(ads[c] + b * 8 + j)));
+            accm[c] = _mm256_add_ps(
+                accm[c], _mm256_add_ps(_mm256_add_ps(m[0], m[1]), _mm256_add_ps(m[2], m[3])));
+        }
         KERN_UNROLL(4)
         for (int g = 0; g < 4; g++) {
             __m256i sl[PK2_NBR], sh[PK2_NBR];
             KERN_UNROLL(2)
             for (int c = 0; c < nbr; c++)
                 sl[c] = sh[c] = _mm256_setzero_si256();
-            KERN_UNROLL(8)
-            for (int jj = 0; jj < 8; jj++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
-                const __m256i lo = _mm256_and_si256(v, m4);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            KERN_UNROLL(4)
+            for (int jj = 0; jj < 8; jj += 2) { /* two pieces per add into the sums */
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj + 1) * 64));
+                const __m256i lo0 = _mm256_and_si256(v0, m4), lo1 = _mm256_and_si256(v1, m4);
+                const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
                 KERN_UNROLL(2)
                 for (int c = 0; c < nbr; c++) {
                     const int8_t *x = aq[c] + b * 256 + 64 * g + 4 * jj;
-                    sl[c] = _mm256_add_epi16(sl[c], _mm256_maddubs_epi16(lo, bcast4(x)));
-                    sh[c] = _mm256_add_epi16(sh[c], _mm256_maddubs_epi16(hi, bcast4(x + 32)));
+                    sl[c] = _mm256_add_epi16(
+                        sl[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, bcast4(x)),
+                                                _mm256_maddubs_epi16(lo1, bcast4(x + 4))));
+                    sh[c] = _mm256_add_epi16(
+                        sh[c], _mm256_add_epi16(_mm256_maddubs_epi16(hi0, bcast4(x + 32)),
+                                                _mm256_maddubs_epi16(hi1, bcast4(x + 36))));
                 }
             }
             KERN_UNROLL(2)
@@ -598,11 +635,26 @@ static void pk2_q4_k_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0
 /* ---- Q6_K, straight from the GGUF blocks ----------------------------------------- */
 
 /*
- * Per 32-element sub-block j of a Q6_K super-block: the 6-bit quants e (0..63,
- * offset 32) of one weight row times one batch row's activations, the two
- * 16-element halves weighted by their int8 scales: (e - 32) * a summed in 16
- * bits per pair (|.| <= 2 * 32 * 127), then vpmaddwd with the scales gives
- * 8 int32 lanes, exact before the one conversion.
+ * h[i] = hadd(v[2i], v[2i + 1]) of 8 vectors v[j] of 8 int32 lanes -> lane j =
+ * the sum of v[j]'s lanes.
+ */
+static inline __m256i hsum4x8_epi32(const __m256i h[4])
+{
+    const __m256i a = _mm256_hadd_epi32(h[0], h[1]), b = _mm256_hadd_epi32(h[2], h[3]);
+    /* a: sums of v[0..3] over lanes 0-3 | over lanes 4-7; b: the same for v[4..7] */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/*
+ * Per 32-element sub-block j of a Q6_K super-block: the 6-bit quants e (0..63)
+ * of one weight row times one batch row's activations (vpmaddubsw, pairs <=
+ * 2 * 63 * 127), the two 16-element halves weighted by their int8 scales
+ * (vpmaddwd), 8 int32 lanes. Per super-block the 8 sub-blocks' lanes are
+ * summed into one vector (lane j: sub-block j), the offset 32 * sum(sc * a)
+ * comes off in int32 from the activations' integer sums per 16, and one
+ * conversion and one FMA with d * d_a (8 activation scales) finish it: exact
+ * before the conversion.
  */
 static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, int64_t nsb,
                                                           const struct kern__act *a, int64_t b,
@@ -619,15 +671,18 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
 #undef K6C
     };
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    const __m256i k32 = _mm256_set1_epi8(32);
     __m256 acc[K4_NC];
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const block_q6_K *xb = x + sb;
-        const __m256i S = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xb->scales));
-        const float d = _cvtsh_ss(xb->d);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)xb->scales);
+        const __m256i S = _mm256_broadcastsi128_si256(sc8);
+        const __m256i sc_lo = _mm256_cvtepi8_epi32(sc8);
+        const __m256i sc_hi = _mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(xb->d));
+        __m256i q[K4_NC][4]; /* pairs of sub-blocks, horizontally added */
         KERN_UNROLL(2)
         for (int h = 0; h < 2; h++) {
             const __m256i L0 = _mm256_loadu_si256((const __m256i *)(xb->ql + 64 * h));
@@ -642,9 +697,9 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
                                    _mm256_and_si256(H, m30));
             e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
                                    _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
-            KERN_UNROLL(4)
+            KERN_UNROLL(2)
             for (int m = 0; m < 4; m += 2) {
-                const int j = 4 * h + m; /* sub-block */
+                const int j = 4 * h + m; /* sub-blocks j, j + 1 */
                 const __m256i sc0 = _mm256_srai_epi16(
                     _mm256_shuffle_epi8(S, _mm256_loadu_si256((const __m256i *)ctrl[j])), 8);
                 const __m256i sc1 = _mm256_srai_epi16(
@@ -652,20 +707,29 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
                 KERN_UNROLL(6)
                 for (int c = 0; c < nc; c++) {
                     const int8_t *aq = a->qs + (b + c) * a->k + sb * 256 + 32 * j;
-                    const float *ad = a->d + (b + c) * a->nb32 + sb * 8 + j;
-                    const __m256i a0 = _mm256_loadu_si256((const __m256i *)aq);
-                    const __m256i a1 = _mm256_loadu_si256((const __m256i *)(aq + 32));
-                    const __m256i p0 = _mm256_sub_epi16(_mm256_maddubs_epi16(e[m], a0),
-                                                        _mm256_maddubs_epi16(k32, a0));
-                    const __m256i p1 = _mm256_sub_epi16(_mm256_maddubs_epi16(e[m + 1], a1),
-                                                        _mm256_maddubs_epi16(k32, a1));
-                    const __m256 f = _mm256_fmadd_ps(
-                        _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, sc1)), _mm256_set1_ps(d * ad[1]),
-                        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p0, sc0)),
-                                      _mm256_set1_ps(d * ad[0])));
-                    acc[c] = _mm256_add_ps(acc[c], f);
+                    const __m256i q0 = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(e[m], _mm256_loadu_si256((const __m256i *)aq)), sc0);
+                    const __m256i q1 = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(e[m + 1],
+                                             _mm256_loadu_si256((const __m256i *)(aq + 32))),
+                        sc1);
+                    q[c][j / 2] = _mm256_hadd_epi32(q0, q1);
                 }
             }
+        }
+        KERN_UNROLL(6)
+        for (int c = 0; c < nc; c++) {
+            const int32_t *is = a->is16 + (b + c) * 2 * a->nb32 + sb * 16;
+            const __m256i p_lo = _mm256_mullo_epi32(sc_lo, _mm256_loadu_si256((const __m256i *)is));
+            const __m256i p_hi =
+                _mm256_mullo_epi32(sc_hi, _mm256_loadu_si256((const __m256i *)(is + 8)));
+            /* hadd gives sub-blocks 0, 1, 4, 5 | 2, 3, 6, 7 */
+            const __m256i off = _mm256_slli_epi32(
+                _mm256_permute4x64_epi64(_mm256_hadd_epi32(p_lo, p_hi), _MM_SHUFFLE(3, 1, 2, 0)),
+                5);
+            const __m256i t = _mm256_sub_epi32(hsum4x8_epi32(q[c]), off);
+            const __m256 da = _mm256_loadu_ps(a->d + (b + c) * a->nb32 + sb * 8);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, da), acc[c]);
         }
     }
     KERN_UNROLL(6)
