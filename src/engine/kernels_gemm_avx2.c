@@ -453,17 +453,21 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
  * its low nibbles, elements 64 (j / 8) + 4 (j % 8) .. + 3 (sub-block 2 (j / 8)) and
  * in its high nibbles the same 32 further on (sub-block 2 (j / 8) + 1).
  *
- * Per tile and chunk of super-blocks the scales and mins are unpacked once
- * into rows-in-lanes floats (d * sc, dmin * m) for every batch row to use.
- * Per sub-block the 8 pieces of a row sum in 16 bits (<= 8 * 2 * 15 * 127),
- * become 32-bit once and float once, scaled by d * sc * d_a; the mins' term,
- * dmin * m * (d_a * sum a), is a separate sum over the chunk.
+ * Per tile and chunk of super-blocks the scales and mins are unpacked once,
+ * rows in lanes, for every batch row to use: the 6-bit scales as 16-bit
+ * pairs, d and dmin * m as floats. Per sub-block the 8 pieces of a row sum in
+ * 16 bits (<= 8 * 2 * 15 * 127), vpmaddwd with the scale makes them 32-bit
+ * (exact), then one conversion and d * d_a; the mins' term, dmin * m * (d_a *
+ * sum a), is a separate sum over the chunk.
  */
 #define K4P_NB 16 /* super-blocks per scale chunk (k = 4096) */
 
 struct k4p_scales {
-    _Alignas(32) float sc[K4P_NB][8][PK2_ROWS]; /* [super-block][sub-block][row]: d * sc */
-    _Alignas(32) float mn[K4P_NB][8][PK2_ROWS];
+    /* [super-block][sub-block][half]: the 6-bit scale of row 8 * half + i in 16-bit lanes 2i, 2i +
+     * 1 */
+    _Alignas(32) int16_t sc[K4P_NB][8][2][PK2_ROWS];
+    _Alignas(32) float d[K4P_NB][PK2_ROWS];     /* [super-block][row] */
+    _Alignas(32) float mn[K4P_NB][8][PK2_ROWS]; /* [super-block][sub-block][row]: dmin * m */
 };
 
 /* 16 rows' 16-bit values (lanes) to floats times f (rows 0-7, 8-15): S row pair. */
@@ -474,6 +478,16 @@ static inline void k4p_store16(__m256i v, __m256 f_lo, __m256 f_hi, float *dst)
         _mm256_mul_ps(f_lo, _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(v)))));
     _mm256_store_ps(dst + 8, _mm256_mul_ps(f_hi, _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(
                                                      _mm256_extracti128_si256(v, 1)))));
+}
+
+/* 16 rows' 16-bit scales (lanes) to each row's scale twice, rows 0-7 then 8-15 (vpmaddwd operands).
+ */
+static inline void k4p_sc16(__m256i v, int16_t dst[2][PK2_ROWS])
+{
+    const __m256i x =
+        _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)); /* rows 0-3 8-11 4-7 12-15 */
+    _mm256_store_si256((__m256i *)dst[0], _mm256_unpacklo_epi16(x, x));
+    _mm256_store_si256((__m256i *)dst[1], _mm256_unpackhi_epi16(x, x));
 }
 
 /*
@@ -499,9 +513,11 @@ static void k4p_unpack_scales(const uint8_t *hd, int64_t b0, int n, struct k4p_s
             B[2 * i] = _mm256_and_si256(v, lo8);
             B[2 * i + 1] = _mm256_srli_epi16(v, 8);
         }
+        _mm256_store_ps(S->d[b], d_lo);
+        _mm256_store_ps(S->d[b] + 8, d_hi);
         KERN_UNROLL(4)
         for (int j = 0; j < 4; j++) {
-            k4p_store16(_mm256_and_si256(B[j], m6), d_lo, d_hi, S->sc[b][j]);
+            k4p_sc16(_mm256_and_si256(B[j], m6), S->sc[b][j]);
             k4p_store16(_mm256_and_si256(B[j + 4], m6), m_lo, m_hi, S->mn[b][j]);
             /* j + 4: low 4 bits from byte j + 8, high 2 from the top of byte j (sc) / j + 4 (m) */
             const __m256i sc = _mm256_or_si256(_mm256_and_si256(B[j + 8], m4),
@@ -509,7 +525,7 @@ static void k4p_unpack_scales(const uint8_t *hd, int64_t b0, int n, struct k4p_s
             const __m256i mn =
                 _mm256_or_si256(_mm256_srli_epi16(B[j + 8], 4),
                                 _mm256_and_si256(_mm256_srli_epi16(B[j + 4], 2), top2));
-            k4p_store16(sc, d_lo, d_hi, S->sc[b][j + 4]);
+            k4p_sc16(sc, S->sc[b][j + 4]);
             k4p_store16(mn, m_lo, m_hi, S->mn[b][j + 4]);
         }
     }
@@ -524,7 +540,7 @@ static inline __attribute__((always_inline)) void k4p_half(const uint8_t *t, int
                                                            const struct kern__act *a, int64_t bb,
                                                            const int nbr, float out[PK2_NBR][8])
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     const int8_t *aq[PK2_NBR];
     const float *ad[PK2_NBR], *ads[PK2_NBR];
     __m256 acc[PK2_NBR][2], accm[PK2_NBR];
@@ -576,15 +592,16 @@ static inline __attribute__((always_inline)) void k4p_half(const uint8_t *t, int
             KERN_UNROLL(2)
             for (int c = 0; c < nbr; c++) {
                 const float *d = ad[c] + b * 8 + 2 * g;
-                acc[c][0] = _mm256_fmadd_ps(
-                    _mm256_cvtepi32_ps(_mm256_madd_epi16(sl[c], ones)),
-                    _mm256_mul_ps(_mm256_load_ps(&S->sc[b][2 * g][8 * h]), _mm256_broadcast_ss(d)),
-                    acc[c][0]);
+                const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
+                const __m256i s0 = _mm256_madd_epi16(
+                    sl[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
+                const __m256i s1 = _mm256_madd_epi16(
+                    sh[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
+                acc[c][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
+                                            _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[c][0]);
                 acc[c][1] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sh[c], ones)),
-                                    _mm256_mul_ps(_mm256_load_ps(&S->sc[b][2 * g + 1][8 * h]),
-                                                  _mm256_broadcast_ss(d + 1)),
-                                    acc[c][1]);
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
+                                    _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)), acc[c][1]);
             }
         }
     }
