@@ -532,94 +532,109 @@ static void k4p_unpack_scales(const uint8_t *hd, int64_t b0, int n, struct k4p_s
 }
 
 /*
- * Half h (rows 8h..8h+7) of tile t, super-blocks [b0, b0 + n), against batch
- * rows bb..bb+nbr-1: out[c][i] = the chunk's sum for row 8h + i.
+ * Halves h0..h0+nh-1 (rows 8h..8h+7 each) of tile t, super-blocks [b0, b0 + n),
+ * against batch rows bb..bb+nbr-1: out[c][8 * (h - h0) + i] = the chunk's sum
+ * for row 8h + i. One batch row takes both halves per block (the tile's lines
+ * are read once, in order); two take one half at a time (registers).
  */
-static inline __attribute__((always_inline)) void k4p_half(const uint8_t *t, int64_t b0, int n,
-                                                           const struct k4p_scales *S, int h,
-                                                           const struct kern__act *a, int64_t bb,
-                                                           const int nbr, float out[PK2_NBR][8])
+static inline __attribute__((always_inline)) void
+k4p_rows(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0, const int nh,
+         const struct kern__act *a, int64_t bb, const int nbr, float out[PK2_NBR][PK2_ROWS])
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const int8_t *aq[PK2_NBR];
     const float *ad[PK2_NBR], *ads[PK2_NBR];
-    __m256 acc[PK2_NBR][2], accm[PK2_NBR];
+    __m256 acc[PK2_NBR][2][2], accm[PK2_NBR][2];
     KERN_UNROLL(2)
     for (int c = 0; c < nbr; c++) {
         aq[c] = a->qs + (bb + c) * a->k + b0 * 256;
         ad[c] = a->d + (bb + c) * a->nb32 + b0 * 8;
         ads[c] = a->ds + (bb + c) * a->nb32 + b0 * 8;
-        acc[c][0] = acc[c][1] = accm[c] = _mm256_setzero_ps();
+        KERN_UNROLL(2)
+        for (int hh = 0; hh < nh; hh++)
+            acc[c][hh][0] = acc[c][hh][1] = accm[c][hh] = _mm256_setzero_ps();
     }
     for (int b = 0; b < n; b++) {
-        const uint8_t *q = t + (size_t)(b0 + b) * 2048 + 32 * h;
         KERN_UNROLL(2)
-        for (int c = 0; c < nbr; c++) { /* the mins' term: 8 sub-blocks, summed as a tree */
-            __m256 m[4];
-            KERN_UNROLL(4)
-            for (int j = 0; j < 8; j += 2)
-                m[j / 2] = _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j + 1][8 * h]),
-                                           _mm256_broadcast_ss(ads[c] + b * 8 + j + 1),
-                                           _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
-                                                         _mm256_broadcast_ss(ads[c] + b * 8 + j)));
-            accm[c] = _mm256_add_ps(
-                accm[c], _mm256_add_ps(_mm256_add_ps(m[0], m[1]), _mm256_add_ps(m[2], m[3])));
-        }
-        KERN_UNROLL(4)
-        for (int g = 0; g < 4; g++) {
-            __m256i sl[PK2_NBR], sh[PK2_NBR];
+        for (int hh = 0; hh < nh; hh++) {
+            const int h = h0 + hh;
+            const uint8_t *q = t + (size_t)(b0 + b) * 2048 + 32 * h;
             KERN_UNROLL(2)
-            for (int c = 0; c < nbr; c++)
-                sl[c] = sh[c] = _mm256_setzero_si256();
+            for (int c = 0; c < nbr; c++) { /* the mins' term: 8 sub-blocks, summed as a tree */
+                __m256 m[4];
+                KERN_UNROLL(4)
+                for (int j = 0; j < 8; j += 2)
+                    m[j / 2] =
+                        _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j + 1][8 * h]),
+                                        _mm256_broadcast_ss(ads[c] + b * 8 + j + 1),
+                                        _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
+                                                      _mm256_broadcast_ss(ads[c] + b * 8 + j)));
+                accm[c][hh] = _mm256_add_ps(accm[c][hh], _mm256_add_ps(_mm256_add_ps(m[0], m[1]),
+                                                                       _mm256_add_ps(m[2], m[3])));
+            }
+            const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
             KERN_UNROLL(4)
-            for (int jj = 0; jj < 8; jj += 2) { /* two pieces per add into the sums */
-                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
-                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj + 1) * 64));
-                const __m256i lo0 = _mm256_and_si256(v0, m4), lo1 = _mm256_and_si256(v1, m4);
-                const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-                const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+            for (int g = 0; g < 4; g++) {
+                __m256i sl[PK2_NBR], sh[PK2_NBR];
+                KERN_UNROLL(2)
+                for (int c = 0; c < nbr; c++)
+                    sl[c] = sh[c] = _mm256_setzero_si256();
+                KERN_UNROLL(4)
+                for (int jj = 0; jj < 8; jj += 2) { /* two pieces per add into the sums */
+                    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
+                    const __m256i v1 =
+                        _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj + 1) * 64));
+                    const __m256i lo0 = _mm256_and_si256(v0, m4), lo1 = _mm256_and_si256(v1, m4);
+                    const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                    const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                    KERN_UNROLL(2)
+                    for (int c = 0; c < nbr; c++) {
+                        const int8_t *x = aq[c] + b * 256 + 64 * g + 4 * jj;
+                        sl[c] = _mm256_add_epi16(
+                            sl[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, bcast4(x)),
+                                                    _mm256_maddubs_epi16(lo1, bcast4(x + 4))));
+                        sh[c] = _mm256_add_epi16(
+                            sh[c], _mm256_add_epi16(_mm256_maddubs_epi16(hi0, bcast4(x + 32)),
+                                                    _mm256_maddubs_epi16(hi1, bcast4(x + 36))));
+                    }
+                }
                 KERN_UNROLL(2)
                 for (int c = 0; c < nbr; c++) {
-                    const int8_t *x = aq[c] + b * 256 + 64 * g + 4 * jj;
-                    sl[c] = _mm256_add_epi16(
-                        sl[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, bcast4(x)),
-                                                _mm256_maddubs_epi16(lo1, bcast4(x + 4))));
-                    sh[c] = _mm256_add_epi16(
-                        sh[c], _mm256_add_epi16(_mm256_maddubs_epi16(hi0, bcast4(x + 32)),
-                                                _mm256_maddubs_epi16(hi1, bcast4(x + 36))));
+                    const float *d = ad[c] + b * 8 + 2 * g;
+                    const __m256i s0 = _mm256_madd_epi16(
+                        sl[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
+                    const __m256i s1 = _mm256_madd_epi16(
+                        sh[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
+                    acc[c][hh][0] =
+                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
+                                        _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[c][hh][0]);
+                    acc[c][hh][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
+                                                    _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)),
+                                                    acc[c][hh][1]);
                 }
-            }
-            KERN_UNROLL(2)
-            for (int c = 0; c < nbr; c++) {
-                const float *d = ad[c] + b * 8 + 2 * g;
-                const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
-                const __m256i s0 = _mm256_madd_epi16(
-                    sl[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
-                const __m256i s1 = _mm256_madd_epi16(
-                    sh[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
-                acc[c][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
-                                            _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[c][0]);
-                acc[c][1] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
-                                    _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)), acc[c][1]);
             }
         }
     }
     KERN_UNROLL(2)
     for (int c = 0; c < nbr; c++)
-        _mm256_storeu_ps(out[c], _mm256_sub_ps(_mm256_add_ps(acc[c][0], acc[c][1]), accm[c]));
+        KERN_UNROLL(2)
+    for (int hh = 0; hh < nh; hh++)
+        _mm256_storeu_ps(out[c] + 8 * hh,
+                         _mm256_sub_ps(_mm256_add_ps(acc[c][hh][0], acc[c][hh][1]), accm[c][hh]));
 }
 
-static void k4p_half1(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h,
-                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][8])
+/* One batch row, both halves. */
+static void k4p_rows1(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0,
+                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][PK2_ROWS])
 {
-    k4p_half(t, b0, n, S, h, a, bb, 1, out);
+    k4p_rows(t, b0, n, S, h0, 2, a, bb, 1, out);
 }
 
-static void k4p_half2(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h,
-                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][8])
+/* Two batch rows, half h0. */
+static void k4p_rows2(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0,
+                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][PK2_ROWS])
 {
-    k4p_half(t, b0, n, S, h, a, bb, 2, out);
+    k4p_rows(t, b0, n, S, h0, 1, a, bb, 2, out);
 }
 
 static void pk2_q4_k_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -635,12 +650,13 @@ static void pk2_q4_k_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0
             k4p_unpack_scales(t + (size_t)nb * 2048, b0, n, &S);
             for (int64_t bb = 0; bb < a->B; bb += PK2_NBR) {
                 const int here = a->B - bb < PK2_NBR ? (int)(a->B - bb) : PK2_NBR;
-                for (int h = 0; h < 2; h++) {
-                    float out[PK2_NBR][8];
-                    (here == 2 ? k4p_half2 : k4p_half1)(t, b0, n, &S, h, a, bb, out);
+                const int nh = here == 2 ? 1 : 2; /* halves per call */
+                for (int h = 0; h < 2; h += nh) {
+                    float out[PK2_NBR][PK2_ROWS];
+                    (here == 2 ? k4p_rows2 : k4p_rows1)(t, b0, n, &S, h, a, bb, out);
                     for (int c = 0; c < here; c++) {
                         float *yr = y + (bb + c) * ldy + r + 8 * h;
-                        for (int i = 0; i < 8; i++)
+                        for (int i = 0; i < 8 * nh; i++)
                             yr[i] = b0 ? yr[i] + out[c][i] : out[c][i];
                     }
                 }
