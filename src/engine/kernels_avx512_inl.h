@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/kernels_impl.h"
+#include "engine/kernels_x86_inl.h"
 #include "engine/quant_blocks.h"
 
 /*
@@ -91,22 +92,12 @@ static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
 
 /*
  * The 8 6-bit scales (lanes 0..7) and mins (lanes 8..15) of a Q4_K/Q5_K
- * super-block, as floats. sc12 must have 16 readable bytes. With u0..u2 the
- * three little-endian words of the 12 bytes, the unpacked 16 bytes are
- *   u0 & 0x3f.., u2 & 0x0f.. | ((u0 >> 6) & 0x03..) << 4,
- *   u1 & 0x3f.., (u2 >> 4) & 0x0f.. | ((u1 >> 6) & 0x03..) << 4
- * computed here in one vector (no scalar stores feeding a vector load).
+ * super-block, as floats. sc12 must have 16 readable bytes.
  */
 static inline __m512 k4_scales_mins(const uint8_t *sc12)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)sc12);
-    __m128i lo = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
-    __m128i hi = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* -- u0 -- u1 */
-    lo = _mm_and_si128(_mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4)),
-                       _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    hi = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(hi, 6), _mm_set1_epi32(0x03030303)), 4);
-    hi = _mm_and_si128(hi, _mm_setr_epi32(0, -1, 0, -1));
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_or_si128(lo, hi)));
+    const __m128i u = kern_k4_scales_u8(_mm_loadu_si128((const __m128i *)sc12));
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(u));
 }
 
 /*

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "engine/fp16.h"
+#include "engine/kernels_x86_inl.h"
 #include "engine/quant_blocks.h"
 
 #define PK2_ROWS 16 /* KERN_PACK_ROWS */
@@ -369,19 +370,10 @@ static void avx2_gemm_float_op(enum ggml_type t, const void *W, size_t row_bytes
  * The 8 6-bit scales and mins of a Q4_K super-block times d and dmin, as
  * floats, from its 12 scale bytes in the low bytes of v (k4_scales: from a
  * GGUF block, where x->scales is followed by the quants, so 16 bytes are readable).
- * With u0..u2 the three little-endian words of the 12 bytes, the unpacked
- * 16 bytes are u0 & 0x3f.., u2 & 0x0f.. | ((u0 >> 6) & 0x03..) << 4,
- * u1 & 0x3f.., (u2 >> 4) & 0x0f.. | ((u1 >> 6) & 0x03..) << 4.
  */
 static inline void k4_scales_v(__m128i v, float d, float dmin, __m256 *sc, __m256 *mn)
 {
-    __m128i lo = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
-    __m128i hi = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* -- u0 -- u1 */
-    lo = _mm_and_si128(_mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4)),
-                       _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    hi = _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(hi, 6), _mm_set1_epi32(0x03030303)), 4);
-    hi = _mm_and_si128(hi, _mm_setr_epi32(0, -1, 0, -1));
-    const __m128i u = _mm_or_si128(lo, hi);
+    const __m128i u = kern_k4_scales_u8(v);
     *sc = _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u)));
     *mn = _mm256_mul_ps(_mm256_set1_ps(dmin),
                         _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(u, 8))));
@@ -703,7 +695,6 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
         K6C(5), K6C(6), K6C(7)
 #undef K6C
     };
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     __m256 acc[K4_NC];
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
@@ -722,14 +713,7 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
             const __m256i L1 = _mm256_loadu_si256((const __m256i *)(xb->ql + 64 * h + 32));
             const __m256i H = _mm256_loadu_si256((const __m256i *)(xb->qh + 32 * h));
             __m256i e[4];
-            e[0] = _mm256_or_si256(_mm256_and_si256(L0, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));
-            e[1] = _mm256_or_si256(_mm256_and_si256(L1, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));
-            e[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                                   _mm256_and_si256(H, m30));
-            e[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));
+            kern_q6k_unpack(L0, L1, H, e);
             KERN_UNROLL(2)
             for (int m = 0; m < 4; m += 2) {
                 const int j = 4 * h + m; /* sub-blocks j, j + 1 */

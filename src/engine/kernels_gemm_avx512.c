@@ -173,7 +173,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
     }
     case GGML_TYPE_Q6_K: {
         const block_q6_K *x = row;
-        const __m256i m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+        const __m256i c32 = _mm256_set1_epi8(32);
         for (int64_t i = 0; i < k / QK_K; i++) {
             float d = h2f(x[i].d);
             KERN_UNROLL(4)
@@ -183,14 +183,7 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
                 __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
                 __m256i h = _mm256_loadu_si256((const __m256i *)qh);
                 __m256i u[4];
-                u[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                       _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
-                u[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                       _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
-                u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                       _mm256_and_si256(h, m30));
-                u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                       _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+                kern_q6k_unpack(l0, l1, h, u);
                 for (int j = 0; j < 4; j++, q += 32)
                     _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(u[j], c32));
                 /*
