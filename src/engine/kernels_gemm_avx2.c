@@ -385,13 +385,24 @@ static inline void k4_scales(const block_q4_K *x, __m256 *sc, __m256 *mn)
                 sc, mn);
 }
 
+/* Per byte: bit `bit` of hb moved to bit 4 (the fifth bit of a Q5_K quant). */
+static inline __m256i k5_bit16(__m256i hb, const int bit)
+{
+    const __m256i v = bit < 4    ? _mm256_slli_epi16(hb, 4 - bit)
+                      : bit == 4 ? hb
+                                 : _mm256_srli_epi16(hb, bit - 4);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
 /*
- * One weight row (x, nsb super-blocks) against nc batch rows from b of a:
- * y[(b + c) * ldy]. Per 32-element sub-block j and batch row c the integer
- * sum of q * a (q the unsigned nibbles) is scaled by d * sc_j * d_a; the mins
- * take dmin * m_j * (d_a * sum a) off, all in 8 float lanes summed at the end.
+ * One weight row (Q4_K, or Q5_K with q5: its fifth bits in qh[32] before the
+ * quants; super-blocks bsz bytes apart, nsb of them) against nc batch rows from
+ * b of a: y[(b + c) * ldy]. Per 32-element sub-block j and batch row c the
+ * integer sum of q * a (q the unsigned quants) is scaled by d * sc_j * d_a; the
+ * mins take dmin * m_j * (d_a * sum a) off, all in 8 float lanes summed at the end.
  */
-static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, int64_t nsb,
+static inline __attribute__((always_inline)) void k4_tile(const uint8_t *x0, const size_t bsz,
+                                                          const int q5, int64_t nsb,
                                                           const struct kern__act *a, int64_t b,
                                                           const int nc, float *y, int64_t ldy)
 {
@@ -401,8 +412,12 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
     for (int c = 0; c < nc; c++)
         acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
-        __m256 vsc, vmn;
-        k4_scales(x + sb, &vsc, &vmn);
+        const uint8_t *blk = x0 + (size_t)sb * bsz;
+        const uint8_t *qs = blk + 4 + K_SCALE_SIZE + (q5 ? QK_K / 8 : 0);
+        __m256 vsc, vmn; /* d, dmin and the scales sit alike in both layouts */
+        k4_scales((const block_q4_K *)blk, &vsc, &vmn);
+        const __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 4 + K_SCALE_SIZE))
+                              : _mm256_setzero_si256();
         float s[K4_NC][8];
         KERN_UNROLL(6)
         for (int c = 0; c < nc; c++) {
@@ -413,9 +428,13 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
         }
         KERN_UNROLL(4)
         for (int g = 0; g < 4; g++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[sb].qs + 32 * g));
-            const __m256i lo = _mm256_and_si256(v, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (q5) { /* element 64g + l: bit 2g of qh[l]; 64g + 32 + l: bit 2g + 1 */
+                lo = _mm256_or_si256(lo, k5_bit16(hb, 2 * g));
+                hi = _mm256_or_si256(hi, k5_bit16(hb, 2 * g + 1));
+            }
             KERN_UNROLL(6)
             for (int c = 0; c < nc; c++) {
                 const int8_t *aq = a->qs + (b + c) * a->k + sb * 256 + 64 * g;
@@ -433,6 +452,20 @@ static inline __attribute__((always_inline)) void k4_tile(const block_q4_K *x, i
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
         y[(b + c) * ldy] = hsum8(acc[c]);
+}
+
+static inline __attribute__((always_inline)) void q4k_tile(const block_q4_K *x, int64_t nsb,
+                                                           const struct kern__act *a, int64_t b,
+                                                           const int nc, float *y, int64_t ldy)
+{
+    k4_tile((const uint8_t *)x, sizeof(block_q4_K), 0, nsb, a, b, nc, y, ldy);
+}
+
+static inline __attribute__((always_inline)) void q5k_tile(const block_q5_K *x, int64_t nsb,
+                                                           const struct kern__act *a, int64_t b,
+                                                           const int nc, float *y, int64_t ldy)
+{
+    k4_tile((const uint8_t *)x, sizeof(block_q5_K), 1, nsb, a, b, nc, y, ldy);
 }
 
 /* ---- Q4_K packed: 16-row tiles, rows in lanes ------------------------------------ */
@@ -760,10 +793,14 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
     {                                                                                              \
         BODY((const BLOCK *)x, nsb, a, b, NC, y, ldy);                                             \
     }
-KX_TILE(k4_tile, k4_tile, block_q4_K, 1)
-KX_TILE(k4_tile, k4_tile, block_q4_K, 2)
-KX_TILE(k4_tile, k4_tile, block_q4_K, 3)
-KX_TILE(k4_tile, k4_tile, block_q4_K, 4)
+KX_TILE(k4_tile, q4k_tile, block_q4_K, 1)
+KX_TILE(k4_tile, q4k_tile, block_q4_K, 2)
+KX_TILE(k4_tile, q4k_tile, block_q4_K, 3)
+KX_TILE(k4_tile, q4k_tile, block_q4_K, 4)
+KX_TILE(k5_tile, q5k_tile, block_q5_K, 1)
+KX_TILE(k5_tile, q5k_tile, block_q5_K, 2)
+KX_TILE(k5_tile, q5k_tile, block_q5_K, 3)
+KX_TILE(k5_tile, q5k_tile, block_q5_K, 4)
 KX_TILE(k6_tile, k6_tile, block_q6_K, 1)
 KX_TILE(k6_tile, k6_tile, block_q6_K, 2)
 KX_TILE(k6_tile, k6_tile, block_q6_K, 3)
@@ -800,6 +837,13 @@ static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
                       const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
 {
     static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k4_tile1, k4_tile2, k4_tile3, k4_tile4};
+    kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
+}
+
+static void gemv_q5_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                      const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k5_tile1, k5_tile2, k5_tile3, k5_tile4};
     kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
 }
 
@@ -895,6 +939,9 @@ void kern__init_avx2_gemm(struct kern__ops *o)
     o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_PLAIN;
     o->gemv_max_b[GGML_TYPE_Q4_K] = 255;
+    o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k;
+    o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_PLAIN;
+    o->gemv_max_b[GGML_TYPE_Q5_K] = 255;
     o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
     o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
     o->gemv_max_b[GGML_TYPE_Q6_K] = 255;
