@@ -955,6 +955,14 @@ void kern__init_avx512(struct kern__ops *o)
                                            GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof(multi) / sizeof(multi[0]); i++)
         o->gemv_max_b[multi[i]] = 4;
+    /*
+     * Inherited from the AVX2 table, where dot-form GEMVs serve every batch: here
+     * Q5_0/Q5_1 use their own GEMVs up to the default batch and the direct kernels
+     * above it, and Q4_1 the packed rows and panels.
+     */
+    o->gemv_max_b[GGML_TYPE_Q5_0] = o->gemv_max_b[GGML_TYPE_Q5_1] = 0;
+    o->gemv_max_b[GGML_TYPE_Q4_1] = 0;
+    o->gemv[GGML_TYPE_Q4_1] = NULL;
 }
 
 #else

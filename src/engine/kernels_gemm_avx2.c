@@ -813,11 +813,10 @@ typedef void (*kx_tile_fn)(const void *x, int64_t nsb, const struct kern__act *a
  * Rows [r0, r1) x batch rows [b0, b1), KERN_ACT_PLAIN activations: blocks of
  * 16 weight rows (in L1/L2) against chunks of 64 batch rows (in L2).
  */
-static void kx_run(const kx_tile_fn tiles[K4_NC + 1], const void *W, size_t row_bytes, int64_t k,
+static void kx_run(const kx_tile_fn tiles[K4_NC + 1], const void *W, size_t row_bytes, int64_t nsb,
                    int64_t r0, int64_t r1, const struct kern__act *a, int64_t b0, int64_t b1,
                    float *y, int64_t ldy)
 {
-    const int64_t nsb = k / 256;
     for (int64_t rb = r0; rb < r1; rb += K4_RB) {
         const int64_t re = rb + K4_RB < r1 ? rb + K4_RB : r1;
         for (int64_t bc = b0; bc < b1; bc += K4_BC) {
@@ -833,25 +832,124 @@ static void kx_run(const kx_tile_fn tiles[K4_NC + 1], const void *W, size_t row_
     }
 }
 
+/*
+ * Q4_1, Q5_0, Q5_1 (32-element blocks: d, [m], [qh], 16 nibble bytes), one
+ * weight row against nc batch rows, straight from the GGUF blocks. The
+ * unsigned quants u (0..15, or 0..31 with the fifth bits of qh) are the
+ * vpmaddubsw operand. Q5_0 (w = d (u - 16)) takes 16 a off each pair in 16
+ * bits, so its sums are exact before the conversion; Q4_1/Q5_1 (w = d u + m)
+ * add m * (d_a * sum a).
+ */
+static inline __attribute__((always_inline)) void b32_tile(const uint8_t *x0, const int type,
+                                                           int64_t nb, const struct kern__act *a,
+                                                           int64_t b, const int nc, float *y,
+                                                           int64_t ldy)
+{
+    const int has_m = type != GGML_TYPE_Q5_0, has_h = type != GGML_TYPE_Q4_1;
+    const size_t bsz = type == GGML_TYPE_Q4_1   ? sizeof(block_q4_1)
+                       : type == GGML_TYPE_Q5_0 ? sizeof(block_q5_0)
+                                                : sizeof(block_q5_1);
+    const size_t qh_at = has_m ? 4 : 2, qs_at = qh_at + (has_h ? 4 : 0);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i k16 = _mm256_set1_epi8(16);
+    /* byte i of the 32 picks byte i / 8 of qh, then tests bit i % 8 */
+    const __m256i hsel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                          2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i hbit = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256 acc[K4_NC][2];
+    float accm[K4_NC];
+    KERN_UNROLL(6)
+    for (int c = 0; c < nc; c++) {
+        acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+        accm[c] = 0.0f;
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *blk = x0 + (size_t)i * bsz;
+        uint16_t dh, mh = 0;
+        __builtin_memcpy(&dh, blk, 2);
+        if (has_m)
+            __builtin_memcpy(&mh, blk + 2, 2);
+        const float d = _cvtsh_ss(dh);
+        const __m128i v = _mm_loadu_si128((const __m128i *)(blk + qs_at));
+        __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+        if (has_h) {
+            int32_t qh;
+            __builtin_memcpy(&qh, blk + qh_at, 4);
+            const __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), hsel);
+            u = _mm256_or_si256(
+                u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, hbit), hbit), k16));
+        }
+        KERN_UNROLL(6)
+        for (int c = 0; c < nc; c++) {
+            const __m256i x =
+                _mm256_loadu_si256((const __m256i *)(a->qs + (b + c) * a->k + 32 * i));
+            __m256i p = _mm256_maddubs_epi16(u, x);
+            if (!has_m)
+                p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(k16, x));
+            const float da = a->d[(b + c) * a->nb32 + i];
+            acc[c][i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)),
+                                            _mm256_set1_ps(d * da), acc[c][i & 1]);
+            if (has_m)
+                accm[c] += _cvtsh_ss(mh) * a->ds[(b + c) * a->nb32 + i];
+        }
+    }
+    KERN_UNROLL(6)
+    for (int c = 0; c < nc; c++)
+        y[(b + c) * ldy] = hsum8(_mm256_add_ps(acc[c][0], acc[c][1])) + accm[c];
+}
+
+#define B32_TILES(NAME, TYPE)                                                                      \
+    static void NAME##1(const void *x, int64_t nb, const struct kern__act *a, int64_t b, float *y, \
+                        int64_t ldy)                                                               \
+    {                                                                                              \
+        b32_tile((const uint8_t *)x, TYPE, nb, a, b, 1, y, ldy);                                   \
+    }                                                                                              \
+    static void NAME##2(const void *x, int64_t nb, const struct kern__act *a, int64_t b, float *y, \
+                        int64_t ldy)                                                               \
+    {                                                                                              \
+        b32_tile((const uint8_t *)x, TYPE, nb, a, b, 2, y, ldy);                                   \
+    }                                                                                              \
+    static void NAME##4(const void *x, int64_t nb, const struct kern__act *a, int64_t b, float *y, \
+                        int64_t ldy)                                                               \
+    {                                                                                              \
+        b32_tile((const uint8_t *)x, TYPE, nb, a, b, 4, y, ldy);                                   \
+    }                                                                                              \
+    static void NAME##3(const void *x, int64_t nb, const struct kern__act *a, int64_t b, float *y, \
+                        int64_t ldy)                                                               \
+    {                                                                                              \
+        NAME##2(x, nb, a, b, y, ldy);                                                              \
+        NAME##1(x, nb, a, b + 2, y, ldy);                                                          \
+    }                                                                                              \
+    static void gemv_##NAME(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,    \
+                            const struct kern__act *a, int64_t b0, int64_t b1, float *y,           \
+                            int64_t ldy)                                                           \
+    {                                                                                              \
+        static const kx_tile_fn tiles[K4_NC + 1] = {NULL, NAME##1, NAME##2, NAME##3, NAME##4};     \
+        kx_run(tiles, W, row_bytes, k / 32, r0, r1, a, b0, b1, y, ldy);                            \
+    }
+B32_TILES(q4_1_, GGML_TYPE_Q4_1)
+B32_TILES(q5_0_, GGML_TYPE_Q5_0)
+B32_TILES(q5_1_, GGML_TYPE_Q5_1)
+
 static void gemv_q4_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                       const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
 {
     static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k4_tile1, k4_tile2, k4_tile3, k4_tile4};
-    kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
+    kx_run(tiles, W, row_bytes, k / QK_K, r0, r1, a, b0, b1, y, ldy);
 }
 
 static void gemv_q5_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                       const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
 {
     static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k5_tile1, k5_tile2, k5_tile3, k5_tile4};
-    kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
+    kx_run(tiles, W, row_bytes, k / QK_K, r0, r1, a, b0, b1, y, ldy);
 }
 
 static void gemv_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                       const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
 {
     static const kx_tile_fn tiles[K4_NC + 1] = {NULL, k6_tile1, k6_tile2, k6_tile3, k6_tile4};
-    kx_run(tiles, W, row_bytes, k, r0, r1, a, b0, b1, y, ldy);
+    kx_run(tiles, W, row_bytes, k / QK_K, r0, r1, a, b0, b1, y, ldy);
 }
 
 /*
@@ -939,6 +1037,13 @@ void kern__init_avx2_gemm(struct kern__ops *o)
     o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_PLAIN;
     o->gemv_max_b[GGML_TYPE_Q4_K] = 255;
+    static const enum ggml_type b32[] = {GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+    const kern__gemv_fn b32_fn[] = {gemv_q4_1_, gemv_q5_0_, gemv_q5_1_};
+    for (int i = 0; i < 3; i++) {
+        o->gemv[b32[i]] = b32_fn[i];
+        o->gemv_layout[b32[i]] = KERN_ACT_PLAIN;
+        o->gemv_max_b[b32[i]] = 255;
+    }
     o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k;
     o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_PLAIN;
     o->gemv_max_b[GGML_TYPE_Q5_K] = 255;
