@@ -81,15 +81,6 @@ static inline int32_t sum_u8_32(__m256i u)
     return _mm_cvtsi128_si32(t);
 }
 
-/* Sums of the two 16-byte halves of 32 unsigned bytes. */
-static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
-{
-    __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
-    __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
-    *s0 = _mm_cvtsi128_si32(_mm_add_epi64(lo, _mm_unpackhi_epi64(lo, lo)));
-    *s1 = _mm_cvtsi128_si32(_mm_add_epi64(hi, _mm_unpackhi_epi64(hi, hi)));
-}
-
 /*
  * The 8 6-bit scales (lanes 0..7) and mins (lanes 8..15) of a Q4_K/Q5_K
  * super-block, as floats. sc12 must have 16 readable bytes.

@@ -1020,6 +1020,23 @@ static void avx2_gemv_float(enum ggml_type t, const void *W, size_t row_bytes, i
     }
 }
 
+/*
+ * Packed-row unpacking (kern__ops.pack_row) for the types that still take the
+ * packed-row path at this level: Q2_K and Q3_K vectorized, the rest scalar.
+ */
+static void avx2_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t *q, float *s,
+                          float *m, int32_t *qs128)
+{
+    if (qs128 && t == GGML_TYPE_Q2_K)
+        for (int64_t i = 0; i < k / QK_K; i++, q += QK_K, s += 16, m += 16, qs128 += 16)
+            kern_unpack_q2k((const block_q2_K *)row + i, q, s, m, qs128);
+    else if (qs128 && t == GGML_TYPE_Q3_K)
+        for (int64_t i = 0; i < k / QK_K; i++, q += QK_K, s += 16, m += 16, qs128 += 16)
+            kern_unpack_q3k((const block_q3_K *)row + i, q, s, m, qs128);
+    else
+        kern__pack_row(t, row, k, q, s, m, qs128);
+}
+
 /* Float weights: 4-row dot products for small batches, else outer products. */
 static void avx2_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
                             int64_t r0, int64_t r1, const float *x, int64_t B, float *y,
@@ -1034,6 +1051,7 @@ static void avx2_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, i
 void kern__init_avx2_gemm(struct kern__ops *o)
 {
     o->gemm_float = avx2_gemm_float;
+    o->pack_row = avx2_pack_row;
     o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_PLAIN;
     o->gemv_max_b[GGML_TYPE_Q4_K] = 255;

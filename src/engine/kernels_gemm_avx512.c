@@ -210,73 +210,14 @@ static void avx512_pack_row(enum ggml_type t, const void *row, int64_t k, int8_t
         }
         return;
     }
-    case GGML_TYPE_Q2_K: {
-        const block_q2_K *x = row;
-        const __m256i m3 = _mm256_set1_epi8(3);
-        for (int64_t i = 0; i < k / QK_K; i++) {
-            float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
-            __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x[i].scales));
-            _mm512_storeu_ps(
-                s, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(0xF))),
-                                 _mm512_set1_ps(d)));
-            _mm512_storeu_ps(m, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4)),
-                                              _mm512_set1_ps(-dmin)));
-            s += 16;
-            m += 16;
-            /* element 128n + 32j + l is bits 2j of qs[32n + l] */
-            for (int n = 0; n < 2; n++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * n));
-                for (int j = 0; j < 4; j++, q += 32) {
-                    __m256i u = _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3);
-                    _mm256_storeu_si256((__m256i *)q, u);
-                    int32_t s0, s1;
-                    sum_u8_16x2(u, &s0, &s1);
-                    *qs128++ = 128 * s0;
-                    *qs128++ = 128 * s1;
-                }
-            }
-        }
+    case GGML_TYPE_Q2_K:
+        for (int64_t i = 0; i < k / QK_K; i++, q += QK_K, s += 16, m += 16, qs128 += 16)
+            kern_unpack_q2k((const block_q2_K *)row + i, q, s, m, qs128);
         return;
-    }
-    case GGML_TYPE_Q3_K: {
-        const block_q3_K *x = row;
-        const __m256i m3 = _mm256_set1_epi8(3), c4 = _mm256_set1_epi8(4);
-        const uint32_t km1 = 0x03030303, km2 = 0x0f0f0f0f;
-        for (int64_t i = 0; i < k / QK_K; i++) {
-            uint32_t aux[4];
-            int8_t sc[16];
-            memcpy(aux, x[i].scales, 12);
-            uint32_t tmp = aux[2];
-            aux[2] = ((aux[0] >> 4) & km2) | (((tmp >> 4) & km1) << 4);
-            aux[3] = ((aux[1] >> 4) & km2) | (((tmp >> 6) & km1) << 4);
-            aux[0] = (aux[0] & km2) | (((tmp >> 0) & km1) << 4);
-            aux[1] = (aux[1] & km2) | (((tmp >> 2) & km1) << 4);
-            memcpy(sc, aux, 16);
-            float d = h2f(x[i].d);
-            for (int j = 0; j < 16; j++) {
-                *s++ = d * (float)(sc[j] - 32);
-                *m++ = 0.0f;
-            }
-            /* element 128n + 32j + l: bits 2j of qs[32n + l], minus 4 unless hmask bit 4n + j */
-            __m256i h = _mm256_loadu_si256((const __m256i *)x[i].hmask);
-            for (int n = 0; n < 2; n++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * n));
-                for (int j = 0; j < 4; j++, q += 32) {
-                    __m256i bit = _mm256_set1_epi8((char)(1 << (4 * n + j)));
-                    __m256i hs = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
-                    /* u = q + 4 in 0..7 */
-                    __m256i u = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3),
-                                                _mm256_and_si256(hs, c4));
-                    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(u, c4));
-                    int32_t s0, s1;
-                    sum_u8_16x2(u, &s0, &s1);
-                    *qs128++ = 128 * (s0 - 4 * 16);
-                    *qs128++ = 128 * (s1 - 4 * 16);
-                }
-            }
-        }
+    case GGML_TYPE_Q3_K:
+        for (int64_t i = 0; i < k / QK_K; i++, q += QK_K, s += 16, m += 16, qs128 += 16)
+            kern_unpack_q3k((const block_q3_K *)row + i, q, s, m, qs128);
         return;
-    }
     default:
         kern__pack_row(t, row, k, q, s, m, qs128);
     }

@@ -9,6 +9,19 @@
 #define AISTACK_ENGINE_KERNELS_X86_INL_H
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/quant_blocks.h"
+
+/* Sums of the two 16-byte halves of 32 unsigned bytes. */
+static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
+{
+    __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+    __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
+    *s0 = _mm_cvtsi128_si32(_mm_add_epi64(lo, _mm_unpackhi_epi64(lo, lo)));
+    *s1 = _mm_cvtsi128_si32(_mm_add_epi64(hi, _mm_unpackhi_epi64(hi, hi)));
+}
 
 /*
  * The 8 6-bit scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K
@@ -45,6 +58,77 @@ static inline void kern_q6k_unpack(__m256i l0, __m256i l1, __m256i h, __m256i u[
         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
     u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                            _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+}
+
+/*
+ * One Q2_K super-block in the packed-row form (kernels_impl.h, 16-element
+ * blocks): q[256] (0..3), s[16] = d * scale, m[16] = -dmin * min, qs128[16].
+ */
+static inline void kern_unpack_q2k(const block_q2_K *x, int8_t *q, float *s, float *m,
+                                   int32_t *qs128)
+{
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)x->scales);
+    for (int h = 0; h < 2; h++) {
+        const __m256i sc = _mm256_cvtepu8_epi32(h ? _mm_srli_si128(sc8, 8) : sc8);
+        _mm256_storeu_ps(s + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(
+                                                      _mm256_and_si256(sc, _mm256_set1_epi32(0xF))),
+                                                  _mm256_set1_ps(d)));
+        _mm256_storeu_ps(m + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(sc, 4)),
+                                                  _mm256_set1_ps(-dmin)));
+    }
+    /* element 128n + 32j + l is bits 2j of qs[32n + l] */
+    for (int n = 0; n < 2; n++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * n));
+        for (int j = 0; j < 4; j++, q += 32) {
+            __m256i u = _mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3);
+            _mm256_storeu_si256((__m256i *)q, u);
+            int32_t s0, s1;
+            sum_u8_16x2(u, &s0, &s1);
+            *qs128++ = 128 * s0;
+            *qs128++ = 128 * s1;
+        }
+    }
+}
+
+/* One Q3_K super-block in the packed-row form: q[256] (-4..3), s[16] = d * (scale - 32), m = 0. */
+static inline void kern_unpack_q3k(const block_q3_K *x, int8_t *q, float *s, float *m,
+                                   int32_t *qs128)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), c4 = _mm256_set1_epi8(4);
+    const uint32_t km1 = 0x03030303, km2 = 0x0f0f0f0f;
+    uint32_t aux[4];
+    int8_t sc[16];
+    memcpy(aux, x->scales, 12);
+    uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & km2) | (((tmp >> 4) & km1) << 4);
+    aux[3] = ((aux[1] >> 4) & km2) | (((tmp >> 6) & km1) << 4);
+    aux[0] = (aux[0] & km2) | (((tmp >> 0) & km1) << 4);
+    aux[1] = (aux[1] & km2) | (((tmp >> 2) & km1) << 4);
+    memcpy(sc, aux, 16);
+    float d = _cvtsh_ss(x->d);
+    for (int j = 0; j < 16; j++) {
+        s[j] = d * (float)(sc[j] - 32);
+        m[j] = 0.0f;
+    }
+    /* element 128n + 32j + l: bits 2j of qs[32n + l], minus 4 unless hmask bit 4n + j */
+    __m256i h = _mm256_loadu_si256((const __m256i *)x->hmask);
+    for (int n = 0; n < 2; n++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * n));
+        for (int j = 0; j < 4; j++, q += 32) {
+            __m256i bit = _mm256_set1_epi8((char)(1 << (4 * n + j)));
+            __m256i hs = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
+            /* u = q + 4 in 0..7 */
+            __m256i u = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 2 * j), m3),
+                                        _mm256_and_si256(hs, c4));
+            _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(u, c4));
+            int32_t s0, s1;
+            sum_u8_16x2(u, &s0, &s1);
+            *qs128++ = 128 * (s0 - 4 * 16);
+            *qs128++ = 128 * (s1 - 4 * 16);
+        }
+    }
 }
 
 #endif
