@@ -187,9 +187,10 @@ PK2_TYPE(pk2_q8_0, 1)
 
 /* ---- float weights, larger batches: outer products ------------------------------- */
 
-#define OP2_R  16  /* weight rows per register tile (two 8-lane halves) */
-#define OP2_C  6   /* batch rows per register tile */
-#define OP2_KC 256 /* k per converted block (16 x 256 floats, 16 KB, in L1) */
+#define OP2_H  3           /* 8-lane vectors of weight rows per register tile */
+#define OP2_R  (8 * OP2_H) /* weight rows per register tile */
+#define OP2_C  4           /* batch rows per register tile */
+#define OP2_KC 256         /* k per converted block (24 x 256 floats, 24 KB, in L1) */
 
 /* v[i] = row i of an 8 x 8 block becomes v[j] = column j. */
 static inline void transpose8(__m256 v[8])
@@ -243,8 +244,8 @@ static inline float op2_load1(enum ggml_type t, const char *row, int64_t i)
 
 /*
  * Rows [r, r + nr) of W, k in [k0, k0 + kc), converted to float and stored
- * k-major: wt[kk * 16 + i] (rows past nr zero). 8 x 8 pieces transposed in
- * registers.
+ * k-major: wt[kk * OP2_R + i] (rows past nr zero). 8 x 8 pieces transposed
+ * in registers.
  */
 static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
                      int64_t k0, int kc, float *wt)
@@ -254,8 +255,8 @@ static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t 
         rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
     int kk = 0;
     for (; kk + 8 <= kc; kk += 8) {
-        KERN_UNROLL(2)
-        for (int h = 0; h < 2; h++) {
+        KERN_UNROLL(3)
+        for (int h = 0; h < OP2_H; h++) {
             __m256 v[8];
             KERN_UNROLL(8)
             for (int i = 0; i < 8; i++)
@@ -274,43 +275,52 @@ static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t 
 
 /*
  * y[(c + j) * ldy + r + i] (+)= sum over kk < kc of wt[kk][i] * x[(c + j) * k + k0 + kk]
- * for j < nc, i < nr: 16 rows x nc batch rows of accumulators, one broadcast
- * per batch row and k. first: store instead of add.
+ * for j < nc, i < nr: 24 rows x nc (<= 4) batch rows of accumulators (3
+ * weight loads and 4 broadcasts per 12 FMAs; 16 x 6 measured 2-7% slower from
+ * memory and at model level), one broadcast per batch row and k. first: store
+ * instead of add.
  */
 static inline __attribute__((always_inline)) void op2_tile(const float *wt, int kc, const float *x,
                                                            int64_t k, int64_t c, const int nc,
                                                            float *y, int64_t ldy, int64_t r, int nr,
                                                            int first)
 {
-    __m256 acc[OP2_C][2];
+    __m256 acc[OP2_C][OP2_H];
     KERN_UNROLL(6)
     for (int j = 0; j < nc; j++)
-        acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+        KERN_UNROLL(3)
+    for (int h = 0; h < OP2_H; h++)
+        acc[j][h] = _mm256_setzero_ps();
     const float *xr = x + c * k;
     for (int kk = 0; kk < kc; kk++) {
-        const __m256 w0 = _mm256_loadu_ps(wt + kk * OP2_R),
-                     w1 = _mm256_loadu_ps(wt + kk * OP2_R + 8);
+        __m256 w[OP2_H];
+        KERN_UNROLL(3)
+        for (int h = 0; h < OP2_H; h++)
+            w[h] = _mm256_loadu_ps(wt + kk * OP2_R + 8 * h);
         KERN_UNROLL(6)
         for (int j = 0; j < nc; j++) {
             const __m256 xv = _mm256_broadcast_ss(xr + j * k + kk);
-            acc[j][0] = _mm256_fmadd_ps(w0, xv, acc[j][0]);
-            acc[j][1] = _mm256_fmadd_ps(w1, xv, acc[j][1]);
+            KERN_UNROLL(3)
+            for (int h = 0; h < OP2_H; h++)
+                acc[j][h] = _mm256_fmadd_ps(w[h], xv, acc[j][h]);
         }
     }
     KERN_UNROLL(6)
     for (int j = 0; j < nc; j++) {
         float *yr = y + (c + j) * ldy + r;
         if (nr == OP2_R) {
-            if (!first) {
-                acc[j][0] = _mm256_add_ps(acc[j][0], _mm256_loadu_ps(yr));
-                acc[j][1] = _mm256_add_ps(acc[j][1], _mm256_loadu_ps(yr + 8));
+            KERN_UNROLL(3)
+            for (int h = 0; h < OP2_H; h++) {
+                __m256 v = acc[j][h];
+                if (!first)
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(yr + 8 * h));
+                _mm256_storeu_ps(yr + 8 * h, v);
             }
-            _mm256_storeu_ps(yr, acc[j][0]);
-            _mm256_storeu_ps(yr + 8, acc[j][1]);
         } else {
             float o[OP2_R];
-            _mm256_storeu_ps(o, acc[j][0]);
-            _mm256_storeu_ps(o + 8, acc[j][1]);
+            KERN_UNROLL(3)
+            for (int h = 0; h < OP2_H; h++)
+                _mm256_storeu_ps(o + 8 * h, acc[j][h]);
             for (int i = 0; i < nr; i++)
                 yr[i] = first ? o[i] : yr[i] + o[i];
         }
@@ -327,15 +337,13 @@ OP2_TILE(1)
 OP2_TILE(2)
 OP2_TILE(3)
 OP2_TILE(4)
-OP2_TILE(5)
-OP2_TILE(6)
 
 /* Smallest batch that the outer-product form serves (below: the dot form of kernels_avx2.c). */
 #define OP2_MIN_B 12
 
 /*
- * Float weights (F32/F16/BF16) for rows [r0, r1) and all B rows of x: per 16
- * weight rows and 256 k, the block converted once into scratch (16 KB) and
+ * Float weights (F32/F16/BF16) for rows [r0, r1) and all B rows of x: per 24
+ * weight rows and 256 k, the block converted once into scratch (24 KB) and
  * swept by every batch row, so an F16 weight is converted once per product
  * instead of once per batch row, and no horizontal sums.
  */
@@ -345,8 +353,7 @@ static void avx2_gemm_float_op(enum ggml_type t, const void *W, size_t row_bytes
 {
     typedef void (*tile_fn)(const float *, int, const float *, int64_t, int64_t, float *, int64_t,
                             int64_t, int, int);
-    static const tile_fn tiles[OP2_C + 1] = {NULL,      op2_tile1, op2_tile2, op2_tile3,
-                                             op2_tile4, op2_tile5, op2_tile6};
+    static const tile_fn tiles[OP2_C + 1] = {NULL, op2_tile1, op2_tile2, op2_tile3, op2_tile4};
     for (int64_t r = r0; r < r1; r += OP2_R) {
         const int nr = r1 - r < OP2_R ? (int)(r1 - r) : OP2_R;
         for (int64_t k0 = 0; k0 < k; k0 += OP2_KC) {
