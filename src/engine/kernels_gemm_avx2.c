@@ -655,11 +655,74 @@ k4p_rows(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0
                          _mm256_sub_ps(_mm256_add_ps(acc[c][hh][0], acc[c][hh][1]), accm[c][hh]));
 }
 
-/* One batch row, both halves. */
+/*
+ * One batch row, both halves: per 4-byte piece of the activations one pair of
+ * broadcasts serves the 16 rows (the two halves' pieces share a 64-byte line).
+ */
 static void k4p_rows1(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0,
                       const struct kern__act *a, int64_t bb, float out[PK2_NBR][PK2_ROWS])
 {
-    k4p_rows(t, b0, n, S, h0, 2, a, bb, 1, out);
+    (void)h0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const int8_t *aq = a->qs + bb * a->k + b0 * 256;
+    const float *ad = a->d + bb * a->nb32 + b0 * 8, *ads = a->ds + bb * a->nb32 + b0 * 8;
+    __m256 acc[2][2], accm[2];
+    KERN_UNROLL(2)
+    for (int h = 0; h < 2; h++)
+        acc[h][0] = acc[h][1] = accm[h] = _mm256_setzero_ps();
+    for (int b = 0; b < n; b++) {
+        const uint8_t *q = t + (size_t)(b0 + b) * 2048;
+        KERN_UNROLL(2)
+        for (int h = 0; h < 2; h++) { /* the mins' term: 8 sub-blocks, summed as a tree */
+            __m256 m[4];
+            KERN_UNROLL(4)
+            for (int j = 0; j < 8; j += 2)
+                m[j / 2] = _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j + 1][8 * h]),
+                                           _mm256_broadcast_ss(ads + b * 8 + j + 1),
+                                           _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
+                                                         _mm256_broadcast_ss(ads + b * 8 + j)));
+            accm[h] = _mm256_add_ps(
+                accm[h], _mm256_add_ps(_mm256_add_ps(m[0], m[1]), _mm256_add_ps(m[2], m[3])));
+        }
+        KERN_UNROLL(4)
+        for (int g = 0; g < 4; g++) {
+            __m256i sl[2], sh[2];
+            sl[0] = sl[1] = sh[0] = sh[1] = _mm256_setzero_si256();
+            KERN_UNROLL(8)
+            for (int jj = 0; jj < 8; jj++) {
+                const int8_t *x = aq + b * 256 + 64 * g + 4 * jj;
+                const __m256i xl = bcast4(x), xh = bcast4(x + 32);
+                KERN_UNROLL(2)
+                for (int h = 0; h < 2; h++) {
+                    const __m256i v =
+                        _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64 + 32 * h));
+                    sl[h] =
+                        _mm256_add_epi16(sl[h], _mm256_maddubs_epi16(_mm256_and_si256(v, m4), xl));
+                    sh[h] = _mm256_add_epi16(
+                        sh[h],
+                        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh));
+                }
+            }
+            const float *d = ad + b * 8 + 2 * g;
+            KERN_UNROLL(2)
+            for (int h = 0; h < 2; h++) {
+                const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
+                const __m256i s0 = _mm256_madd_epi16(
+                    sl[h], _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
+                const __m256i s1 = _mm256_madd_epi16(
+                    sh[h], _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
+                acc[h][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
+                                            _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[h][0]);
+                acc[h][1] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
+                                    _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)), acc[h][1]);
+            }
+        }
+    }
+    KERN_UNROLL(2)
+    for (int h = 0; h < 2; h++)
+        _mm256_storeu_ps(out[0] + 8 * h,
+                         _mm256_sub_ps(_mm256_add_ps(acc[h][0], acc[h][1]), accm[h]));
 }
 
 /* Two batch rows, half h0. */
