@@ -17,15 +17,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/kernels_x86_inl.h"
 #include "engine/quant_blocks.h"
-
-static inline float hsum_ps(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static inline float h2f(ggml_fp16_t h)
 {
@@ -107,7 +100,7 @@ static float avx2_dot_packed(const struct kern__panel *p, const struct kern__act
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(p->s[j] * ad[j]), acc);
             sum += p->m[j] * ads[j];
         }
-        return sum + hsum_ps(acc);
+        return sum + kern_hsum8(acc);
     }
     const float *ads = a->ds16 + b * 2 * a->nb32;
     for (int64_t j = 0; j < p->nblk; j += 2) {
@@ -119,7 +112,7 @@ static float avx2_dot_packed(const struct kern__panel *p, const struct kern__act
                               acc);
         sum += p->m[j] * ads[j] + p->m[j + 1] * ads[j + 1];
     }
-    return sum + hsum_ps(acc);
+    return sum + kern_hsum8(acc);
 }
 
 static void gemv_q4_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -141,7 +134,7 @@ static void gemv_q4_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * ad[i]),
                                       acc);
             }
-            y[b * ldy + r] = hsum_ps(acc);
+            y[b * ldy + r] = kern_hsum8(acc);
         }
     }
 }
@@ -162,7 +155,7 @@ static void gemv_q8_0(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * ad[i]),
                                       acc);
             }
-            y[b * ldy + r] = hsum_ps(acc);
+            y[b * ldy + r] = kern_hsum8(acc);
         }
     }
 }
@@ -199,7 +192,7 @@ static void avx2_rmsnorm(float *out, const float *x, const float *w, int64_t n, 
         __m256 v = _mm256_loadu_ps(x + i);
         acc = _mm256_fmadd_ps(v, v, acc);
     }
-    float ss = hsum_ps(acc);
+    float ss = kern_hsum8(acc);
     for (; i < n; i++)
         ss += x[i] * x[i];
     float sc = 1.0f / sqrtf(ss / (float)n + eps);
@@ -263,7 +256,7 @@ static void avx2_softmax(float *x, int64_t n)
         _mm256_storeu_ps(x + i, e);
         acc = _mm256_add_ps(acc, e);
     }
-    float sum = hsum_ps(acc);
+    float sum = kern_hsum8(acc);
     for (; i < n; i++) {
         x[i] = expf(x[i] - mx);
         sum += x[i];
@@ -330,7 +323,7 @@ static float avx2_dot(const float *x, const float *y, int64_t n)
     }
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float s = hsum_ps(_mm256_add_ps(a0, a1));
+    float s = kern_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++)
         s += x[i] * y[i];
     return s;
@@ -368,7 +361,7 @@ static float avx2_dot_f16_f32(const ggml_fp16_t *a, const float *b, int64_t n)
     for (; i + 8 <= n; i += 8)
         a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i))),
                              _mm256_loadu_ps(b + i), a0);
-    float s = hsum_ps(_mm256_add_ps(a0, a1));
+    float s = kern_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++)
         s += fp16_to_fp32(a[i]) * b[i];
     return s;

@@ -727,15 +727,6 @@ static inline __m512 load_w16(enum ggml_type t, const void *row, int64_t i)
     return _mm512_loadu_ps((const float *)row + i);
 }
 
-static inline float load_w1(enum ggml_type t, const void *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return h2f(((const uint16_t *)row)[i]);
-    if (t == GGML_TYPE_BF16)
-        return bf16_to_fp32(((const uint16_t *)row)[i]);
-    return ((const float *)row)[i];
-}
-
 /*
  * RB weight rows x CB activation rows, dot-product form over k in [k0, k1)
  * (both operands are k-contiguous): RB * CB accumulators, each weight load
@@ -785,7 +776,7 @@ float_tile(enum ggml_type t, const void *W, size_t rb_bytes, int64_t k, int64_t 
         for (int j = 0; j < CB; j++) {
             float sum = _mm512_reduce_add_ps(acc[i][j]);
             for (int64_t q = kk; q < k1; q++)
-                sum += load_w1(t, rows[i], q) * x[(c + j) * k + q];
+                sum += kern_load_w1(t, rows[i], q) * x[(c + j) * k + q];
             float *out = &y[(c + j) * ldy + r + i];
             *out = acc_y ? *out + sum : sum;
         }
@@ -841,7 +832,7 @@ static void float_pack_t(enum ggml_type t, const void *W, size_t row_bytes, int6
         for (; kk + 16 <= kc; kk += 16)
             _mm512_storeu_ps(tmp + kk, load_w16(t, row, k0 + kk));
         for (; kk < kc; kk++)
-            tmp[kk] = load_w1(t, row, k0 + kk);
+            tmp[kk] = kern_load_w1(t, row, k0 + kk);
         for (kk = 0; kk < kc; kk++)
             pk[kk * OP_RB + i] = tmp[kk];
     }

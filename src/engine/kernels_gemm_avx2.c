@@ -37,14 +37,6 @@
 #define PK2_ROWS 16 /* KERN_PACK_ROWS */
 #define PK2_NBR  2  /* batch rows per register tile */
 
-static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 static inline __m256i bcast4(const int8_t *p)
 {
     int32_t v;
@@ -233,15 +225,6 @@ static inline __m256 op2_load8(enum ggml_type t, const char *row, int64_t i)
     return _mm256_loadu_ps((const float *)row + i);
 }
 
-static inline float op2_load1(enum ggml_type t, const char *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return _cvtsh_ss(((const uint16_t *)row)[i]);
-    if (t == GGML_TYPE_BF16)
-        return bf16_to_fp32(((const uint16_t *)row)[i]);
-    return ((const float *)row)[i];
-}
-
 /*
  * Rows [r, r + nr) of W, k in [k0, k0 + kc), converted to float and stored
  * k-major: wt[kk * OP2_R + i] (rows past nr zero). 8 x 8 pieces transposed
@@ -270,7 +253,7 @@ static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t 
     }
     for (; kk < kc; kk++)
         for (int i = 0; i < OP2_R; i++)
-            wt[kk * OP2_R + i] = i < nr ? op2_load1(t, rows[i], k0 + kk) : 0.0f;
+            wt[kk * OP2_R + i] = i < nr ? kern_load_w1(t, rows[i], k0 + kk) : 0.0f;
 }
 
 /*
@@ -458,7 +441,7 @@ static inline __attribute__((always_inline)) void k4_tile(const uint8_t *x0, con
     }
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
-        y[(b + c) * ldy] = hsum8(acc[c]);
+        y[(b + c) * ldy] = kern_hsum8(acc[c]);
 }
 
 static inline __attribute__((always_inline)) void q4k_tile(const block_q4_K *x, int64_t nsb,
@@ -563,106 +546,99 @@ static void k4p_unpack_scales(const uint8_t *hd, int64_t b0, int n, struct k4p_s
     }
 }
 
+/* The mins' term of half h of super-block b for one batch row (ds: its 8 d_a * sum a). */
+static inline __m256 k4p_mins(const struct k4p_scales *S, int b, int h, const float *ds)
+{
+    __m256 m[4];
+    KERN_UNROLL(4)
+    for (int j = 0; j < 8; j += 2) /* summed as a tree */
+        m[j / 2] = _mm256_fmadd_ps(
+            _mm256_load_ps(&S->mn[b][j + 1][8 * h]), _mm256_broadcast_ss(ds + j + 1),
+            _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]), _mm256_broadcast_ss(ds + j)));
+    return _mm256_add_ps(_mm256_add_ps(m[0], m[1]), _mm256_add_ps(m[2], m[3]));
+}
+
 /*
- * Halves h0..h0+nh-1 (rows 8h..8h+7 each) of tile t, super-blocks [b0, b0 + n),
- * against batch rows bb..bb+nbr-1: out[c][8 * (h - h0) + i] = the chunk's sum
- * for row 8h + i. One batch row takes both halves per block (the tile's lines
- * are read once, in order); two take one half at a time (registers).
+ * Sub-blocks 2g, 2g + 1 of half h: the 16-bit sums sl, sh times the 6-bit
+ * scales (exact, int32), then converted and scaled by d * d_a (d: the two d_a).
  */
-static inline __attribute__((always_inline)) void
-k4p_rows(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0, const int nh,
-         const struct kern__act *a, int64_t bb, const int nbr, float out[PK2_NBR][PK2_ROWS])
+static inline void k4p_scale_add(__m256 acc[2], __m256i sl, __m256i sh, const struct k4p_scales *S,
+                                 int b, int g, int h, __m256 dw, const float *d)
+{
+    const __m256i s0 =
+        _mm256_madd_epi16(sl, _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
+    const __m256i s1 =
+        _mm256_madd_epi16(sh, _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
+    acc[0] =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[0]);
+    acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)),
+                             acc[1]);
+}
+
+/*
+ * Half h (rows 8h..8h+7) of tile t, super-blocks [b0, b0 + n), against the two
+ * batch rows bb, bb + 1: out[c][8h + i] = the chunk's sum for row 8h + i.
+ */
+static void k4p_rows2(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h,
+                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][PK2_ROWS])
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const int8_t *aq[PK2_NBR];
-    const float *ad[PK2_NBR], *ads[PK2_NBR];
-    __m256 acc[PK2_NBR][2][2], accm[PK2_NBR][2];
+    const int8_t *aq[2];
+    const float *ad[2], *ads[2];
+    __m256 acc[2][2], accm[2];
     KERN_UNROLL(2)
-    for (int c = 0; c < nbr; c++) {
+    for (int c = 0; c < 2; c++) {
         aq[c] = a->qs + (bb + c) * a->k + b0 * 256;
         ad[c] = a->d + (bb + c) * a->nb32 + b0 * 8;
         ads[c] = a->ds + (bb + c) * a->nb32 + b0 * 8;
-        KERN_UNROLL(2)
-        for (int hh = 0; hh < nh; hh++)
-            acc[c][hh][0] = acc[c][hh][1] = accm[c][hh] = _mm256_setzero_ps();
+        acc[c][0] = acc[c][1] = accm[c] = _mm256_setzero_ps();
     }
     for (int b = 0; b < n; b++) {
+        const uint8_t *q = t + (size_t)(b0 + b) * 2048 + 32 * h;
         KERN_UNROLL(2)
-        for (int hh = 0; hh < nh; hh++) {
-            const int h = h0 + hh;
-            const uint8_t *q = t + (size_t)(b0 + b) * 2048 + 32 * h;
-            KERN_UNROLL(2)
-            for (int c = 0; c < nbr; c++) { /* the mins' term: 8 sub-blocks, summed as a tree */
-                __m256 m[4];
-                KERN_UNROLL(4)
-                for (int j = 0; j < 8; j += 2)
-                    m[j / 2] =
-                        _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j + 1][8 * h]),
-                                        _mm256_broadcast_ss(ads[c] + b * 8 + j + 1),
-                                        _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
-                                                      _mm256_broadcast_ss(ads[c] + b * 8 + j)));
-                accm[c][hh] = _mm256_add_ps(accm[c][hh], _mm256_add_ps(_mm256_add_ps(m[0], m[1]),
-                                                                       _mm256_add_ps(m[2], m[3])));
-            }
-            const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
+        for (int c = 0; c < 2; c++)
+            accm[c] = _mm256_add_ps(accm[c], k4p_mins(S, b, h, ads[c] + b * 8));
+        const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
+        KERN_UNROLL(4)
+        for (int g = 0; g < 4; g++) {
+            __m256i sl[2], sh[2];
+            sl[0] = sl[1] = sh[0] = sh[1] = _mm256_setzero_si256();
             KERN_UNROLL(4)
-            for (int g = 0; g < 4; g++) {
-                __m256i sl[PK2_NBR], sh[PK2_NBR];
+            for (int jj = 0; jj < 8; jj += 2) { /* two pieces per add into the sums */
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj + 1) * 64));
+                const __m256i lo0 = _mm256_and_si256(v0, m4), lo1 = _mm256_and_si256(v1, m4);
+                const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
                 KERN_UNROLL(2)
-                for (int c = 0; c < nbr; c++)
-                    sl[c] = sh[c] = _mm256_setzero_si256();
-                KERN_UNROLL(4)
-                for (int jj = 0; jj < 8; jj += 2) { /* two pieces per add into the sums */
-                    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj) * 64));
-                    const __m256i v1 =
-                        _mm256_loadu_si256((const __m256i *)(q + (8 * g + jj + 1) * 64));
-                    const __m256i lo0 = _mm256_and_si256(v0, m4), lo1 = _mm256_and_si256(v1, m4);
-                    const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-                    const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
-                    KERN_UNROLL(2)
-                    for (int c = 0; c < nbr; c++) {
-                        const int8_t *x = aq[c] + b * 256 + 64 * g + 4 * jj;
-                        sl[c] = _mm256_add_epi16(
-                            sl[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, bcast4(x)),
-                                                    _mm256_maddubs_epi16(lo1, bcast4(x + 4))));
-                        sh[c] = _mm256_add_epi16(
-                            sh[c], _mm256_add_epi16(_mm256_maddubs_epi16(hi0, bcast4(x + 32)),
-                                                    _mm256_maddubs_epi16(hi1, bcast4(x + 36))));
-                    }
-                }
-                KERN_UNROLL(2)
-                for (int c = 0; c < nbr; c++) {
-                    const float *d = ad[c] + b * 8 + 2 * g;
-                    const __m256i s0 = _mm256_madd_epi16(
-                        sl[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
-                    const __m256i s1 = _mm256_madd_epi16(
-                        sh[c], _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
-                    acc[c][hh][0] =
-                        _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
-                                        _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[c][hh][0]);
-                    acc[c][hh][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
-                                                    _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)),
-                                                    acc[c][hh][1]);
+                for (int c = 0; c < 2; c++) {
+                    const int8_t *x = aq[c] + b * 256 + 64 * g + 4 * jj;
+                    sl[c] = _mm256_add_epi16(
+                        sl[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo0, bcast4(x)),
+                                                _mm256_maddubs_epi16(lo1, bcast4(x + 4))));
+                    sh[c] = _mm256_add_epi16(
+                        sh[c], _mm256_add_epi16(_mm256_maddubs_epi16(hi0, bcast4(x + 32)),
+                                                _mm256_maddubs_epi16(hi1, bcast4(x + 36))));
                 }
             }
+            KERN_UNROLL(2)
+            for (int c = 0; c < 2; c++)
+                k4p_scale_add(acc[c], sl[c], sh[c], S, b, g, h, dw, ad[c] + b * 8 + 2 * g);
         }
     }
     KERN_UNROLL(2)
-    for (int c = 0; c < nbr; c++)
-        KERN_UNROLL(2)
-    for (int hh = 0; hh < nh; hh++)
-        _mm256_storeu_ps(out[c] + 8 * hh,
-                         _mm256_sub_ps(_mm256_add_ps(acc[c][hh][0], acc[c][hh][1]), accm[c][hh]));
+    for (int c = 0; c < 2; c++)
+        _mm256_storeu_ps(out[c] + 8 * h,
+                         _mm256_sub_ps(_mm256_add_ps(acc[c][0], acc[c][1]), accm[c]));
 }
 
 /*
  * One batch row, both halves: per 4-byte piece of the activations one pair of
  * broadcasts serves the 16 rows (the two halves' pieces share a 64-byte line).
  */
-static void k4p_rows1(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0,
-                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][PK2_ROWS])
+static void k4p_rows1(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S,
+                      const struct kern__act *a, int64_t bb, float out[PK2_ROWS])
 {
-    (void)h0;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const int8_t *aq = a->qs + bb * a->k + b0 * 256;
     const float *ad = a->d + bb * a->nb32 + b0 * 8, *ads = a->ds + bb * a->nb32 + b0 * 8;
@@ -673,17 +649,8 @@ static void k4p_rows1(const uint8_t *t, int64_t b0, int n, const struct k4p_scal
     for (int b = 0; b < n; b++) {
         const uint8_t *q = t + (size_t)(b0 + b) * 2048;
         KERN_UNROLL(2)
-        for (int h = 0; h < 2; h++) { /* the mins' term: 8 sub-blocks, summed as a tree */
-            __m256 m[4];
-            KERN_UNROLL(4)
-            for (int j = 0; j < 8; j += 2)
-                m[j / 2] = _mm256_fmadd_ps(_mm256_load_ps(&S->mn[b][j + 1][8 * h]),
-                                           _mm256_broadcast_ss(ads + b * 8 + j + 1),
-                                           _mm256_mul_ps(_mm256_load_ps(&S->mn[b][j][8 * h]),
-                                                         _mm256_broadcast_ss(ads + b * 8 + j)));
-            accm[h] = _mm256_add_ps(
-                accm[h], _mm256_add_ps(_mm256_add_ps(m[0], m[1]), _mm256_add_ps(m[2], m[3])));
-        }
+        for (int h = 0; h < 2; h++)
+            accm[h] = _mm256_add_ps(accm[h], k4p_mins(S, b, h, ads + b * 8));
         KERN_UNROLL(4)
         for (int g = 0; g < 4; g++) {
             __m256i sl[2], sh[2];
@@ -703,33 +670,15 @@ static void k4p_rows1(const uint8_t *t, int64_t b0, int n, const struct k4p_scal
                         _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh));
                 }
             }
-            const float *d = ad + b * 8 + 2 * g;
             KERN_UNROLL(2)
-            for (int h = 0; h < 2; h++) {
-                const __m256 dw = _mm256_load_ps(&S->d[b][8 * h]);
-                const __m256i s0 = _mm256_madd_epi16(
-                    sl[h], _mm256_load_si256((const __m256i *)S->sc[b][2 * g][h]));
-                const __m256i s1 = _mm256_madd_epi16(
-                    sh[h], _mm256_load_si256((const __m256i *)S->sc[b][2 * g + 1][h]));
-                acc[h][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0),
-                                            _mm256_mul_ps(dw, _mm256_broadcast_ss(d)), acc[h][0]);
-                acc[h][1] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
-                                    _mm256_mul_ps(dw, _mm256_broadcast_ss(d + 1)), acc[h][1]);
-            }
+            for (int h = 0; h < 2; h++)
+                k4p_scale_add(acc[h], sl[h], sh[h], S, b, g, h, _mm256_load_ps(&S->d[b][8 * h]),
+                              ad + b * 8 + 2 * g);
         }
     }
     KERN_UNROLL(2)
     for (int h = 0; h < 2; h++)
-        _mm256_storeu_ps(out[0] + 8 * h,
-                         _mm256_sub_ps(_mm256_add_ps(acc[h][0], acc[h][1]), accm[h]));
-}
-
-/* Two batch rows, half h0. */
-static void k4p_rows2(const uint8_t *t, int64_t b0, int n, const struct k4p_scales *S, int h0,
-                      const struct kern__act *a, int64_t bb, float out[PK2_NBR][PK2_ROWS])
-{
-    k4p_rows(t, b0, n, S, h0, 1, a, bb, 2, out);
+        _mm256_storeu_ps(out + 8 * h, _mm256_sub_ps(_mm256_add_ps(acc[h][0], acc[h][1]), accm[h]));
 }
 
 static void pk2_q4_k_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -745,15 +694,17 @@ static void pk2_q4_k_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0
             k4p_unpack_scales(t + (size_t)nb * 2048, b0, n, &S);
             for (int64_t bb = 0; bb < a->B; bb += PK2_NBR) {
                 const int here = a->B - bb < PK2_NBR ? (int)(a->B - bb) : PK2_NBR;
-                const int nh = here == 2 ? 1 : 2; /* halves per call */
-                for (int h = 0; h < 2; h += nh) {
-                    float out[PK2_NBR][PK2_ROWS];
-                    (here == 2 ? k4p_rows2 : k4p_rows1)(t, b0, n, &S, h, a, bb, out);
-                    for (int c = 0; c < here; c++) {
-                        float *yr = y + (bb + c) * ldy + r + 8 * h;
-                        for (int i = 0; i < 8 * nh; i++)
-                            yr[i] = b0 ? yr[i] + out[c][i] : out[c][i];
-                    }
+                float out[PK2_NBR][PK2_ROWS];
+                if (here == 2) {
+                    k4p_rows2(t, b0, n, &S, 0, a, bb, out);
+                    k4p_rows2(t, b0, n, &S, 1, a, bb, out);
+                } else {
+                    k4p_rows1(t, b0, n, &S, a, bb, out[0]);
+                }
+                for (int c = 0; c < here; c++) {
+                    float *yr = y + (bb + c) * ldy + r;
+                    for (int i = 0; i < PK2_ROWS; i++)
+                        yr[i] = b0 ? yr[i] + out[c][i] : out[c][i];
                 }
             }
         }
@@ -854,7 +805,7 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
     }
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
-        y[(b + c) * ldy] = hsum8(acc[c]);
+        y[(b + c) * ldy] = kern_hsum8(acc[c]);
 }
 
 #define KX_TILE(NAME, BODY, BLOCK, NC)                                                             \
@@ -965,7 +916,7 @@ static inline __attribute__((always_inline)) void b32_tile(const uint8_t *x0, co
     }
     KERN_UNROLL(6)
     for (int c = 0; c < nc; c++)
-        y[(b + c) * ldy] = hsum8(_mm256_add_ps(acc[c][0], acc[c][1])) + accm[c];
+        y[(b + c) * ldy] = kern_hsum8(_mm256_add_ps(acc[c][0], acc[c][1])) + accm[c];
 }
 
 #define B32_TILES(NAME, TYPE)                                                                      \
@@ -1052,9 +1003,9 @@ dot4_float(enum ggml_type t, const char *const rows[4], int64_t k, const float *
     }
     KERN_UNROLL(4)
     for (int i = 0; i < 4; i++) {
-        float v = hsum8(_mm256_add_ps(acc[i][0], acc[i][1]));
+        float v = kern_hsum8(_mm256_add_ps(acc[i][0], acc[i][1]));
         for (int64_t q = kk; q < k; q++)
-            v += op2_load1(t, rows[i], q) * x[q];
+            v += kern_load_w1(t, rows[i], q) * x[q];
         out[i] = v;
     }
 }

@@ -12,7 +12,28 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "engine/fp16.h"
+#include "engine/ggml_types.h"
 #include "engine/quant_blocks.h"
+
+/* Sum of the 8 lanes of v. */
+static inline float kern_hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Element i of a row of float weights (F32, F16 or BF16), as a float. */
+static inline float kern_load_w1(enum ggml_type t, const void *row, int64_t i)
+{
+    if (t == GGML_TYPE_F16)
+        return _cvtsh_ss(((const uint16_t *)row)[i]);
+    if (t == GGML_TYPE_BF16)
+        return bf16_to_fp32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
+}
 
 /* Sums of the two 16-byte halves of 32 unsigned bytes. */
 static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
