@@ -190,13 +190,17 @@ static size_t kern__act_bytes(int64_t B, int64_t k)
     return kern__round64(rows * (size_t)k) + 4 * kern__round64(rows * nb * 2 * sizeof(float));
 }
 
-/* Per-thread scratch: a panel of packed rows, or a few float rows. */
-static size_t kern__thr_bytes(int64_t k)
+/* Per-thread scratch: a panel of packed rows, or float rows and blocks. */
+static size_t kern__thr_bytes(int64_t B, int64_t k)
 {
     size_t kk = (size_t)k;
     size_t panel = kern__round64(KERN_PANEL * kk) + 3 * kern__round64(KERN_PANEL * kk / 16 * 4);
-    /* float path: 4 converted rows, or a transposed 32 x 256 block plus one row */
-    size_t fl = (4 * kk > 32 * 256 + 256 ? 4 * kk : 32 * 256 + 256) * sizeof(float);
+    /*
+     * float path: 4 converted rows, or a transposed 32 x 256 block of weights and
+     * the batch's 256-wide slice (rows rounded up to a group of up to 16)
+     */
+    size_t blk = 32 * 256 + ((size_t)B + 16) * 256;
+    size_t fl = (4 * kk > blk ? 4 * kk : blk) * sizeof(float);
     return kern__round64(panel > fl ? panel : fl);
 }
 
@@ -220,7 +224,7 @@ int kern_ctx_reserve(struct kern_ctx *kc, int64_t max_b, int64_t max_k)
     int rc = kern__grow(&kc->act_mem, &kc->act_cap, kern__act_bytes(max_b, max_k));
     if (rc)
         return rc;
-    size_t each = kern__thr_bytes(max_k);
+    size_t each = kern__thr_bytes(max_b, max_k);
     if (each > kc->thr_each) {
         size_t cap = 0;
         void *p = NULL;

@@ -803,80 +803,152 @@ FLOAT_TILE_FN(1, 2)
 FLOAT_TILE_FN(1, 1)
 
 /*
- * Large batches use the outer-product form instead: a block of OP_RB weight
- * rows x OP_KC k is converted to float and transposed into scratch (k-major,
- * 32 rows per k), then each k step loads two 16-row vectors and broadcasts one
- * x value per batch row: OP_CB x 2 accumulators, no horizontal sums, results
- * stored as whole vectors into y rows. k is the outer loop so the k-slice of
- * x (B x OP_KC floats) stays in L2 while the row blocks pass.
+ * Large batches use the outer-product form instead, blocked like BLIS: per
+ * OP_KC slice of k, the batch rows' slice is copied k-major in groups of OP_CB
+ * rows (xp, in L2), then each block of OP_RB weight rows is converted to float
+ * and transposed k-major (pk, 32 KB, in L1), and swept by every group: per k,
+ * two 16-row weight vectors and one broadcast per batch row feed OP_CB x 2
+ * accumulators, no horizontal sums, results stored as whole vectors into y
+ * rows (added to them after the first slice). k is the outer loop so that the
+ * x slice stays in L2 while the weight blocks pass.
  */
 #define OP_RB 32
 #define OP_KC 256
-#define OP_CB 8
+#define OP_CB 12
 /* Batches above this use the outer-product form. */
-#define FLOAT_OUTER_MIN_B 64
+#define FLOAT_OUTER_MIN_B 16
 
 /* pk[kk * OP_RB + i] = W[r + i][k0 + kk] as float; rows past nr are zero. */
-static void float_pack_t(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
-                         int64_t k0, int64_t k1, float *pk, float *tmp)
+static void float_pack_w(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
+                         int64_t k0, int kc, float *pk)
 {
-    int64_t kc = k1 - k0;
-    for (int i = 0; i < OP_RB; i++) {
-        if (i >= nr) {
-            for (int64_t kk = 0; kk < kc; kk++)
-                pk[kk * OP_RB + i] = 0.0f;
-            continue;
+    const char *rows[OP_RB];
+    for (int i = 0; i < OP_RB; i++)
+        rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
+    int kk = 0;
+    for (; kk + 8 <= kc; kk += 8) {
+        KERN_UNROLL(4)
+        for (int h = 0; h < OP_RB / 8; h++) {
+            __m256 v[8];
+            KERN_UNROLL(8)
+            for (int i = 0; i < 8; i++)
+                v[i] = 8 * h + i < nr ? kern_load_w8(t, rows[8 * h + i], k0 + kk)
+                                      : _mm256_setzero_ps();
+            kern_transpose8(v);
+            KERN_UNROLL(8)
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(pk + (kk + q) * OP_RB + 8 * h, v[q]);
         }
-        const void *row = (const char *)W + (size_t)(r + i) * row_bytes;
-        int64_t kk = 0;
-        for (; kk + 16 <= kc; kk += 16)
-            _mm512_storeu_ps(tmp + kk, load_w16(t, row, k0 + kk));
-        for (; kk < kc; kk++)
-            tmp[kk] = kern_load_w1(t, row, k0 + kk);
-        for (kk = 0; kk < kc; kk++)
-            pk[kk * OP_RB + i] = tmp[kk];
+    }
+    for (; kk < kc; kk++)
+        for (int i = 0; i < OP_RB; i++)
+            pk[kk * OP_RB + i] = i < nr ? kern_load_w1(t, rows[i], k0 + kk) : 0.0f;
+}
+
+/* xp[(g * kc + kk) * OP_CB + j] = x[(g * OP_CB + j) * k + k0 + kk], batch rows past B zero. */
+static void float_pack_x(const float *x, int64_t k, int64_t B, int64_t k0, int kc, float *xp)
+{
+    for (int64_t c0 = 0; c0 < B; c0 += OP_CB) {
+        float *g = xp + c0 * kc;
+        for (int j = 0; j < OP_CB; j++) {
+            if (c0 + j >= B) {
+                for (int kk = 0; kk < kc; kk++)
+                    g[kk * OP_CB + j] = 0.0f;
+                continue;
+            }
+            const float *xr = x + (c0 + j) * k + k0;
+            for (int kk = 0; kk < kc; kk++)
+                g[kk * OP_CB + j] = xr[kk];
+        }
     }
 }
 
-static inline __attribute__((always_inline)) void
-float_outer(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0, float *y,
-            int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y, int nc)
+/*
+ * y[j * ldy + i] (+)= sum over kk < kc of pk[kk][i] * xp[kk][j] for j < nc,
+ * rows i under the masks m0 (0-15) and m1 (16-31). All OP_CB columns are
+ * computed (xp is zero past the batch); 2 weight loads and OP_CB broadcasts
+ * per 2 * OP_CB FMAs.
+ */
+static void float_outer(const float *pk, int kc, const float *xp, float *y, int64_t ldy,
+                        __mmask16 m0, __mmask16 m1, int acc_y, int nc)
 {
     __m512 acc[OP_CB][2];
-    KERN_UNROLL(8)
-    for (int c = 0; c < nc; c++)
-        acc[c][0] = acc[c][1] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < kc; kk++) {
-        __m512 w0 = _mm512_loadu_ps(pk + kk * OP_RB), w1 = _mm512_loadu_ps(pk + kk * OP_RB + 16);
-        KERN_UNROLL(8)
-        for (int c = 0; c < nc; c++) {
-            __m512 xb = _mm512_set1_ps(x[c * ldx + k0 + kk]);
-            acc[c][0] = _mm512_fmadd_ps(w0, xb, acc[c][0]);
-            acc[c][1] = _mm512_fmadd_ps(w1, xb, acc[c][1]);
+    KERN_UNROLL(12)
+    for (int j = 0; j < OP_CB; j++) {
+        acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+        /* the tile's y rows, needed when the k loop ends (from L3 when y is large) */
+        if (acc_y && j < nc) {
+            _mm_prefetch((const char *)(y + j * ldy), _MM_HINT_T0);
+            _mm_prefetch((const char *)(y + j * ldy + 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(y + j * ldy + 31), _MM_HINT_T0);
         }
     }
-    KERN_UNROLL(8)
-    for (int c = 0; c < nc; c++) {
-        float *yo = y + c * ldy;
+    for (int kk = 0; kk < kc; kk++) {
+        const __m512 w0 = _mm512_loadu_ps(pk + kk * OP_RB);
+        const __m512 w1 = _mm512_loadu_ps(pk + kk * OP_RB + 16);
+        KERN_UNROLL(12)
+        for (int j = 0; j < OP_CB; j++) {
+            const __m512 xb = _mm512_set1_ps(xp[kk * OP_CB + j]);
+            acc[j][0] = _mm512_fmadd_ps(w0, xb, acc[j][0]);
+            acc[j][1] = _mm512_fmadd_ps(w1, xb, acc[j][1]);
+        }
+    }
+    KERN_UNROLL(12)
+    for (int j = 0; j < OP_CB; j++) {
+        if (j >= nc)
+            break;
+        float *yo = y + j * ldy;
         if (acc_y) {
-            acc[c][0] = _mm512_add_ps(acc[c][0], _mm512_maskz_loadu_ps(m0, yo));
-            acc[c][1] = _mm512_add_ps(acc[c][1], _mm512_maskz_loadu_ps(m1, yo + 16));
+            acc[j][0] = _mm512_add_ps(acc[j][0], _mm512_maskz_loadu_ps(m0, yo));
+            acc[j][1] = _mm512_add_ps(acc[j][1], _mm512_maskz_loadu_ps(m1, yo + 16));
         }
-        _mm512_mask_storeu_ps(yo, m0, acc[c][0]);
-        _mm512_mask_storeu_ps(yo + 16, m1, acc[c][1]);
+        _mm512_mask_storeu_ps(yo, m0, acc[j][0]);
+        _mm512_mask_storeu_ps(yo + 16, m1, acc[j][1]);
     }
 }
 
-static void float_outer_8(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0,
-                          float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y)
+/*
+ * The block that follows (rb, k0) in avx512_gemm_float's order, fetched into L2
+ * piecewise while the current one is multiplied: its OP_RB row pieces are short
+ * reads from separate rows, which no hardware prefetcher follows, and
+ * converting them straight from memory stalled on every line (14-36% of an F16
+ * prompt's time, depending on the machine's memory latency at the moment).
+ */
+struct float_pf {
+    const char *base;        /* first row's first byte of the piece */
+    size_t row_bytes, lines; /* lines per row piece (rounded up, one for misalignment) */
+    int64_t total, next;     /* lines in the block, next to fetch */
+};
+
+static void float_pf_init(struct float_pf *pf, enum ggml_type t, const void *W, size_t row_bytes,
+                          int64_t k, int64_t k0, int64_t rb, int64_t r0, int64_t r1)
 {
-    float_outer(pk, kc, x, ldx, k0, y, ldy, m0, m1, acc_y, OP_CB);
+    const size_t esz = t == GGML_TYPE_F32 ? 4 : 2;
+    int64_t nk0 = k0, nrb = rb + OP_RB;
+    if (nrb >= r1) {
+        nk0 = k0 + OP_KC;
+        nrb = r0;
+    }
+    pf->base = W;
+    pf->row_bytes = row_bytes;
+    pf->lines = 1;
+    pf->total = pf->next = 0;
+    if (nk0 >= k)
+        return;
+    int64_t nk1 = nk0 + OP_KC < k ? nk0 + OP_KC : k;
+    int64_t nr = r1 - nrb < OP_RB ? r1 - nrb : OP_RB;
+    pf->base = (const char *)W + (size_t)nrb * row_bytes + (size_t)nk0 * esz;
+    pf->lines = ((size_t)(nk1 - nk0) * esz + 63) / 64 + 1;
+    pf->total = nr * (int64_t)pf->lines;
 }
 
-static void float_outer_1(const float *pk, int64_t kc, const float *x, int64_t ldx, int64_t k0,
-                          float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, int acc_y)
+static inline void float_pf_run(struct float_pf *pf, int64_t n)
 {
-    float_outer(pk, kc, x, ldx, k0, y, ldy, m0, m1, acc_y, 1);
+    for (int64_t e = pf->next + n < pf->total ? pf->next + n : pf->total; pf->next < e;
+         pf->next++) {
+        int64_t i = pf->next / (int64_t)pf->lines, q = pf->next % (int64_t)pf->lines;
+        _mm_prefetch(pf->base + (size_t)i * pf->row_bytes + (size_t)q * 64, _MM_HINT_T1);
+    }
 }
 
 static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes, int64_t k,
@@ -898,19 +970,25 @@ static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes,
                 t1[B - c < 4 ? B - c : 4](t, W, row_bytes, k, 0, k, r, x, c, y, ldy, 0);
         return;
     }
-    float *pk = scratch, *tmp = scratch + OP_RB * OP_KC;
+    float *pk = scratch, *xp = scratch + OP_RB * OP_KC;
+    const int64_t groups = (B + OP_CB - 1) / OP_CB;
     for (int64_t k0 = 0; k0 < k; k0 += OP_KC) {
-        int64_t k1 = k0 + OP_KC < k ? k0 + OP_KC : k;
+        const int kc = k - k0 < OP_KC ? (int)(k - k0) : OP_KC;
+        float_pack_x(x, k, B, k0, kc, xp);
         for (int64_t rb = r0; rb < r1; rb += OP_RB) {
             int nr = (int)(r1 - rb < OP_RB ? r1 - rb : OP_RB);
             __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
             __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
-            float_pack_t(t, W, row_bytes, rb, nr, k0, k1, pk, tmp);
-            int64_t c = 0;
-            for (; c + OP_CB <= B; c += OP_CB)
-                float_outer_8(pk, k1 - k0, x + c * k, k, k0, y + c * ldy + rb, ldy, m0, m1, k0 > 0);
-            for (; c < B; c++)
-                float_outer_1(pk, k1 - k0, x + c * k, k, k0, y + c * ldy + rb, ldy, m0, m1, k0 > 0);
+            float_pack_w(t, W, row_bytes, rb, nr, k0, kc, pk);
+            struct float_pf pf;
+            float_pf_init(&pf, t, W, row_bytes, k, k0, rb, r0, r1);
+            const int64_t per = (pf.total + groups - 1) / groups;
+            for (int64_t g = 0; g < groups; g++) {
+                const int64_t c = g * OP_CB;
+                float_pf_run(&pf, per);
+                float_outer(pk, kc, xp + c * kc, y + c * ldy + rb, ldy, m0, m1, k0 > 0,
+                            B - c < OP_CB ? (int)(B - c) : OP_CB);
+            }
         }
     }
 }

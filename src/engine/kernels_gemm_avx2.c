@@ -184,47 +184,6 @@ PK2_TYPE(pk2_q8_0, 1)
 #define OP2_C  4           /* batch rows per register tile */
 #define OP2_KC 256         /* k per converted block (24 x 256 floats, 24 KB, in L1) */
 
-/* v[i] = row i of an 8 x 8 block becomes v[j] = column j. */
-static inline void transpose8(__m256 v[8])
-{
-    __m256 u[8];
-    KERN_UNROLL(4)
-    for (int i = 0; i < 8; i += 2) {
-        u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-        u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-    }
-    /* per 128-bit lane: v[4m + p] holds rows 4m..4m+3 of column c(p) (low) and 4 + c(p) (high) */
-    KERN_UNROLL(2)
-    for (int i = 0; i < 8; i += 4) {
-        KERN_UNROLL(2)
-        for (int q = 0; q < 2; q++) {
-            v[i + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(1, 0, 1, 0));
-            v[i + 2 + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-    }
-    static const int c_of[4] = {0, 2, 1, 3}; /* p for column c */
-    KERN_UNROLL(4)
-    for (int c = 0; c < 4; c++) {
-        u[c] = _mm256_permute2f128_ps(v[c_of[c]], v[4 + c_of[c]], 0x20);
-        u[4 + c] = _mm256_permute2f128_ps(v[c_of[c]], v[4 + c_of[c]], 0x31);
-    }
-    KERN_UNROLL(8)
-    for (int c = 0; c < 8; c++)
-        v[c] = u[c];
-}
-
-/* Eight weights of a row from element i, as floats. */
-static inline __m256 op2_load8(enum ggml_type t, const char *row, int64_t i)
-{
-    if (t == GGML_TYPE_F16)
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
-    if (t == GGML_TYPE_BF16)
-        return _mm256_castsi256_ps(_mm256_slli_epi32(
-            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i))),
-            16));
-    return _mm256_loadu_ps((const float *)row + i);
-}
-
 /*
  * Rows [r, r + nr) of W, k in [k0, k0 + kc), converted to float and stored
  * k-major: wt[kk * OP2_R + i] (rows past nr zero). 8 x 8 pieces transposed
@@ -243,9 +202,9 @@ static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t 
             __m256 v[8];
             KERN_UNROLL(8)
             for (int i = 0; i < 8; i++)
-                v[i] =
-                    8 * h + i < nr ? op2_load8(t, rows[8 * h + i], k0 + kk) : _mm256_setzero_ps();
-            transpose8(v);
+                v[i] = 8 * h + i < nr ? kern_load_w8(t, rows[8 * h + i], k0 + kk)
+                                      : _mm256_setzero_ps();
+            kern_transpose8(v);
             KERN_UNROLL(8)
             for (int q = 0; q < 8; q++)
                 _mm256_storeu_ps(wt + (kk + q) * OP2_R + 8 * h, v[q]);
@@ -991,15 +950,15 @@ dot4_float(enum ggml_type t, const char *const rows[4], int64_t k, const float *
         const __m256 x0 = _mm256_loadu_ps(x + kk), x1 = _mm256_loadu_ps(x + kk + 8);
         KERN_UNROLL(4)
         for (int i = 0; i < 4; i++) {
-            acc[i][0] = _mm256_fmadd_ps(op2_load8(t, rows[i], kk), x0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(op2_load8(t, rows[i], kk + 8), x1, acc[i][1]);
+            acc[i][0] = _mm256_fmadd_ps(kern_load_w8(t, rows[i], kk), x0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(kern_load_w8(t, rows[i], kk + 8), x1, acc[i][1]);
         }
     }
     for (; kk + 8 <= k; kk += 8) {
         const __m256 x0 = _mm256_loadu_ps(x + kk);
         KERN_UNROLL(4)
         for (int i = 0; i < 4; i++)
-            acc[i][0] = _mm256_fmadd_ps(op2_load8(t, rows[i], kk), x0, acc[i][0]);
+            acc[i][0] = _mm256_fmadd_ps(kern_load_w8(t, rows[i], kk), x0, acc[i][0]);
     }
     KERN_UNROLL(4)
     for (int i = 0; i < 4; i++) {

@@ -14,6 +14,7 @@
 
 #include "engine/fp16.h"
 #include "engine/ggml_types.h"
+#include "engine/kernels_impl.h"
 #include "engine/quant_blocks.h"
 
 /* Sum of the 8 lanes of v. */
@@ -33,6 +34,47 @@ static inline float kern_load_w1(enum ggml_type t, const void *row, int64_t i)
     if (t == GGML_TYPE_BF16)
         return bf16_to_fp32(((const uint16_t *)row)[i]);
     return ((const float *)row)[i];
+}
+
+/* v[i] = row i of an 8 x 8 block becomes v[j] = column j. */
+static inline void kern_transpose8(__m256 v[8])
+{
+    __m256 u[8];
+    KERN_UNROLL(4)
+    for (int i = 0; i < 8; i += 2) {
+        u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    /* per 128-bit lane: v[4m + p] holds rows 4m..4m+3 of column c(p) (low) and 4 + c(p) (high) */
+    KERN_UNROLL(2)
+    for (int i = 0; i < 8; i += 4) {
+        KERN_UNROLL(2)
+        for (int q = 0; q < 2; q++) {
+            v[i + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(1, 0, 1, 0));
+            v[i + 2 + q] = _mm256_shuffle_ps(u[i + q], u[i + 2 + q], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+    }
+    static const int c_of[4] = {0, 2, 1, 3}; /* p for column c */
+    KERN_UNROLL(4)
+    for (int c = 0; c < 4; c++) {
+        u[c] = _mm256_permute2f128_ps(v[c_of[c]], v[4 + c_of[c]], 0x20);
+        u[4 + c] = _mm256_permute2f128_ps(v[c_of[c]], v[4 + c_of[c]], 0x31);
+    }
+    KERN_UNROLL(8)
+    for (int c = 0; c < 8; c++)
+        v[c] = u[c];
+}
+
+/* Eight weights of a row from element i, as floats. */
+static inline __m256 kern_load_w8(enum ggml_type t, const char *row, int64_t i)
+{
+    if (t == GGML_TYPE_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+    if (t == GGML_TYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i))),
+            16));
+    return _mm256_loadu_ps((const float *)row + i);
 }
 
 /* Sums of the two 16-byte halves of 32 unsigned bytes. */

@@ -503,6 +503,9 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
     check_matmul(kc, GGML_TYPE_F32, 37, 300, 66);
     check_matmul(kc, GGML_TYPE_F16, 20, 272, 73);
+    /* the smallest batches of the AVX-512 outer-product form: one group of 12 and a part */
+    check_matmul(kc, GGML_TYPE_F16, 33, 512, 17);
+    check_matmul(kc, GGML_TYPE_F32, 40, 264, 24);
     /* direct small-batch kernels at their largest batch and one past it (panels) */
     check_matmul(kc, GGML_TYPE_Q4_0, 21, 1024, 32);
     check_matmul(kc, GGML_TYPE_Q8_0, 21, 1024, 16);
