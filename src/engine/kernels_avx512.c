@@ -201,15 +201,15 @@ static inline __m256 load_scales8(const uint8_t *p, int stride)
  */
 
 /*
- * Except on Intel's server cores, for the K-quant GEMVs that read the GGUF
- * blocks: there one core streams a thread's rows at 9 GB/s where its read
- * probe reaches 20-28 (Xeon, Emerald Rapids: the hardware prefetchers run too
- * short a distance ahead for a loop with this much work per line), and a
- * prefetch into L2 4 KB ahead of each super-block raises the Q4_K GEMV from
- * memory to 14 GB/s on one core and from 16-18 to 28-31 GB/s on two
- * (bench_kernels -t 1|2 -T q4_k, alternated). The prefetching variants (pf = 1)
- * are chosen at start-up on GenuineIntel CPUs; the AMD cores measured (Zen 4/5)
- * keep the plain ones.
+ * Except on Intel CPUs, for the GEMVs that read the GGUF blocks: there one core
+ * streams a thread's rows at 7-10 GB/s where its read probe reaches 20-28 (Xeon,
+ * Emerald Rapids: the hardware prefetchers run too short a distance ahead for
+ * a loop with this much work per line), and a prefetch into L2 4 KB ahead of
+ * each super-block or group of blocks raises one core's Q4_K GEMV from memory
+ * to 14 GB/s, Q4_0/Q8_0 to 14-15, Q5_0/Q5_1 to 10-11, and two cores' Q4_K
+ * from 16-18 to 28-31 GB/s (bench_kernels -t 1|2, alternated). The
+ * prefetching variants (pf = 1) are chosen at start-up on GenuineIntel CPUs;
+ * the AMD cores measured (Zen 4/5) keep the plain ones.
  */
 #define KPF_AHEAD 4096
 
@@ -260,7 +260,8 @@ static inline __attribute__((always_inline)) void act_rows(const struct kern__ac
  */
 static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0 *x, int64_t nb,
                                                                 const struct kern__act *a,
-                                                                int64_t b0, int nr, float *out)
+                                                                int64_t b0, int nr, const int pf,
+                                                                float *out)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i ones = _mm512_set1_epi16(1);
@@ -284,6 +285,8 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
     const int64_t n16 = nb / 16 * 16;
     for (; b < n16; b += 16) {
         const char *xb = (const char *)&x[b];
+        if (pf)
+            kpf_ahead(xb, 16 * (int)sizeof *x);
         __m512i sa =
             _mm512_permutex2var_epi16(_mm512_loadu_si512(xb), sidx, _mm512_loadu_si512(xb + 64));
         __m512i sb = _mm512_permutex2var_epi16(_mm512_loadu_si512(xb + 144), sidx,
@@ -395,8 +398,10 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
         }                                                                                          \
     }
 
-#define Q4_0_ROWS(x, k, a, b, n, out) dot_q4_0_rows(x, (k) / 32, a, b, n, out)
+#define Q4_0_ROWS(x, k, a, b, n, out)    dot_q4_0_rows(x, (k) / 32, a, b, n, 0, out)
+#define Q4_0_ROWS_PF(x, k, a, b, n, out) dot_q4_0_rows(x, (k) / 32, a, b, n, 1, out)
 GEMV_MULTI(gemv_q4_0, Q4_0_ROWS, block_q4_0)
+GEMV_MULTI(gemv_q4_0_pf, Q4_0_ROWS_PF, block_q4_0)
 
 /*
  * Q5_0 and Q5_1 are what Q4_K_M and Q5_K_M files use for rows that are not a
@@ -426,7 +431,8 @@ static inline __m256i q5_quants(const uint8_t qh4[4], const uint8_t qs[16])
  */
 static inline __attribute__((always_inline)) void dot_s8_rows(const void *xv, int64_t nb,
                                                               const struct kern__act *a, int64_t b0,
-                                                              int nr, float *out, const int kind)
+                                                              int nr, float *out, const int kind,
+                                                              const int pf)
 {
     const int q5_1 = kind == 1, q8 = kind == 2;
     const __m512i idx[4] = {
@@ -450,6 +456,13 @@ static inline __attribute__((always_inline)) void dot_s8_rows(const void *xv, in
     }
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
+        if (pf)
+            kpf_ahead(q8     ? (const void *)&x8[b]
+                      : q5_1 ? (const void *)&x1[b]
+                             : (const void *)&x0[b],
+                      8 * (q8     ? (int)sizeof *x8
+                           : q5_1 ? (int)sizeof *x1
+                                  : (int)sizeof *x0));
         __m256 dw = q8     ? load_scales8((const uint8_t *)&x8[b].d, sizeof(block_q8_0))
                     : q5_1 ? load_scales8((const uint8_t *)&x1[b].d, sizeof(block_q5_1))
                            : load_scales8((const uint8_t *)&x0[b].d, sizeof(block_q5_0));
@@ -515,12 +528,18 @@ static inline __attribute__((always_inline)) void dot_s8_rows(const void *xv, in
     }
 }
 
-#define Q8_0_ROWS(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 2)
+#define Q8_0_ROWS(x, k, a, b, n, out)    dot_s8_rows(x, (k) / 32, a, b, n, out, 2, 0)
+#define Q5_0_ROWS(x, k, a, b, n, out)    dot_s8_rows(x, (k) / 32, a, b, n, out, 0, 0)
+#define Q5_1_ROWS(x, k, a, b, n, out)    dot_s8_rows(x, (k) / 32, a, b, n, out, 1, 0)
+#define Q8_0_ROWS_PF(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 2, 1)
+#define Q5_0_ROWS_PF(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 0, 1)
+#define Q5_1_ROWS_PF(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 1, 1)
 GEMV_MULTI(gemv_q8_0, Q8_0_ROWS, block_q8_0)
-#define Q5_0_ROWS(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 0)
 GEMV_MULTI(gemv_q5_0, Q5_0_ROWS, block_q5_0)
-#define Q5_1_ROWS(x, k, a, b, n, out) dot_s8_rows(x, (k) / 32, a, b, n, out, 1)
 GEMV_MULTI(gemv_q5_1, Q5_1_ROWS, block_q5_1)
+GEMV_MULTI(gemv_q8_0_pf, Q8_0_ROWS_PF, block_q8_0)
+GEMV_MULTI(gemv_q5_0_pf, Q5_0_ROWS_PF, block_q5_0)
+GEMV_MULTI(gemv_q5_1_pf, Q5_1_ROWS_PF, block_q5_1)
 
 /* ---- K-quant direct products ------------------------------------------------ */
 
@@ -1057,6 +1076,10 @@ void kern__init_avx512(struct kern__ops *o)
     o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_K4P;
     o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
     if (cpu_is_intel()) {
+        o->gemv[GGML_TYPE_Q4_0] = gemv_q4_0_pf;
+        o->gemv[GGML_TYPE_Q8_0] = gemv_q8_0_pf;
+        o->gemv[GGML_TYPE_Q5_0] = gemv_q5_0_pf;
+        o->gemv[GGML_TYPE_Q5_1] = gemv_q5_1_pf;
         o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k_pf;
         o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k_pf;
         o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k_pf;
