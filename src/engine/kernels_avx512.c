@@ -876,27 +876,7 @@ FLOAT_TILE_FN(1, 1)
 static void float_pack_w(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
                          int64_t k0, int kc, float *pk)
 {
-    const char *rows[OP_RB];
-    for (int i = 0; i < OP_RB; i++)
-        rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
-    int kk = 0;
-    for (; kk + 8 <= kc; kk += 8) {
-        KERN_UNROLL(4)
-        for (int h = 0; h < OP_RB / 8; h++) {
-            __m256 v[8];
-            KERN_UNROLL(8)
-            for (int i = 0; i < 8; i++)
-                v[i] = 8 * h + i < nr ? kern_load_w8(t, rows[8 * h + i], k0 + kk)
-                                      : _mm256_setzero_ps();
-            kern_transpose8(v);
-            KERN_UNROLL(8)
-            for (int q = 0; q < 8; q++)
-                _mm256_storeu_ps(pk + (kk + q) * OP_RB + 8 * h, v[q]);
-        }
-    }
-    for (; kk < kc; kk++)
-        for (int i = 0; i < OP_RB; i++)
-            pk[kk * OP_RB + i] = i < nr ? kern_load_w1(t, rows[i], k0 + kk) : 0.0f;
+    kern_pack_wt(t, W, row_bytes, r, nr, k0, kc, pk, OP_RB);
 }
 
 /* xp[(g * kc + kk) * OP_CB + j] = x[(g * OP_CB + j) * k + k0 + kk], batch rows past B zero. */

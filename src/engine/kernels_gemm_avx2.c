@@ -184,35 +184,11 @@ PK2_TYPE(pk2_q8_0, 1)
 #define OP2_C  4           /* batch rows per register tile */
 #define OP2_KC 256         /* k per converted block (24 x 256 floats, 24 KB, in L1) */
 
-/*
- * Rows [r, r + nr) of W, k in [k0, k0 + kc), converted to float and stored
- * k-major: wt[kk * OP2_R + i] (rows past nr zero). 8 x 8 pieces transposed
- * in registers.
- */
+/* wt[kk * OP2_R + i] = W[r + i][k0 + kk] as float; rows past nr are zero. */
 static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
                      int64_t k0, int kc, float *wt)
 {
-    const char *rows[OP2_R];
-    for (int i = 0; i < OP2_R; i++)
-        rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
-    int kk = 0;
-    for (; kk + 8 <= kc; kk += 8) {
-        KERN_UNROLL(3)
-        for (int h = 0; h < OP2_H; h++) {
-            __m256 v[8];
-            KERN_UNROLL(8)
-            for (int i = 0; i < 8; i++)
-                v[i] = 8 * h + i < nr ? kern_load_w8(t, rows[8 * h + i], k0 + kk)
-                                      : _mm256_setzero_ps();
-            kern_transpose8(v);
-            KERN_UNROLL(8)
-            for (int q = 0; q < 8; q++)
-                _mm256_storeu_ps(wt + (kk + q) * OP2_R + 8 * h, v[q]);
-        }
-    }
-    for (; kk < kc; kk++)
-        for (int i = 0; i < OP2_R; i++)
-            wt[kk * OP2_R + i] = i < nr ? kern_load_w1(t, rows[i], k0 + kk) : 0.0f;
+    kern_pack_wt(t, W, row_bytes, r, nr, k0, kc, wt, OP2_R);
 }
 
 /*

@@ -77,6 +77,40 @@ static inline __m256 kern_load_w8(enum ggml_type t, const char *row, int64_t i)
     return _mm256_loadu_ps((const float *)row + i);
 }
 
+/*
+ * Rows [r, r + nr) of float weights W (F32/F16/BF16), k in [k0, k0 + kc),
+ * converted to float and stored k-major, R (a multiple of 8, at most 32) rows
+ * per k: wt[kk * R + i], rows past nr zero. 8 x 8 pieces transposed in
+ * registers. For the outer-product float products of both x86 levels.
+ */
+static inline __attribute__((always_inline)) void kern_pack_wt(enum ggml_type t, const void *W,
+                                                               size_t row_bytes, int64_t r, int nr,
+                                                               int64_t k0, int kc, float *wt,
+                                                               const int R)
+{
+    const char *rows[32];
+    for (int i = 0; i < R; i++)
+        rows[i] = (const char *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
+    int kk = 0;
+    for (; kk + 8 <= kc; kk += 8) {
+        KERN_UNROLL(4)
+        for (int h = 0; h < R / 8; h++) {
+            __m256 v[8];
+            KERN_UNROLL(8)
+            for (int i = 0; i < 8; i++)
+                v[i] = 8 * h + i < nr ? kern_load_w8(t, rows[8 * h + i], k0 + kk)
+                                      : _mm256_setzero_ps();
+            kern_transpose8(v);
+            KERN_UNROLL(8)
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(wt + (kk + q) * R + 8 * h, v[q]);
+        }
+    }
+    for (; kk < kc; kk++)
+        for (int i = 0; i < R; i++)
+            wt[kk * R + i] = i < nr ? kern_load_w1(t, rows[i], k0 + kk) : 0.0f;
+}
+
 /* Sums of the two 16-byte halves of 32 unsigned bytes. */
 static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
 {
