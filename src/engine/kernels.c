@@ -195,12 +195,7 @@ static size_t kern__thr_bytes(int64_t B, int64_t k)
 {
     size_t kk = (size_t)k;
     size_t panel = kern__round64(KERN_PANEL * kk) + 3 * kern__round64(KERN_PANEL * kk / 16 * 4);
-    /*
-     * float path: 4 converted rows, or a transposed 32 x 256 block of weights and
-     * the batch's 256-wide slice (rows rounded up to a group of up to 16)
-     */
-    size_t blk = 32 * 256 + ((size_t)B + 16) * 256;
-    size_t fl = (4 * kk > blk ? 4 * kk : blk) * sizeof(float);
+    size_t fl = kern__float_scratch(B, k) * sizeof(float);
     return kern__round64(panel > fl ? panel : fl);
 }
 

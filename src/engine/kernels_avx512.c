@@ -435,6 +435,9 @@ static inline __attribute__((always_inline)) void dot_s8_rows(const void *xv, in
                                                               const int pf)
 {
     const int q5_1 = kind == 1, q8 = kind == 2;
+    const int bsz = q8     ? (int)sizeof(block_q8_0)
+                    : q5_1 ? (int)sizeof(block_q5_1)
+                           : (int)sizeof(block_q5_0);
     const __m512i idx[4] = {
         _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
         _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
@@ -457,12 +460,7 @@ static inline __attribute__((always_inline)) void dot_s8_rows(const void *xv, in
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         if (pf)
-            kpf_ahead(q8     ? (const void *)&x8[b]
-                      : q5_1 ? (const void *)&x1[b]
-                             : (const void *)&x0[b],
-                      8 * (q8     ? (int)sizeof *x8
-                           : q5_1 ? (int)sizeof *x1
-                                  : (int)sizeof *x0));
+            kpf_ahead((const char *)xv + b * bsz, 8 * bsz);
         __m256 dw = q8     ? load_scales8((const uint8_t *)&x8[b].d, sizeof(block_q8_0))
                     : q5_1 ? load_scales8((const uint8_t *)&x1[b].d, sizeof(block_q5_1))
                            : load_scales8((const uint8_t *)&x0[b].d, sizeof(block_q5_0));
@@ -872,12 +870,8 @@ FLOAT_TILE_FN(1, 1)
 /* Batches above this use the outer-product form. */
 #define FLOAT_OUTER_MIN_B 16
 
-/* pk[kk * OP_RB + i] = W[r + i][k0 + kk] as float; rows past nr are zero. */
-static void float_pack_w(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
-                         int64_t k0, int kc, float *pk)
-{
-    kern_pack_wt(t, W, row_bytes, r, nr, k0, kc, pk, OP_RB);
-}
+_Static_assert(OP_RB <= KERN_FLOAT_BLK_ROWS && OP_KC <= KERN_FLOAT_KC && OP_CB <= 16,
+               "the outer-product blocks must fit kern__float_scratch");
 
 /* xp[(g * kc + kk) * OP_CB + j] = x[(g * OP_CB + j) * k + k0 + kk], batch rows past B zero. */
 static void float_pack_x(const float *x, int64_t k, int64_t B, int64_t k0, int kc, float *xp)
@@ -1013,7 +1007,7 @@ static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes,
             int nr = (int)(r1 - rb < OP_RB ? r1 - rb : OP_RB);
             __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
             __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
-            float_pack_w(t, W, row_bytes, rb, nr, k0, kc, pk);
+            kern_pack_wt(t, W, row_bytes, rb, nr, k0, kc, pk, OP_RB);
             struct float_pf pf;
             float_pf_init(&pf, t, W, row_bytes, k, k0, rb, r0, r1);
             const int64_t per = (pf.total + groups - 1) / groups;
@@ -1042,28 +1036,20 @@ void kern__init_avx512(struct kern__ops *o)
     o->isa = KERN_ISA_AVX512;
     o->quantize_act = avx512_quantize_act;
     kern__init_avx512_gemm(o);
-    o->gemv[GGML_TYPE_Q4_0] = gemv_q4_0;
+    const int pf = cpu_is_intel(); /* see kpf_ahead */
+    o->gemv[GGML_TYPE_Q4_0] = pf ? gemv_q4_0_pf : gemv_q4_0;
     o->gemv_layout[GGML_TYPE_Q4_0] = KERN_ACT_Q4P;
-    o->gemv[GGML_TYPE_Q8_0] = gemv_q8_0;
+    o->gemv[GGML_TYPE_Q8_0] = pf ? gemv_q8_0_pf : gemv_q8_0;
     o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
-    o->gemv[GGML_TYPE_Q5_0] = gemv_q5_0;
+    o->gemv[GGML_TYPE_Q5_0] = pf ? gemv_q5_0_pf : gemv_q5_0;
     o->gemv_layout[GGML_TYPE_Q5_0] = KERN_ACT_PLAIN;
-    o->gemv[GGML_TYPE_Q5_1] = gemv_q5_1;
+    o->gemv[GGML_TYPE_Q5_1] = pf ? gemv_q5_1_pf : gemv_q5_1;
     o->gemv_layout[GGML_TYPE_Q5_1] = KERN_ACT_PLAIN;
-    o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k;
+    o->gemv[GGML_TYPE_Q4_K] = pf ? gemv_q4_k_pf : gemv_q4_k;
     o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_K4P;
-    o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k;
+    o->gemv[GGML_TYPE_Q5_K] = pf ? gemv_q5_k_pf : gemv_q5_k;
     o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_K4P;
-    o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k;
-    if (cpu_is_intel()) {
-        o->gemv[GGML_TYPE_Q4_0] = gemv_q4_0_pf;
-        o->gemv[GGML_TYPE_Q8_0] = gemv_q8_0_pf;
-        o->gemv[GGML_TYPE_Q5_0] = gemv_q5_0_pf;
-        o->gemv[GGML_TYPE_Q5_1] = gemv_q5_1_pf;
-        o->gemv[GGML_TYPE_Q4_K] = gemv_q4_k_pf;
-        o->gemv[GGML_TYPE_Q5_K] = gemv_q5_k_pf;
-        o->gemv[GGML_TYPE_Q6_K] = gemv_q6_k_pf;
-    }
+    o->gemv[GGML_TYPE_Q6_K] = pf ? gemv_q6_k_pf : gemv_q6_k;
     o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
     /*
      * Up to 4 activation rows share each weight unpacking in the GEMVs. In

@@ -184,12 +184,8 @@ PK2_TYPE(pk2_q8_0, 1)
 #define OP2_C  4           /* batch rows per register tile */
 #define OP2_KC 256         /* k per converted block (24 x 256 floats, 24 KB, in L1) */
 
-/* wt[kk * OP2_R + i] = W[r + i][k0 + kk] as float; rows past nr are zero. */
-static void op2_pack(enum ggml_type t, const void *W, size_t row_bytes, int64_t r, int nr,
-                     int64_t k0, int kc, float *wt)
-{
-    kern_pack_wt(t, W, row_bytes, r, nr, k0, kc, wt, OP2_R);
-}
+_Static_assert(OP2_R <= KERN_FLOAT_BLK_ROWS && OP2_KC <= KERN_FLOAT_KC,
+               "the converted block must fit kern__float_scratch");
 
 /*
  * y[(c + j) * ldy + r + i] (+)= sum over kk < kc of wt[kk][i] * x[(c + j) * k + k0 + kk]
@@ -276,7 +272,7 @@ static void avx2_gemm_float_op(enum ggml_type t, const void *W, size_t row_bytes
         const int nr = r1 - r < OP2_R ? (int)(r1 - r) : OP2_R;
         for (int64_t k0 = 0; k0 < k; k0 += OP2_KC) {
             const int kc = k - k0 < OP2_KC ? (int)(k - k0) : OP2_KC;
-            op2_pack(t, W, row_bytes, r, nr, k0, kc, scratch);
+            kern_pack_wt(t, W, row_bytes, r, nr, k0, kc, scratch, OP2_R);
             for (int64_t c = 0; c < B; c += OP2_C) {
                 const int nc = B - c < OP2_C ? (int)(B - c) : OP2_C;
                 tiles[nc](scratch, kc, x + k0, k, c, y, ldy, r, nr, k0 == 0);

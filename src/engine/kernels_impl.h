@@ -110,6 +110,21 @@ typedef void (*kern__gemv_fn)(const void *W, size_t row_bytes, int64_t k, int64_
                               const struct kern__act *a, int64_t b0, int64_t b1, float *y,
                               int64_t ldy);
 
+/*
+ * Per-thread scratch of the float products (gemm_float), in floats: 4 rows of
+ * k, or a block of up to KERN_FLOAT_BLK_ROWS x KERN_FLOAT_KC converted weights
+ * plus a KERN_FLOAT_KC-wide slice of the B batch rows rounded up to a group of
+ * at most 16 (the outer-product forms of kernels_avx512.c and
+ * kernels_gemm_avx2.c check their tiles against these).
+ */
+#define KERN_FLOAT_BLK_ROWS 32
+#define KERN_FLOAT_KC       256
+static inline size_t kern__float_scratch(int64_t B, int64_t k)
+{
+    size_t blk = ((size_t)KERN_FLOAT_BLK_ROWS + (size_t)B + 16) * KERN_FLOAT_KC;
+    return 4 * (size_t)k > blk ? 4 * (size_t)k : blk;
+}
+
 /* Per-ISA operations. NULL entries fall back to the generic packed path. */
 struct kern__ops {
     enum kern_isa isa;
@@ -155,7 +170,10 @@ struct kern__ops {
      * activation rows); 0 means KERN_IL_MIN_B - 1.
      */
     uint8_t gemv_max_b[GGML_TYPE_COUNT];
-    /* Float weights (F32/F16/BF16): rows [r0, r1) for all B rows of x. */
+    /*
+     * Float weights (F32/F16/BF16): rows [r0, r1) for all B rows of x. scratch:
+     * the thread's, at least kern__float_scratch(B, k) floats.
+     */
     void (*gemm_float)(enum ggml_type t, const void *W, size_t row_bytes, int64_t k, int64_t r0,
                        int64_t r1, const float *x, int64_t B, float *y, int64_t ldy,
                        float *scratch);
