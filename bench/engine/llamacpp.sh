@@ -6,6 +6,7 @@
 #   bench/engine/llamacpp.sh -m FILE.gguf [-t THREADS] [-r REPS] [-p 512] [-n 128] [--fa 0|1] [--log]
 #   bench/engine/llamacpp.sh --install      # install only
 #   bench/engine/llamacpp.sh --llama-bench [llama-bench args]   # e.g. -m F.gguf -t 2 -p 512 -n 128
+#   LLAMA_BENCH_ISA=avx2 bench/engine/llamacpp.sh --llama-bench ...  # built for AVX2+FMA only
 #
 # --llama-bench builds llama.cpp's own llama-bench (once, ~9 min on 2 cores) from the llama.cpp
 # source node-llama-cpp ships (node_modules/node-llama-cpp/llama/gitRelease.bundle, the same commit
@@ -66,6 +67,18 @@ if [ "${1:-}" = "--llama-bench" ]; then
     shift
     nlc="$dir/node_modules/node-llama-cpp/llama"
     bdir="$dir/node_modules/.llama-bench-build"
+    # GGML_NATIVE: built for this CPU (the prebuilt picks its CPU variant at run time instead).
+    # LLAMA_BENCH_ISA=avx2: AVX2/FMA/F16C only, to compare with aistack's AVX2 level
+    # (AISTACK_ISA=avx2) on a machine that also has AVX-512.
+    isaflags="-DGGML_NATIVE=ON"
+    case "${LLAMA_BENCH_ISA:-native}" in
+    native) ;;
+    avx2)
+        bdir="$bdir-avx2"
+        isaflags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF"
+        ;;
+    *) die "LLAMA_BENCH_ISA must be native or avx2, not '${LLAMA_BENCH_ISA}'" ;;
+    esac
     bin="$bdir/build/bin/llama-bench"
     if [ ! -x "$bin" ]; then
         command -v cmake >/dev/null 2>&1 || die "cmake is needed to build llama-bench"
@@ -78,8 +91,8 @@ if [ "${1:-}" = "--llama-bench" ]; then
             [ -f "$p" ] || continue
             git -C "$bdir/src" apply "$p" || die "patch $p does not apply"
         done
-        # GGML_NATIVE: built for this CPU (the prebuilt picks its CPU variant at run time instead).
-        cmake -S "$bdir/src" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+        # shellcheck disable=SC2086
+        cmake -S "$bdir/src" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release $isaflags \
             -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
             -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >&2 &&
         cmake --build "$bdir/build" --target llama-bench -j"$(nproc)" >&2 || die "llama-bench build failed"

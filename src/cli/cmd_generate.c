@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "engine/kernels.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
@@ -277,9 +278,10 @@ int cmd_generate(int argc, char **argv)
     tok_stream_flush(&ts, &text);
     emit(&text);
     fprintf(stderr,
-            "\nload: %.3f s\nprompt: %zu tokens in %.3f s (%.2f tokens/s)\n"
+            "\nload: %.3f s (kernels %s)\nprompt: %zu tokens in %.3f s (%.2f tokens/s)\n"
             "generation: %ld tokens in %.3f s (%.2f tokens/s)\n",
-            t_load, ids.n, t_prompt, t_prompt > 0 ? (double)ids.n / t_prompt : 0.0, n_gen, t_gen,
+            t_load, kern_isa_name(kern_isa_get()), ids.n, t_prompt,
+            t_prompt > 0 ? (double)ids.n / t_prompt : 0.0, n_gen, t_gen,
             t_gen > 0 ? (double)n_gen / t_gen : 0.0);
     ret = 0;
 out:

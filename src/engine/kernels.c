@@ -20,6 +20,7 @@
 
 #include "core/err.h"
 #include "core/hugemem.h"
+#include "core/log.h"
 #include "engine/kernels_impl.h"
 #include "engine/quant_blocks.h"
 
@@ -60,11 +61,33 @@ static enum kern_isa kern__detect(void)
 static _Atomic(const struct kern__ops *) g_ops;
 static atomic_int g_best = -1;
 
+/*
+ * AISTACK_ISA=scalar|avx2|avx512 caps the level the CPU's flags allow: to
+ * compare levels on one machine, or to leave AVX-512 off where its clock
+ * penalty costs more than it gains. A level above the CPU's is not granted.
+ */
+static int kern__isa_cap(int detected)
+{
+    const char *e = getenv("AISTACK_ISA");
+    if (!e || !*e)
+        return detected;
+    static const char *const names[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(e, names[i]) == 0) {
+            if (i > detected)
+                log_warn("AISTACK_ISA is above what this CPU supports; ignored", "isa=%s cpu=%s", e,
+                         names[detected]);
+            return i < detected ? i : detected;
+        }
+    log_warn("AISTACK_ISA is not scalar, avx2 or avx512; ignored", "isa=%s", e);
+    return detected;
+}
+
 enum kern_isa kern_isa_best(void)
 {
     int b = atomic_load(&g_best);
     if (b < 0) {
-        b = (int)kern__detect();
+        b = kern__isa_cap((int)kern__detect());
         atomic_store(&g_best, b);
     }
     return (enum kern_isa)b;

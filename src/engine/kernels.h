@@ -4,7 +4,8 @@
  *
  * Every kernel has a scalar implementation and, where the CPU has them,
  * AVX2+FMA and AVX-512 (F/BW/VL/DQ/VNNI) ones, picked once at run time from
- * the CPU's flags (kern_isa_set() can force a lower level for tests/benches).
+ * the CPU's flags (kern_isa_set() can force a lower level for tests/benches;
+ * the AISTACK_ISA environment variable caps it for a whole process).
  *
  * Matrix products: y = x * W^T, with W stored as GGUF rows (n_rows rows of k
  * elements of the weight type, row-major, contiguous) and x, y float. For the

@@ -17,6 +17,16 @@ b=$("$A" generate -m "$tmp/m.gguf" -p "hello world" -n 12 --temp 0 --threads 1 2
 grep -q "^prompt: [0-9]* tokens in .* tokens/s)" "$tmp/err" || fail "no prompt speed on stderr"
 grep -q "^generation: 12 tokens in .* tokens/s)" "$tmp/err" || fail "no generation speed on stderr"
 case "$a" in *tokens/s*) fail "speed leaked into stdout" ;; esac
+grep -q "^load: .* s (kernels [a-z0-9]*)" "$tmp/err" || fail "no load line with the kernel level on stderr"
+
+# AISTACK_ISA caps the kernel level; the answer does not depend on it beyond rounding,
+# and a bad value is a warning, not a failure
+sc=$(AISTACK_ISA=scalar "$A" generate -m "$tmp/m.gguf" -p "hello world" -n 4 --temp 0 2>"$tmp/err")
+grep -q "(kernels scalar)" "$tmp/err" || fail "AISTACK_ISA=scalar not applied: $(cat "$tmp/err")"
+[ -n "$sc" ] || fail "scalar kernels: empty output"
+AISTACK_ISA=bogus "$A" generate -m "$tmp/m.gguf" -p "x" -n 1 --temp 0 >/dev/null 2>"$tmp/err" ||
+    fail "a bad AISTACK_ISA should not fail the run"
+grep -q "AISTACK_ISA is not scalar, avx2 or avx512" "$tmp/err" || fail "no warning for a bad AISTACK_ISA"
 
 s1=$("$A" generate -m "$tmp/m.gguf" -p "hello" -n 16 --temp 1.5 --seed 42 2>/dev/null)
 s2=$("$A" generate -m "$tmp/m.gguf" -p "hello" -n 16 --temp 1.5 --seed 42 2>/dev/null)
