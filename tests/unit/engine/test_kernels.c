@@ -498,6 +498,13 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 384, 1);
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 896, 2);
     check_matmul(kc, GGML_TYPE_Q8_0, 9, 896, 1);
+    /* Q5_0/Q5_1 GEMVs (1-4 rows): units of 16 blocks, then 1-3 groups of 4, then 0-3 blocks */
+    check_matmul(kc, GGML_TYPE_Q5_0, 9, 31 * 32, 3);
+    check_matmul(kc, GGML_TYPE_Q5_0, 9, 24 * 32, 2);
+    check_matmul(kc, GGML_TYPE_Q5_0, 9, 28 * 32, 4);
+    check_matmul(kc, GGML_TYPE_Q5_1, 9, 37 * 32, 4);
+    check_matmul(kc, GGML_TYPE_Q5_1, 9, 31 * 32, 1);
+    check_matmul(kc, GGML_TYPE_Q5_1, 9, 22 * 32, 2);
     /* float weights blocked over k (with a k tail) and over the batch */
     check_matmul(kc, GGML_TYPE_F16, 9, 1040, 70);
     check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
@@ -516,6 +523,76 @@ static void test_matmul_large(void **state)
     /* packed Q4_K past one chunk of unpacked scales (16 super-blocks at the AVX2 level) */
     check_matmul_p(kc, GGML_TYPE_Q4_K, 32, 18 * 256, 1, 1);
     check_matmul_p(kc, GGML_TYPE_Q4_K, 32, 18 * 256, 5, 1);
+    kern_ctx_free(kc);
+    tp_free(tp);
+}
+
+/*
+ * Q5_0/Q5_1 weights at their largest quant (31) against activations at +-127
+ * of one sign per row: the integer partial sums reach their largest size
+ * (16 products per half block, 62992), which an int16 step in the reduction
+ * would saturate. Every ISA, batches 1 to 8, against the exact product.
+ */
+static void test_matmul_q5_extremes(void **state)
+{
+    (void)state;
+    enum { N = 8, K = 37 * 32, BMAX = 8 };
+    struct tp_pool *tp = tp_new(2);
+    struct kern_ctx *kc = kern_ctx_new(tp);
+    assert_non_null(kc);
+    float *x = malloc(sizeof(float) * BMAX * K), *y = malloc(sizeof(float) * BMAX * N);
+    float *wr = malloc(sizeof(float) * K);
+    assert_true(x && y && wr);
+    for (int b = 0; b < BMAX; b++)
+        for (int i = 0; i < K; i++) /* 1.0 quantizes to 127 exactly; one sign per row */
+            x[b * K + i] = b % 2 ? -1.0f : 1.0f;
+    static const enum ggml_type types[] = {GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+    for (size_t ti = 0; ti < 2; ti++) {
+        enum ggml_type t = types[ti];
+        size_t rb = ggml_row_size(t, K);
+        uint8_t *W = malloc(rb * N);
+        assert_non_null(W);
+        ggml_fp16_t d = fp32_to_fp16(0.25f), m = fp32_to_fp16(-2.0f);
+        for (int r = 0; r < N; r++) {
+            uint8_t *row = W + (size_t)r * rb;
+            for (int bi = 0; bi < K / 32; bi++) {
+                if (t == GGML_TYPE_Q5_0) {
+                    block_q5_0 *b = (block_q5_0 *)row + bi;
+                    b->d = d;
+                    memset(b->qh, 0xFF, sizeof(b->qh));
+                    memset(b->qs, 0xFF, sizeof(b->qs));
+                } else {
+                    block_q5_1 *b = (block_q5_1 *)row + bi;
+                    b->d = d;
+                    b->m = m;
+                    memset(b->qh, 0xFF, sizeof(b->qh));
+                    memset(b->qs, 0xFF, sizeof(b->qs));
+                }
+            }
+        }
+        ref_dequant_row(t, W, K, wr);
+        for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
+            assert_int_equal(kern_isa_set((enum kern_isa)isa), 0);
+            for (int64_t B = 1; B <= BMAX; B++) {
+                assert_int_equal(kern_matmul(kc, t, W, N, K, x, B, y), 0);
+                for (int64_t b = 0; b < B; b++) {
+                    double want = 0;
+                    for (int i = 0; i < K; i++)
+                        want += (double)wr[i] * x[b * K + i];
+                    for (int r = 0; r < N; r++)
+                        if (fabs(y[b * N + r] - want) > 1e-4 * fabs(want) + 1e-3)
+                            fail_msg("%s %s B=%lld row %d b %lld: got %.7g want %.7g",
+                                     ggml_type_get(t)->name, kern_isa_name(kern_isa_get()),
+                                     (long long)B, r, (long long)b, y[b * N + r], want);
+                }
+            }
+        }
+        free(W);
+    }
+    assert_int_equal(kern_isa_set(kern_isa_best()), 0);
+    free(x);
+    free(y);
+    free(wr);
     kern_ctx_free(kc);
     tp_free(tp);
 }
@@ -702,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_matmul_all),
         cmocka_unit_test(test_matmul_large),
         cmocka_unit_test(test_matmul_zero_quants),
+        cmocka_unit_test(test_matmul_q5_extremes),
         cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_rope),
