@@ -2,9 +2,13 @@
 # Our engine against llama.cpp on the same GGUF files, runs alternated so that load from other
 # users of the machine hits both alike.
 #
-#   bench/engine/llamacpp_compare.sh [-r ROUNDS] [-t THREADS] [-b AISTACK] [-q] FILE.gguf...
+#   bench/engine/llamacpp_compare.sh [-r ROUNDS] [-t THREADS] [-b AISTACK] [-q] [-L] FILE.gguf...
 #
 # -q: no warm-up runs in the llama.cpp runners (faster on a loaded machine; the first run is then cold).
+# -L: llama-bench only (no node-llama-cpp runs).
+# The AVX2 levels of both engines on an AVX-512 machine:
+#   AISTACK_ISA=avx2 LLAMA_BENCH=bench/engine/llamacpp/node_modules/.llama-bench-build-avx2/build/bin/llama-bench \
+#     bench/engine/llamacpp_compare.sh -L FILE.gguf...   (after LLAMA_BENCH_ISA=avx2 llamacpp.sh --llama-bench --help)
 #
 # Each round, for each file: ours pp512 (aistack generate, a 512-token prompt, -n 1), ours tg128
 # (prompt "Hello", -n 128, --temp 0), then llama.cpp through node-llama-cpp
@@ -16,18 +20,19 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-rounds=3 threads=2 aistack="$root/build/aistack" nowarm=""
+rounds=3 threads=2 aistack="$root/build/aistack" nowarm="" nonlc=""
 while [ $# -gt 0 ]; do
     case "$1" in
         -r) rounds=$2; shift 2 ;;
         -t) threads=$2; shift 2 ;;
         -b) aistack=$2; shift 2 ;;
         -q) nowarm=--no-warmup; shift ;;
-        -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+        -L) nonlc=1; shift ;;
+        -h|--help) sed -n 2,20p "$0"; exit 0 ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [-r ROUNDS] [-t THREADS] [-b AISTACK] [-q] FILE.gguf..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [-r ROUNDS] [-t THREADS] [-b AISTACK] [-q] [-L] FILE.gguf..." >&2; exit 2; }
 [ -x "$aistack" ] || { echo "llamacpp_compare.sh: no aistack binary at $aistack (-b PATH)" >&2; exit 2; }
 "$here/llamacpp.sh" --install 2>/dev/null || "$here/llamacpp.sh" --install
 
@@ -72,8 +77,8 @@ for r in $(seq 1 "$rounds"); do
         }
         # llama.cpp via node-llama-cpp (native decode time; wall time in the full line)
         l=$(load1)
-        "$here/llamacpp.sh" -m "$f" -t "$threads" -r 1 $nowarm 2>"$tmp/err" > "$tmp/nlc.json" || { cat "$tmp/err" >&2; exit 1; }
-        node -e '
+        [ -n "$nonlc" ] || { "$here/llamacpp.sh" -m "$f" -t "$threads" -r 1 $nowarm 2>"$tmp/err" > "$tmp/nlc.json" || { cat "$tmp/err" >&2; exit 1; }; }
+        [ -n "$nonlc" ] || node -e '
             const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
             for (const t of ["pp512", "tg128"])
                 console.log(JSON.stringify({engine: "llama.cpp/node-llama-cpp", file: process.argv[2], test: t,

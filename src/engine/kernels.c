@@ -58,6 +58,18 @@ static enum kern_isa kern__detect(void)
 #endif
 }
 
+int kern__cpu_is_intel(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d))
+        return 0;
+    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; /* "Genu" "ineI" "ntel" */
+#else
+    return 0;
+#endif
+}
+
 static _Atomic(const struct kern__ops *) g_ops;
 static atomic_int g_best = -1;
 

@@ -1189,15 +1189,6 @@ static void avx512_gemm_float(enum ggml_type t, const void *W, size_t row_bytes,
     }
 }
 
-/* The CPU's vendor is Intel (see kpf_ahead). */
-static int cpu_is_intel(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(0, &a, &b, &c, &d))
-        return 0;
-    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu; /* "Genu" "ineI" "ntel" */
-}
-
 void kern__init_avx512(struct kern__ops *o)
 {
     o->gemm_float = avx512_gemm_float;
@@ -1205,7 +1196,7 @@ void kern__init_avx512(struct kern__ops *o)
     o->quantize_act = avx512_quantize_act;
     kern__init_avx512_gemm(o);
     q5_tab_init();
-    const int pf = cpu_is_intel(); /* see kpf_ahead */
+    const int pf = kern__cpu_is_intel(); /* see kpf_ahead */
     o->gemv[GGML_TYPE_Q4_0] = pf ? gemv_q4_0_pf : gemv_q4_0;
     o->gemv_layout[GGML_TYPE_Q4_0] = KERN_ACT_Q4P;
     o->gemv[GGML_TYPE_Q8_0] = pf ? gemv_q8_0_pf : gemv_q8_0;

@@ -208,6 +208,9 @@ void kern__quantize_row_ref(const float *x, int64_t k, int8_t *q, float *d, floa
  * AVX2 table starts as a copy of the scalar one and kern__init_avx2() overrides what it implements;
  * the AVX-512 table starts from the AVX2 one. Each init sets o->isa.
  */
+/* The CPU's vendor is Intel (software prefetches ahead of the GEMVs pay there). */
+int kern__cpu_is_intel(void);
+
 void kern__init_scalar(struct kern__ops *o);
 void kern__init_avx2(struct kern__ops *o);
 void kern__init_avx512(struct kern__ops *o);
