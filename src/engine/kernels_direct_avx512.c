@@ -27,15 +27,13 @@
  * (forming 6-bit quants from broadcast pieces took more vector operations
  * than the products), then broadcasts 4-byte pieces from there.
  *
- * Register tiles: Q6_K runs 4 rows x 2 groups of 8 batch rows in 256-bit
- * registers, and with one group (B <= 8) two rows x 8 batch rows per 512-bit
- * register (a 512-bit vpdpbusd issues as fast as a 256-bit one here, 2 per
- * cycle). Q4_0, Q5_0, Q5_1, Q8_0 and Q4_K put 16 weight rows in the lanes of 512-bit
- * registers against broadcast activations (KERN_ACT_IL8S8), one group after
- * another, at every batch size from 4 (kern_matmul runs larger batches in
- * chunks of 64 rows). Only called after run-time detection. Not for: batch 1
- * (kernels_avx512.c) or, for the other types, large batches (panels,
- * kernels_gemm_avx512.c).
+ * Register tiles: Q6_K runs two rows x 8 batch rows per 512-bit register, one
+ * group of 8 batch rows after another (a 512-bit vpdpbusd issues as fast as a
+ * 256-bit one here, 2 per cycle). Q4_0, Q5_0, Q5_1, Q8_0 and Q4_K put 16 weight rows in the lanes
+ * of 512-bit registers against broadcast activations (KERN_ACT_IL8S8), one group after another, at
+ * every batch size from 4 (kern_matmul runs larger batches in chunks of 64 rows). Only called after
+ * run-time detection. Not for: batch 1 (kernels_avx512.c) or, for the other types, large batches
+ * (panels, kernels_gemm_avx512.c).
  */
 #include "engine/kernels_impl.h"
 
@@ -61,13 +59,6 @@ static inline struct dgrp dgrp_of(const struct kern__act *a, int64_t g)
     return (struct dgrp){a->qs + g * KERN_IL * a->k, a->d + g * nb * KERN_IL,
                          a->ds + g * nb * KERN_IL, a->ds16 + g * 2 * nb * KERN_IL,
                          a->is16 + g * 2 * nb * KERN_IL};
-}
-
-static inline __m256i bcast32(const uint8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
 }
 
 /*
@@ -678,91 +669,6 @@ PK_TILES(pk_q8_0, 1)
 
 /* ---- Q6_K ------------------------------------------------------------------- */
 
-/* One Q6_K super-block's quants (u = q + 32) into u[256]; S gets d * scale per 16. */
-static inline __attribute__((always_inline)) void q6_k_unpack(const block_q6_K *x, uint8_t *u,
-                                                              float *S)
-{
-    __m512i w[4];
-    q6_k_quants(x, w);
-    KERN_UNROLL(4)
-    for (int q = 0; q < 4; q++)
-        _mm512_store_si512(u + 64 * q, w[q]);
-    _mm512_store_ps(S, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                                         _mm_loadu_si128((const __m128i *)x->scales))),
-                                     _mm512_set1_ps(h2f(x->d))));
-}
-
-/*
- * Q6_K: forming 6-bit quants from broadcast 4-byte pieces takes more vector
- * operations than the products, so each super-block of the tile's rows is
- * first unpacked into an L1 buffer (a few 512-bit operations per row) and the
- * pieces are broadcast from there. Per 16-element sub-block:
- *   y += d * sc * d_x * (sum(u * q_x) - 32 * sum q_x), the bracket in int32
- */
-static inline __attribute__((always_inline)) void tile_q6_k(const uint8_t *const w[DRMAX],
-                                                            const struct dgrp *G, int64_t nsb,
-                                                            int ng, int pr, const uint8_t *pf,
-                                                            float out[2][DRMAX][8])
-{
-    _Alignas(64) uint8_t U[DRMAX][QK_K];
-    _Alignas(64) float S[DRMAX][QK_K / 16];
-    __m256 accf[2][DRMAX];
-    KERN_UNROLL(8)
-    for (int i = 0; i < pr; i++)
-        accf[0][i] = accf[1][i] = _mm256_setzero_ps();
-    for (int64_t sb = 0; sb < nsb; sb++) {
-        const size_t boff = (size_t)sb * sizeof(block_q6_K);
-        if (pf)
-            prefetch_next(pf, (size_t)nsb * sizeof(block_q6_K), pr, boff, sizeof(block_q6_K));
-        KERN_UNROLL(8)
-        for (int i = 0; i < pr; i++)
-            q6_k_unpack((const block_q6_K *)(w[i] + boff), U[i], S[i]);
-        for (int c = 0; c < 8; c++) {
-            const int64_t b = sb * 8 + c;        /* activation block */
-            __m256i acc[2][2][DRMAX], off[2][2]; /* [group][sub-block][row] */
-            for (int g = 0; g < ng; g++)
-                for (int h = 0; h < 2; h++) /* -32 x the activations' sum, exact */
-                    off[g][h] = neg_shl(is16v(&G[g], 2 * b + h), 5);
-            KERN_UNROLL(8)
-            for (int i = 0; i < pr; i++)
-                for (int h = 0; h < 2; h++) {
-                    acc[0][h][i] = off[0][h];
-                    acc[1][h][i] = ng > 1 ? off[1][h] : off[0][h];
-                }
-            KERN_UNROLL(2)
-            for (int h = 0; h < 2; h++) {
-                KERN_UNROLL(4)
-                for (int j = 4 * h; j < 4 * h + 4; j++) {
-                    __m256i av[2];
-                    for (int g = 0; g < ng; g++)
-                        av[g] = actv(&G[g], b, j);
-                    KERN_UNROLL(8)
-                    for (int i = 0; i < pr; i++) {
-                        __m256i wb = bcast32(U[i] + 32 * c + 4 * j);
-                        KERN_UNROLL(2)
-                        for (int g = 0; g < ng; g++)
-                            acc[g][h][i] = _mm256_dpbusd_epi32(acc[g][h][i], wb, av[g]);
-                    }
-                }
-            }
-            KERN_UNROLL(2)
-            for (int g = 0; g < ng; g++) {
-                __m256 da = _mm256_loadu_ps(G[g].d + b * KERN_IL);
-                KERN_UNROLL(2)
-                for (int h = 0; h < 2; h++) {
-                    KERN_UNROLL(8)
-                    for (int i = 0; i < pr; i++) {
-                        __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][h][i]), da);
-                        accf[g][i] =
-                            _mm256_fmadd_ps(v, _mm256_set1_ps(S[i][2 * c + h]), accf[g][i]);
-                    }
-                }
-            }
-        }
-    }
-    store_accf(accf, ng, pr, out);
-}
-
 /*
  * Q6_K with one group, rows in pairs, interleaved while unpacking: the L1
  * buffer of rows 2p and 2p + 1 holds their 4-byte pieces side by side (one
@@ -879,66 +785,34 @@ static inline __attribute__((always_inline)) void tile_q6_k_x2(const uint8_t *co
 
 /* ---- drivers ------------------------------------------------------------------ */
 
-typedef void (*dtile_fn)(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nblocks,
-                         const uint8_t *pf, float out[2][DRMAX][8]);
-
-/* Tiles of PR2 rows x 2 groups. */
-#define DTILE2(NAME, CALL, PR2)                                                                    \
-    static void NAME##_2(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
-                         const uint8_t *pf, float out[2][DRMAX][8])                                \
-    {                                                                                              \
-        CALL(w, G, nbk, 2, PR2, pf, out);                                                          \
-    }
-
-/* One group: rows in pairs (the _x2 tiles). */
-#define DTILE1(NAME, X2)                                                                           \
-    static void NAME##_1(const uint8_t *const w[DRMAX], const struct dgrp *G, int64_t nbk,         \
-                         const uint8_t *pf, float out[2][DRMAX][8])                                \
-    {                                                                                              \
-        X2(w, G, nbk, pf, out);                                                                    \
-    }
-
-DTILE2(dtile_q6_k, tile_q6_k, 4)
-DTILE1(dtile_q6_k, tile_q6_k_x2)
-
 /*
  * Rows [r0, r1) in tiles of 8: a tile's weights stay in L1/L2 while every
- * group of 8 batch rows passes, two groups at a time.
+ * group of 8 batch rows passes, one group at a time through the 512-bit pair
+ * tile. A tile of 4 rows x 2 groups in 256-bit registers (one unpacking for
+ * 16 batch rows) served B > 8 before: one core in cache (bench_kernels -c -t
+ * 1), GOP/s at B = 16-64, 139 -> 187, B = 512 127 -> 165; two cores from
+ * memory 290 -> 380-400 (Xeon, Emerald Rapids): the unpacking is the smaller
+ * cost.
  */
-static void direct_run(dtile_fn t1, dtile_fn t2, int pr1, int pr2, int64_t nblocks, const void *W,
-                       size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
-                       const struct kern__act *a, float *y, int64_t ldy)
+static void direct_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                        const struct kern__act *a, float *y, int64_t ldy)
 {
-    const int64_t G = (a->B + KERN_IL - 1) / KERN_IL;
+    const int64_t G = (a->B + KERN_IL - 1) / KERN_IL, nsb = k / QK_K;
     float out[2][DRMAX][8];
     for (int64_t rt = r0; rt < r1; rt += KERN_IL) {
-        for (int64_t g = 0; g < G; g += 2) {
-            int ng = G - g >= 2 ? 2 : 1, pr = ng == 2 ? pr2 : pr1;
-            struct dgrp grp[2];
-            for (int gg = 0; gg < ng; gg++)
-                grp[gg] = dgrp_of(a, g + gg);
-            for (int64_t r = rt; r < rt + KERN_IL && r < r1; r += pr) {
-                int nr = (int)(r1 - r < pr ? r1 - r : pr);
-                const uint8_t *w[DRMAX];
-                for (int i = 0; i < DRMAX; i++)
-                    w[i] = (const uint8_t *)W + (size_t)(r + (i < nr ? i : 0)) * row_bytes;
-                const uint8_t *pf =
-                    r + pr < r1 ? (const uint8_t *)W + (size_t)(r + pr) * row_bytes : NULL;
-                (ng == 2 ? t2 : t1)(w, grp, nblocks, pf, out);
-                store_tile8(out, ng, nr, g, a->B, y, ldy, r);
-            }
+        const int nr = (int)(r1 - rt < DRMAX ? r1 - rt : DRMAX);
+        const uint8_t *w[DRMAX];
+        for (int i = 0; i < DRMAX; i++)
+            w[i] = (const uint8_t *)W + (size_t)(rt + (i < nr ? i : 0)) * row_bytes;
+        const uint8_t *pf =
+            rt + DRMAX < r1 ? (const uint8_t *)W + (size_t)(rt + DRMAX) * row_bytes : NULL;
+        for (int64_t g = 0; g < G; g++) {
+            const struct dgrp grp = dgrp_of(a, g);
+            tile_q6_k_x2(w, &grp, nsb, pf, out);
+            store_tile8(out, 1, nr, g, a->B, y, ldy, rt);
         }
     }
 }
-
-#define DIRECT_FN(NAME, BLK, PR1, PR2)                                                             \
-    static void direct_##NAME(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,  \
-                              const struct kern__act *a, float *y, int64_t ldy)                    \
-    {                                                                                              \
-        direct_run(dtile_##NAME##_1, dtile_##NAME##_2, PR1, PR2, k / (BLK), W, row_bytes, k, r0,   \
-                   r1, a, y, ldy);                                                                 \
-    }
-DIRECT_FN(q6_k, QK_K, 8, 4)
 
 void kern__init_avx512_direct(struct kern__ops *o)
 {
