@@ -98,18 +98,6 @@ static inline __m256i neg_shl(__m256i sum, int sh)
     return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, sh));
 }
 
-/* A tile's float accumulators to out[group][row]. */
-static inline __attribute__((always_inline)) void store_accf(__m256 accf[2][DRMAX], int ng, int pr,
-                                                             float out[2][DRMAX][8])
-{
-    KERN_UNROLL(2)
-    for (int g = 0; g < ng; g++) {
-        KERN_UNROLL(8)
-        for (int i = 0; i < pr; i++)
-            _mm256_storeu_ps(out[g][i], accf[g][i]);
-    }
-}
-
 /* ---- Q4_0: weight rows in lanes (KERN_ACT_IL8S8) ------------------------------ */
 
 /*
