@@ -324,14 +324,18 @@ static void direct_q4_0_rl(const void *W, size_t row_bytes, int64_t k, int64_t r
  * bytes of the lane, a test against per-byte bit masks gives a byte mask, and
  * 0x10 is OR-ed into the nibbles under it. u = q + 16; the offset, -16 x the
  * batch row's block sum, starts each sum. Q5_1 has no offset and a minimum
- * m per block instead: y += m * (d_x * sum q_x), as Q4_K's minima.
+ * m per block instead: y += m * (d_x * sum q_x), as Q4_K's minima; Q4_1 is
+ * Q5_1 without the fifth bits (before, it went through the panels: one core
+ * in cache, GOP/s at B = 8 93 -> 216, B = 64 177 -> 232).
  */
 static inline __attribute__((always_inline)) void
 tile_q5_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb, const uint8_t *pf,
-           int pfr, size_t row_bytes, float acc_out[KERN_IL][RL_ROWS], const int q5_1)
+           int pfr, size_t row_bytes, float acc_out[KERN_IL][RL_ROWS], const int q5_1,
+           const int q4_1)
 {
-    /* Q5_0: d, qh, qs (22 bytes); Q5_1: d, m, qh, qs (24) */
-    const size_t bsz = q5_1 ? sizeof(block_q5_1) : sizeof(block_q5_0), oqh = q5_1 ? 4 : 2;
+    /* Q5_0: d, qh, qs (22 bytes); Q5_1: d, m, qh, qs (24); Q4_1: d, m, qs (20) */
+    const size_t bsz = q4_1 ? sizeof(block_q4_1) : q5_1 ? sizeof(block_q5_1) : sizeof(block_q5_0);
+    const size_t oqh = q5_1 ? 4 : 2, oqs = q4_1 ? 4 : oqh + 4;
     const uint8_t *wt[RL_ROWS];
     rl_order(w, wt);
     const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
@@ -354,23 +358,29 @@ tile_q5_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb, co
         if (pf)
             prefetch_next(pf, row_bytes, pfr, boff, bsz);
         __m512i q[4], qh[4];
-        rows16(wt, boff + oqh + 4, q);
-        rows16(wt, boff + oqh, qh); /* only qh[0], the qh dwords, is used */
+        rows16(wt, boff + oqs, q);
+        if (!q4_1)
+            rows16(wt, boff + oqh, qh); /* only qh[0], the qh dwords, is used */
         __m512i lo[4], hi[4];
         KERN_UNROLL(4)
         for (int j = 0; j < 4; j++) {
+            const __m512i nl = _mm512_and_si512(q[j], m4);
+            const __m512i nh = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
+            if (q4_1) {
+                lo[j] = nl;
+                hi[j] = nh;
+                continue;
+            }
             /* elements 4j..4j+3: qh byte j / 2, bits 4(j % 2)..; 16 + 4j..: byte 2 + j / 2 */
             const __mmask64 kl =
                 _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh[0], qsel[j >> 1]), bits[j & 1]);
             const __mmask64 kh =
                 _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh[0], qsel[2 + (j >> 1)]), bits[j & 1]);
-            const __m512i nl = _mm512_and_si512(q[j], m4);
-            const __m512i nh = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), m4);
             lo[j] = _mm512_mask_add_epi8(nl, kl, nl, x10); /* bit 4 is clear: + is | */
             hi[j] = _mm512_mask_add_epi8(nh, kh, nh, x10);
         }
         __m512i acc[KERN_IL];
-        if (q5_1) { /* no offset; the minima are a float term */
+        if (q5_1 || q4_1) { /* no offset; the minima are a float term */
             KERN_UNROLL(8)
             for (int b = 0; b < KERN_IL; b++)
                 acc[b] = _mm512_setzero_si512();
@@ -391,14 +401,27 @@ static void tile_q5_0_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, 
                          const uint8_t *pf, int pfr, size_t row_bytes,
                          float acc_out[KERN_IL][RL_ROWS])
 {
-    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 0);
+    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 0, 0);
 }
 
 static void tile_q5_1_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
                          const uint8_t *pf, int pfr, size_t row_bytes,
                          float acc_out[KERN_IL][RL_ROWS])
 {
-    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 1);
+    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 1, 0);
+}
+
+static void tile_q4_1_rl(const uint8_t *const w[RL_ROWS], const struct dgrp *G, int64_t nb,
+                         const uint8_t *pf, int pfr, size_t row_bytes,
+                         float acc_out[KERN_IL][RL_ROWS])
+{
+    tile_q5_rl(w, G, nb, pf, pfr, row_bytes, acc_out, 0, 1);
+}
+
+static void direct_q4_1_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
+                           const struct kern__act *a, float *y, int64_t ldy)
+{
+    rl_run(tile_q4_1_rl, k / 32, W, row_bytes, r0, r1, a, y, ldy);
 }
 
 static void direct_q5_1_rl(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
@@ -861,6 +884,8 @@ void kern__init_avx512_direct(struct kern__ops *o)
     o->il8_gemm[GGML_TYPE_Q5_0] = direct_q5_0_rl;
     o->il8_s8[GGML_TYPE_Q5_1] = 1;
     o->il8_gemm[GGML_TYPE_Q5_1] = direct_q5_1_rl;
+    o->il8_s8[GGML_TYPE_Q4_1] = 1;
+    o->il8_gemm[GGML_TYPE_Q4_1] = direct_q4_1_rl;
     o->il8_gemm[GGML_TYPE_Q8_0] = direct_q8_0_rl;
     o->il8_gemm[GGML_TYPE_Q4_K] = direct_q4_k_rl;
     o->il8_s8[GGML_TYPE_Q5_K] = 1;

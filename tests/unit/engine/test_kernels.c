@@ -498,13 +498,16 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 384, 1);
     check_matmul(kc, GGML_TYPE_Q4_0, 9, 896, 2);
     check_matmul(kc, GGML_TYPE_Q8_0, 9, 896, 1);
-    /* Q5_0/Q5_1 GEMVs (1-4 rows): units of 16 blocks, then 1-3 groups of 4, then 0-3 blocks */
+    /* Q5_0/Q5_1/Q4_1 GEMVs (1-4 rows): units of 16 blocks, then 1-3 groups of 4, then 0-3 blocks */
     check_matmul(kc, GGML_TYPE_Q5_0, 9, 31 * 32, 3);
     check_matmul(kc, GGML_TYPE_Q5_0, 9, 24 * 32, 2);
     check_matmul(kc, GGML_TYPE_Q5_0, 9, 28 * 32, 4);
     check_matmul(kc, GGML_TYPE_Q5_1, 9, 37 * 32, 4);
     check_matmul(kc, GGML_TYPE_Q5_1, 9, 31 * 32, 1);
     check_matmul(kc, GGML_TYPE_Q5_1, 9, 22 * 32, 2);
+    check_matmul(kc, GGML_TYPE_Q4_1, 9, 31 * 32, 4);
+    check_matmul(kc, GGML_TYPE_Q4_1, 9, 37 * 32, 1);
+    check_matmul(kc, GGML_TYPE_Q4_1, 21, 37 * 32, 9); /* rows in lanes, 2 groups */
     /* float weights blocked over k (with a k tail) and over the batch */
     check_matmul(kc, GGML_TYPE_F16, 9, 1040, 70);
     check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
