@@ -189,21 +189,27 @@ static inline void kern_unpack_q2k(const block_q2_K *x, int8_t *q, float *s, flo
     }
 }
 
-/* One Q3_K super-block in the packed-row form: q[256] (-4..3), s[16] = d * (scale - 32), m = 0. */
-static inline void kern_unpack_q3k(const block_q3_K *x, int8_t *q, float *s, float *m,
-                                   int32_t *qs128)
+/* Q3_K's 16 6-bit scales (0..63, stored + 32) from its 12 bytes, per 16 elements. */
+static inline void kern_q3k_scales(const uint8_t s12[12], int8_t sc[16])
 {
-    const __m256i m3 = _mm256_set1_epi8(3), c4 = _mm256_set1_epi8(4);
     const uint32_t km1 = 0x03030303, km2 = 0x0f0f0f0f;
     uint32_t aux[4];
-    int8_t sc[16];
-    memcpy(aux, x->scales, 12);
+    memcpy(aux, s12, 12);
     uint32_t tmp = aux[2];
     aux[2] = ((aux[0] >> 4) & km2) | (((tmp >> 4) & km1) << 4);
     aux[3] = ((aux[1] >> 4) & km2) | (((tmp >> 6) & km1) << 4);
     aux[0] = (aux[0] & km2) | (((tmp >> 0) & km1) << 4);
     aux[1] = (aux[1] & km2) | (((tmp >> 2) & km1) << 4);
     memcpy(sc, aux, 16);
+}
+
+/* One Q3_K super-block in the packed-row form: q[256] (-4..3), s[16] = d * (scale - 32), m = 0. */
+static inline void kern_unpack_q3k(const block_q3_K *x, int8_t *q, float *s, float *m,
+                                   int32_t *qs128)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), c4 = _mm256_set1_epi8(4);
+    int8_t sc[16];
+    kern_q3k_scales(x->scales, sc);
     float d = _cvtsh_ss(x->d);
     for (int j = 0; j < 16; j++) {
         s[j] = d * (float)(sc[j] - 32);
