@@ -508,7 +508,8 @@ static void test_matmul_large(void **state)
     check_matmul(kc, GGML_TYPE_Q4_1, 9, 31 * 32, 4);
     check_matmul(kc, GGML_TYPE_Q4_1, 9, 37 * 32, 1);
     check_matmul(kc, GGML_TYPE_Q4_1, 21, 37 * 32, 9); /* rows in lanes, 2 groups */
-    check_matmul(kc, GGML_TYPE_Q3_K, 19, 1024, 11); /* Q3_K's GEMV runs up to B = 12 */
+    check_matmul(kc, GGML_TYPE_Q3_K, 19, 1024, 11);   /* Q3_K's and Q2_K's GEMVs run up to B = 12 */
+    check_matmul(kc, GGML_TYPE_Q2_K, 19, 1024, 12);
     /* float weights blocked over k (with a k tail) and over the batch */
     check_matmul(kc, GGML_TYPE_F16, 9, 1040, 70);
     check_matmul(kc, GGML_TYPE_BF16, 5, 528, 67);
