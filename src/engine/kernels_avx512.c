@@ -240,6 +240,19 @@ static inline __attribute__((always_inline)) void act_rows(const struct kern__ac
     }
 }
 
+/* act_rows, and the float accumulators of the rows (sums and offset terms) at zero. */
+static inline __attribute__((always_inline)) void
+act_rows_acc(const struct kern__act *a, int64_t b0, int nr, int per16, const int8_t *aq[4],
+             const float *ad[4], const float *as[4], __m512 acc[4], __m512 corr[4])
+{
+    act_rows(a, b0, nr, per16, aq, ad, as);
+    KERN_UNROLL(4)
+    for (int i = 0; i < nr; i++) {
+        acc[i] = _mm512_setzero_ps();
+        corr[i] = _mm512_setzero_ps();
+    }
+}
+
 /*
  * Q4_0 row . NR activation rows (1..4; Q4P layout). Per unit of 16 blocks the
  * weights' nibbles are gathered once and serve every activation row: a few
@@ -270,12 +283,7 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
     const int8_t *aq[4];
     const float *ad[4], *ads[4];
     __m512 acc[4], corr[4];
-    act_rows(a, b0, nr, 0, aq, ad, ads);
-    KERN_UNROLL(4)
-    for (int i = 0; i < nr; i++) {
-        acc[i] = _mm512_setzero_ps();
-        corr[i] = _mm512_setzero_ps();
-    }
+    act_rows_acc(a, b0, nr, 0, aq, ad, ads, acc, corr);
     /*
      * The 16 fp16 scales of a unit (288 bytes, block i's scale at 18i): blocks
      * 0..7 from the 64-byte loads at 0 and 64, blocks 8..15 from those at 144
@@ -674,12 +682,7 @@ static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, in
     const int8_t *aq[4];
     const float *ad[4], *ads[4];
     __m512 acc[4], corr[4];
-    act_rows(a, b0, nr, 0, aq, ad, ads);
-    KERN_UNROLL(4)
-    for (int i = 0; i < nr; i++) {
-        acc[i] = _mm512_setzero_ps();
-        corr[i] = _mm512_setzero_ps();
-    }
+    act_rows_acc(a, b0, nr, 0, aq, ad, ads, acc, corr);
     const int64_t n16 = nb / 16 * 16, nq = nb / 4 * 4;
     for (int64_t b = 0; b < n16; b += 16) {
         if (pf)
@@ -777,12 +780,7 @@ static inline __attribute__((always_inline)) void dot_q23_k_rows(const void *xv,
     const int8_t *aq[4];
     const float *ad[4], *ads[4];
     __m512 acc[4], corr[4];
-    act_rows(a, b0, nr, 1, aq, ad, ads);
-    KERN_UNROLL(4)
-    for (int i = 0; i < nr; i++) {
-        acc[i] = _mm512_setzero_ps();
-        corr[i] = _mm512_setzero_ps();
-    }
+    act_rows_acc(a, b0, nr, 1, aq, ad, ads, acc, corr);
     const size_t bsz = q2 ? sizeof(block_q2_K) : sizeof(block_q3_K);
     for (int64_t sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = (const uint8_t *)xv + (size_t)sb * bsz;
