@@ -1351,26 +1351,26 @@ void kern__init_avx512(struct kern__ops *o)
     kern__init_avx512_gemm(o);
     q5_tab_init();
     const int pf = kern__cpu_is_intel(); /* see kpf_ahead */
-    o->gemv[GGML_TYPE_Q4_0] = pf ? gemv_q4_0_pf : gemv_q4_0;
-    o->gemv_layout[GGML_TYPE_Q4_0] = KERN_ACT_Q4P;
-    o->gemv[GGML_TYPE_Q8_0] = pf ? gemv_q8_0_pf : gemv_q8_0;
-    o->gemv_layout[GGML_TYPE_Q8_0] = KERN_ACT_PLAIN;
-    o->gemv[GGML_TYPE_Q5_0] = pf ? gemv_q5_0_pf : gemv_q5_0;
-    o->gemv_layout[GGML_TYPE_Q5_0] = KERN_ACT_Q4P;
-    o->gemv[GGML_TYPE_Q5_1] = pf ? gemv_q5_1_pf : gemv_q5_1;
-    o->gemv_layout[GGML_TYPE_Q5_1] = KERN_ACT_Q4P;
-    o->gemv[GGML_TYPE_Q4_1] = pf ? gemv_q4_1_pf : gemv_q4_1;
-    o->gemv_layout[GGML_TYPE_Q4_1] = KERN_ACT_Q4P;
-    o->gemv[GGML_TYPE_Q2_K] = pf ? gemv_q2_k_pf : gemv_q2_k;
-    o->gemv_layout[GGML_TYPE_Q2_K] = KERN_ACT_PLAIN;
-    o->gemv[GGML_TYPE_Q3_K] = pf ? gemv_q3_k_pf : gemv_q3_k;
-    o->gemv_layout[GGML_TYPE_Q3_K] = KERN_ACT_PLAIN;
-    o->gemv[GGML_TYPE_Q4_K] = pf ? gemv_q4_k_pf : gemv_q4_k;
-    o->gemv_layout[GGML_TYPE_Q4_K] = KERN_ACT_K4P;
-    o->gemv[GGML_TYPE_Q5_K] = pf ? gemv_q5_k_pf : gemv_q5_k;
-    o->gemv_layout[GGML_TYPE_Q5_K] = KERN_ACT_K4P;
-    o->gemv[GGML_TYPE_Q6_K] = pf ? gemv_q6_k_pf : gemv_q6_k;
-    o->gemv_layout[GGML_TYPE_Q6_K] = KERN_ACT_PLAIN;
+    static const struct {
+        enum ggml_type t;
+        kern__gemv_fn plain, prefetching;
+        enum kern__layout layout;
+    } gemvs[] = {
+        {GGML_TYPE_Q4_0, gemv_q4_0, gemv_q4_0_pf, KERN_ACT_Q4P},
+        {GGML_TYPE_Q4_1, gemv_q4_1, gemv_q4_1_pf, KERN_ACT_Q4P},
+        {GGML_TYPE_Q5_0, gemv_q5_0, gemv_q5_0_pf, KERN_ACT_Q4P},
+        {GGML_TYPE_Q5_1, gemv_q5_1, gemv_q5_1_pf, KERN_ACT_Q4P},
+        {GGML_TYPE_Q8_0, gemv_q8_0, gemv_q8_0_pf, KERN_ACT_PLAIN},
+        {GGML_TYPE_Q2_K, gemv_q2_k, gemv_q2_k_pf, KERN_ACT_PLAIN},
+        {GGML_TYPE_Q3_K, gemv_q3_k, gemv_q3_k_pf, KERN_ACT_PLAIN},
+        {GGML_TYPE_Q4_K, gemv_q4_k, gemv_q4_k_pf, KERN_ACT_K4P},
+        {GGML_TYPE_Q5_K, gemv_q5_k, gemv_q5_k_pf, KERN_ACT_K4P},
+        {GGML_TYPE_Q6_K, gemv_q6_k, gemv_q6_k_pf, KERN_ACT_PLAIN},
+    };
+    for (size_t i = 0; i < sizeof(gemvs) / sizeof(gemvs[0]); i++) {
+        o->gemv[gemvs[i].t] = pf ? gemvs[i].prefetching : gemvs[i].plain;
+        o->gemv_layout[gemvs[i].t] = gemvs[i].layout;
+    }
     /*
      * Up to 4 activation rows share each weight unpacking in the GEMVs. In
      * cache, one core (bench_kernels -c -t 1), GOP/s at B = 4, GEMV vs the
