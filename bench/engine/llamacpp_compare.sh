@@ -63,9 +63,11 @@ for r in $(seq 1 "$rounds"); do
         l=$(load1)
         "$aistack" generate -m "$f" -p "$(cat "$tmp/$name.prompt")" -n 1 --temp 0 --threads "$threads" \
             >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+        # the load time tells how the weights were placed (a copy takes ~1 s, a mapping ~0.1)
+        ld=$(sed -n 's/^load: \([0-9.]*\) s.*/\1/p' "$tmp/err")
         sed -n 's/^prompt: \([0-9]*\) tokens in .* (\([0-9.]*\) tokens\/s)$/\1 \2/p' "$tmp/err" | {
             read -r n tps
-            echo "{\"engine\":\"aistack\",\"file\":\"$name\",\"test\":\"pp$n\",\"tps\":$tps,\"load1\":$l,\"round\":$r}"
+            echo "{\"engine\":\"aistack\",\"file\":\"$name\",\"test\":\"pp$n\",\"tps\":$tps,\"load1\":$l,\"round\":$r,\"load_s\":${ld:-null}}"
         }
         # ours, tg128
         l=$(load1)
