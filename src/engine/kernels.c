@@ -556,7 +556,28 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
 /* Bytes per block before its quants (the fp16 scale), for the types with a packed form; 0: none. */
 static size_t kern__pack_head(enum ggml_type t)
 {
-    return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 ? 2 : t == GGML_TYPE_Q4_K ? 16 : 0;
+    return t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q8_0 || t == GGML_TYPE_Q5_0 ? 2
+           : t == GGML_TYPE_Q4_K                                             ? 16
+                                                                             : 0;
+}
+
+/*
+ * Q5_0's qh in packed form: bit 2j + h of byte t is the fifth bit of element
+ * 16h + 4j + t (the GGUF form's bit 16h + 4j + t), so that for quant dword j
+ * the fifth bits of its low (h = 0) or high (h = 1) nibbles sit at one bit
+ * position of each byte: one shift and one AND put them at bit 4.
+ */
+static uint32_t kern__q5_qh(uint32_t v, int to_tile)
+{
+    uint32_t o = 0;
+    for (int t = 0; t < 4; t++)
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < 2; h++) {
+                const int g = 16 * h + 4 * j + t, p = 8 * t + 2 * j + h;
+                if (v >> (to_tile ? g : p) & 1)
+                    o |= 1u << (to_tile ? p : g);
+            }
+    return o;
 }
 
 int kern_pack_supported(enum ggml_type t)
@@ -572,7 +593,7 @@ int kern_pack_supported(enum ggml_type t)
  * of the 16 rows together (for Q4_0/Q8_0 the 16 fp16 scales in a row).
  */
 static void kern__pack_tile(const uint8_t *src, uint8_t *dst, size_t row_bytes, int64_t nb,
-                            size_t S, size_t head, int to_tile)
+                            size_t S, size_t head, int q5, int to_tile)
 {
     const size_t nd = (S - head) / 4; /* quant dwords per block */
     const size_t scales = (size_t)nb * nd * 4 * KERN_PACK_ROWS;
@@ -586,7 +607,11 @@ static void kern__pack_tile(const uint8_t *src, uint8_t *dst, size_t row_bytes, 
             for (size_t j = 0; j < nd; j++) {
                 const size_t tq = (((size_t)b * nd + j) * KERN_PACK_ROWS + r) * 4;
                 const size_t rq = rp + head + 4 * j;
-                memcpy(dst + (to_tile ? tq : rq), src + (to_tile ? rq : tq), 4);
+                uint32_t v;
+                memcpy(&v, src + (to_tile ? rq : tq), 4);
+                if (q5 && j == 0) /* Q5_0's qh, the first dword after d */
+                    v = kern__q5_qh(v, to_tile);
+                memcpy(dst + (to_tile ? tq : rq), &v, 4);
             }
         }
 }
@@ -603,7 +628,7 @@ static int kern__pack_all(enum ggml_type t, const void *src, int64_t n_rows, int
     const size_t rb = ggml_row_size(t, (uint64_t)k);
     for (int64_t r = 0; r < n_rows; r += KERN_PACK_ROWS)
         kern__pack_tile((const uint8_t *)src + (size_t)r * rb, (uint8_t *)dst + (size_t)r * rb, rb,
-                        k / ti->blck_size, ti->type_size, head, to_tile);
+                        k / ti->blck_size, ti->type_size, head, t == GGML_TYPE_Q5_0, to_tile);
     return 0;
 }
 

@@ -893,8 +893,10 @@ void kern__init_avx512_direct(struct kern__ops *o)
     o->il8_gemm[GGML_TYPE_Q6_K] = direct_q6_k;
     o->pk_gemm[GGML_TYPE_Q4_0] = pk_q4_0_gemm;
     o->pk_gemm[GGML_TYPE_Q8_0] = pk_q8_0_gemm;
-    o->pk_gemm[GGML_TYPE_Q4_K] = NULL; /* packed at the AVX2 level only (its rows-in-lanes
-                                          direct kernel reads the GGUF form here) */
+    /* packed at the AVX2 level only (their GEMVs and rows-in-lanes direct kernels read the
+       GGUF form here) */
+    o->pk_gemm[GGML_TYPE_Q4_K] = NULL;
+    o->pk_gemm[GGML_TYPE_Q5_0] = NULL;
     o->pk_natural = 0;
 }
 

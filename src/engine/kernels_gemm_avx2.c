@@ -47,12 +47,17 @@ static inline __m256i bcast4(const int8_t *p)
 /*
  * Tile t (nb blocks) against batch rows b0..b0+nbr-1 of a: out[b][r] for the
  * tile's 16 rows. pf: the next tile, prefetched a block ahead (or NULL).
+ * Q5_0 (q5): the tile's first dword per row is qh in kern_pack's order (bit
+ * 2j + h of byte t: the fifth bit of nibble h of byte t of quant dword j), so
+ * its fifth bits reach bit 4 with one shift and one AND per 8 rows; its sums
+ * leave int16 after each pair of quant dwords (8 products of 0..31 by -128..127).
  */
 static inline __attribute__((always_inline)) void
 pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, const int nbr,
-         const int q8, const uint8_t *pf, float out[PK2_NBR][PK2_ROWS])
+         const int q8, const int q5, const uint8_t *pf, float out[PK2_NBR][PK2_ROWS])
 {
-    const size_t qb = q8 ? 512 : 256; /* quant bytes of a block of the tile */
+    const size_t qb = q8 ? 512 : q5 ? 320 : 256; /* quant bytes of a block of the tile */
+    const size_t qs0 = q5 ? 64 : 0;              /* the quant dwords after Q5_0's qh */
     const uint8_t *sc = t + (size_t)nb * qb;
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const int8_t *aq[PK2_NBR];
@@ -93,17 +98,61 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
                 }
             }
         } else { /* low nibbles: elements 4j..4j+3; high: 16 + 4j.. */
+            __m256i H0 = _mm256_setzero_si256(), H1 = _mm256_setzero_si256();
+            __m256i a16[PK2_NBR][2]; /* Q5_0: int16 sums of a pair of quant dwords */
+            if (q5) {
+                H0 = _mm256_loadu_si256((const __m256i *)q);
+                H1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+            }
             KERN_UNROLL(4)
             for (int j = 0; j < 4; j++) {
-                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + 64 * j));
-                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 64 * j + 32));
-                const __m256i l0 = _mm256_and_si256(v0, m4), l1 = _mm256_and_si256(v1, m4);
-                const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-                const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(q + qs0 + 64 * j));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + qs0 + 64 * j + 32));
+                __m256i l0 = _mm256_and_si256(v0, m4), l1 = _mm256_and_si256(v1, m4);
+                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                if (q5) { /* bit 2j (low nibbles) and 2j + 1 (high) of each byte to bit 4 */
+                    const __m256i x10 = _mm256_set1_epi8(0x10);
+                    const int sl = 2 * j, sh = 2 * j + 1;
+                    l0 = _mm256_or_si256(l0,
+                                         _mm256_and_si256(sl <= 4 ? _mm256_slli_epi16(H0, 4 - sl)
+                                                                  : _mm256_srli_epi16(H0, sl - 4),
+                                                          x10));
+                    l1 = _mm256_or_si256(l1,
+                                         _mm256_and_si256(sl <= 4 ? _mm256_slli_epi16(H1, 4 - sl)
+                                                                  : _mm256_srli_epi16(H1, sl - 4),
+                                                          x10));
+                    h0 = _mm256_or_si256(h0,
+                                         _mm256_and_si256(sh <= 4 ? _mm256_slli_epi16(H0, 4 - sh)
+                                                                  : _mm256_srli_epi16(H0, sh - 4),
+                                                          x10));
+                    h1 = _mm256_or_si256(h1,
+                                         _mm256_and_si256(sh <= 4 ? _mm256_slli_epi16(H1, 4 - sh)
+                                                                  : _mm256_srli_epi16(H1, sh - 4),
+                                                          x10));
+                }
                 KERN_UNROLL(2)
                 for (int c = 0; c < nbr; c++) {
                     const __m256i xl = bcast4(aq[c] + blk * 32 + 4 * j);
                     const __m256i xh = bcast4(aq[c] + blk * 32 + 16 + 4 * j);
+                    if (q5) {
+                        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, xl),
+                                                            _mm256_maddubs_epi16(h0, xh));
+                        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(l1, xl),
+                                                            _mm256_maddubs_epi16(h1, xh));
+                        if (j % 2 == 0) {
+                            a16[c][0] = p0;
+                            a16[c][1] = p1;
+                        } else {
+                            acc[c][0] = _mm256_add_epi32(
+                                acc[c][0],
+                                _mm256_madd_epi16(_mm256_add_epi16(a16[c][0], p0), ones));
+                            acc[c][1] = _mm256_add_epi32(
+                                acc[c][1],
+                                _mm256_madd_epi16(_mm256_add_epi16(a16[c][1], p1), ones));
+                        }
+                        continue;
+                    }
                     acc[c][0] = _mm256_add_epi16(acc[c][0], _mm256_maddubs_epi16(l0, xl));
                     acc[c][1] = _mm256_add_epi16(acc[c][1], _mm256_maddubs_epi16(l1, xl));
                     acc[c][0] = _mm256_add_epi16(acc[c][0], _mm256_maddubs_epi16(h0, xh));
@@ -116,10 +165,15 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
         KERN_UNROLL(2)
         for (int c = 0; c < nbr; c++) {
             __m256i i0 = acc[c][0], i1 = acc[c][1];
-            if (!q8) {
-                const __m256i off = _mm256_set1_epi32(8 * (ai[c][2 * blk] + ai[c][2 * blk + 1]));
-                i0 = _mm256_sub_epi32(_mm256_madd_epi16(i0, ones), off);
-                i1 = _mm256_sub_epi32(_mm256_madd_epi16(i1, ones), off);
+            if (!q8) { /* the offset, 8 (Q4_0) or 16 (Q5_0) x the block's sum, exact */
+                const __m256i off =
+                    _mm256_set1_epi32((q5 ? 16 : 8) * (ai[c][2 * blk] + ai[c][2 * blk + 1]));
+                if (!q5) {
+                    i0 = _mm256_madd_epi16(i0, ones);
+                    i1 = _mm256_madd_epi16(i1, ones);
+                }
+                i0 = _mm256_sub_epi32(i0, off);
+                i1 = _mm256_sub_epi32(i1, off);
             }
             const __m256 da = _mm256_set1_ps(ad[c][blk]);
             accf[c][0] =
@@ -158,24 +212,25 @@ static void pk2_run(pk2_tile_fn one, pk2_tile_fn two, int64_t nb, const void *P,
     }
 }
 
-#define PK2_TYPE(NAME, Q8)                                                                         \
+#define PK2_TYPE(NAME, Q8, Q5)                                                                     \
     static void NAME##_1(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0,      \
                          const uint8_t *pf, float out[PK2_NBR][PK2_ROWS])                          \
     {                                                                                              \
-        pk2_tile(t, nb, a, b0, 1, Q8, pf, out);                                                    \
+        pk2_tile(t, nb, a, b0, 1, Q8, Q5, pf, out);                                                \
     }                                                                                              \
     static void NAME##_2(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0,      \
                          const uint8_t *pf, float out[PK2_NBR][PK2_ROWS])                          \
     {                                                                                              \
-        pk2_tile(t, nb, a, b0, 2, Q8, pf, out);                                                    \
+        pk2_tile(t, nb, a, b0, 2, Q8, Q5, pf, out);                                                \
     }                                                                                              \
     static void NAME##_gemm(const void *P, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,    \
                             const struct kern__act *a, float *y, int64_t ldy)                      \
     {                                                                                              \
         pk2_run(NAME##_1, NAME##_2, k / 32, P, row_bytes, r0, r1, a, y, ldy);                      \
     }
-PK2_TYPE(pk2_q4_0, 0)
-PK2_TYPE(pk2_q8_0, 1)
+PK2_TYPE(pk2_q4_0, 0, 0)
+PK2_TYPE(pk2_q8_0, 1, 0)
+PK2_TYPE(pk2_q5_0, 0, 1)
 
 /* ---- float weights, larger batches: outer products ------------------------------- */
 
@@ -1056,6 +1111,7 @@ void kern__init_avx2_gemm(struct kern__ops *o)
     o->gemv_max_b[GGML_TYPE_Q6_K] = 255;
     o->pk_gemm[GGML_TYPE_Q4_0] = pk2_q4_0_gemm;
     o->pk_gemm[GGML_TYPE_Q8_0] = pk2_q8_0_gemm;
+    o->pk_gemm[GGML_TYPE_Q5_0] = pk2_q5_0_gemm;
     o->pk_gemm[GGML_TYPE_Q4_K] = pk2_q4_k_gemm;
     o->pk_natural = 1;
     g_kx_pf = kern__cpu_is_intel();

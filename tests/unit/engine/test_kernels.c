@@ -370,7 +370,8 @@ static void test_matmul_all(void **state)
                 for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++)
                     check_matmul(kc, t, 37, k, batches[bi]);
                 check_matmul(kc, t, 1, k, 2);
-                if (t != GGML_TYPE_Q4_0 && t != GGML_TYPE_Q8_0 && t != GGML_TYPE_Q4_K)
+                if (t != GGML_TYPE_Q4_0 && t != GGML_TYPE_Q8_0 && t != GGML_TYPE_Q4_K &&
+                    t != GGML_TYPE_Q5_0)
                     continue;
                 /* packed: 3 tiles; with 3 blocks per row, tiles not 64-byte aligned */
                 const int64_t bk = ggml_type_get(t)->blck_size;
@@ -536,12 +537,13 @@ static void test_matmul_large(void **state)
  * Q5_0/Q5_1 weights at their largest quant (31) against activations at +-127
  * of one sign per row: the integer partial sums reach their largest size
  * (16 products per half block, 62992), which an int16 step in the reduction
- * would saturate. Every ISA, batches 1 to 8, against the exact product.
+ * would saturate. Every ISA, batches 1 to 8, against the exact product; Q5_0
+ * also in kern_pack's form.
  */
 static void test_matmul_q5_extremes(void **state)
 {
     (void)state;
-    enum { N = 8, K = 37 * 32, BMAX = 8 };
+    enum { N = 16, K = 37 * 32, BMAX = 8 };
     struct tp_pool *tp = tp_new(2);
     struct kern_ctx *kc = kern_ctx_new(tp);
     assert_non_null(kc);
@@ -578,17 +580,30 @@ static void test_matmul_q5_extremes(void **state)
         ref_dequant_row(t, W, K, wr);
         for (int isa = 0; isa <= (int)kern_isa_best(); isa++) {
             assert_int_equal(kern_isa_set((enum kern_isa)isa), 0);
-            for (int64_t B = 1; B <= BMAX; B++) {
-                assert_int_equal(kern_matmul(kc, t, W, N, K, x, B, y), 0);
-                for (int64_t b = 0; b < B; b++) {
+            for (int64_t B = 1; B <= 2 * BMAX; B++) {
+                const int packed = B > BMAX; /* Q5_0 only: kern_pack's form */
+                if (packed && t != GGML_TYPE_Q5_0)
+                    break;
+                if (packed) {
+                    uint8_t *P = malloc(rb * N);
+                    assert_non_null(P);
+                    assert_int_equal(kern_pack(t, W, N, K, P), 0);
+                    assert_int_equal(kern_matmul_packed(kc, t, P, N, K, x, B - BMAX, y), 0);
+                    free(P);
+                } else {
+                    assert_int_equal(kern_matmul(kc, t, W, N, K, x, B, y), 0);
+                }
+                for (int64_t b = 0; b < (packed ? B - BMAX : B); b++) {
                     double want = 0;
                     for (int i = 0; i < K; i++)
                         want += (double)wr[i] * x[b * K + i];
                     for (int r = 0; r < N; r++)
                         if (fabs(y[b * N + r] - want) > 1e-4 * fabs(want) + 1e-3)
-                            fail_msg("%s %s B=%lld row %d b %lld: got %.7g want %.7g",
-                                     ggml_type_get(t)->name, kern_isa_name(kern_isa_get()),
-                                     (long long)B, r, (long long)b, y[b * N + r], want);
+                            fail_msg("%s%s %s B=%lld row %d b %lld: got %.7g want %.7g",
+                                     ggml_type_get(t)->name, packed ? " packed" : "",
+                                     kern_isa_name(kern_isa_get()),
+                                     (long long)(packed ? B - BMAX : B), r, (long long)b,
+                                     y[b * N + r], want);
                 }
             }
         }
