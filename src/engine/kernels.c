@@ -588,7 +588,7 @@ int kern_pack_supported(enum ggml_type t)
 /*
  * One tile of KERN_PACK_ROWS rows from GGUF form (rows row_bytes apart) to
  * packed form (to_tile), or back. Per block of S bytes, the first head bytes
- * are scales (Q4_0/Q8_0: d; Q4_K: d, dmin, 12 scale bytes) and the rest quant
+ * are scales (Q4_0/Q8_0/Q5_0: d; Q4_K: d, dmin, 12 scale bytes) and the rest quant
  * dwords. The heads go after all quants, per block in 2-byte units, each unit
  * of the 16 rows together (for Q4_0/Q8_0 the 16 fp16 scales in a row).
  */

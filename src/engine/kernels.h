@@ -95,8 +95,8 @@ int kern_matmul(struct kern_ctx *kc, enum ggml_type wtype, const void *W, int64_
 
 /*
  * Whether the kernels in use have a packed form of type t: Q4_0 and Q8_0 with
- * AVX2 or AVX-512 VNNI, Q4_K with AVX2 (AVX-512 reads Q4_K's GGUF form in
- * lanes directly). Only then is packing worth it; kern_matmul_packed() still
+ * AVX2 or AVX-512 VNNI, Q4_K and Q5_0 with AVX2 (AVX-512 reads their GGUF
+ * form in lanes directly). Only then is packing worth it; kern_matmul_packed() still
  * works at any level (more slowly: it unpacks tile by tile).
  */
 int kern_pack_supported(enum ggml_type t);
