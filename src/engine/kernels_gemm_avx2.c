@@ -44,6 +44,13 @@ static inline __m256i bcast4(const int8_t *p)
     return _mm256_set1_epi32(v);
 }
 
+/* Bit s (0..7) of each byte of h moved to bit 4, the rest zero. */
+static inline __attribute__((always_inline)) __m256i pk2_bit4(__m256i h, const int s)
+{
+    const __m256i v = s <= 4 ? _mm256_slli_epi16(h, 4 - s) : _mm256_srli_epi16(h, s - 4);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
 /*
  * Tile t (nb blocks) against batch rows b0..b0+nbr-1 of a: out[b][r] for the
  * tile's 16 rows. pf: the next tile, prefetched a block ahead (or NULL).
@@ -112,24 +119,10 @@ pk2_tile(const uint8_t *t, int64_t nb, const struct kern__act *a, int64_t b0, co
                 __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
                 __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
                 if (q5) { /* bit 2j (low nibbles) and 2j + 1 (high) of each byte to bit 4 */
-                    const __m256i x10 = _mm256_set1_epi8(0x10);
-                    const int sl = 2 * j, sh = 2 * j + 1;
-                    l0 = _mm256_or_si256(l0,
-                                         _mm256_and_si256(sl <= 4 ? _mm256_slli_epi16(H0, 4 - sl)
-                                                                  : _mm256_srli_epi16(H0, sl - 4),
-                                                          x10));
-                    l1 = _mm256_or_si256(l1,
-                                         _mm256_and_si256(sl <= 4 ? _mm256_slli_epi16(H1, 4 - sl)
-                                                                  : _mm256_srli_epi16(H1, sl - 4),
-                                                          x10));
-                    h0 = _mm256_or_si256(h0,
-                                         _mm256_and_si256(sh <= 4 ? _mm256_slli_epi16(H0, 4 - sh)
-                                                                  : _mm256_srli_epi16(H0, sh - 4),
-                                                          x10));
-                    h1 = _mm256_or_si256(h1,
-                                         _mm256_and_si256(sh <= 4 ? _mm256_slli_epi16(H1, 4 - sh)
-                                                                  : _mm256_srli_epi16(H1, sh - 4),
-                                                          x10));
+                    l0 = _mm256_or_si256(l0, pk2_bit4(H0, 2 * j));
+                    l1 = _mm256_or_si256(l1, pk2_bit4(H1, 2 * j));
+                    h0 = _mm256_or_si256(h0, pk2_bit4(H0, 2 * j + 1));
+                    h1 = _mm256_or_si256(h1, pk2_bit4(H1, 2 * j + 1));
                 }
                 KERN_UNROLL(2)
                 for (int c = 0; c < nbr; c++) {
