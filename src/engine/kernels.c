@@ -58,8 +58,19 @@ static enum kern_isa kern__detect(void)
 #endif
 }
 
-int kern__cpu_is_intel(void)
+/*
+ * Whether the GEMVs over GGUF blocks prefetch ahead (kern_pf_ahead): on Intel
+ * CPUs, where it was measured to pay; AISTACK_PREFETCH=1 or 0 decides instead
+ * (to measure it on another CPU, and so that the tests run both variants on
+ * any machine).
+ */
+static int kern__gemv_prefetch_read(void)
 {
+    const char *e = getenv("AISTACK_PREFETCH");
+    if (e && (!strcmp(e, "0") || !strcmp(e, "1")))
+        return e[0] == '1';
+    if (e && *e)
+        log_warn("AISTACK_PREFETCH is not 0 or 1; ignored", "prefetch=%s", e);
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
     if (!__get_cpuid(0, &a, &b, &c, &d))
@@ -68,6 +79,15 @@ int kern__cpu_is_intel(void)
 #else
     return 0;
 #endif
+}
+
+/* Called by both x86 levels' init, inside kern__tables_init (pthread_once): read once. */
+int kern__gemv_prefetch(void)
+{
+    static int pf = -1;
+    if (pf < 0)
+        pf = kern__gemv_prefetch_read();
+    return pf;
 }
 
 static _Atomic(const struct kern__ops *) g_ops;

@@ -18,10 +18,7 @@
 
 #if defined(__x86_64__)
 
-#include <cpuid.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "engine/kernels_avx512_inl.h"
@@ -207,21 +204,13 @@ static inline __m256 load_scales8(const uint8_t *p, int stride)
  * streams a thread's rows at 7-10 GB/s where its read probe reaches 20-28 (Xeon,
  * Emerald Rapids: the hardware prefetchers run too short a distance ahead for
  * a loop with this much work per line), and a prefetch into L2 4 KB ahead of
- * each super-block or group of blocks raises one core's Q4_K GEMV from memory
+ * each super-block or group of blocks (kern_pf_ahead, kernels_x86_inl.h, also
+ * used by the AVX2 level's GEMVs) raises one core's Q4_K GEMV from memory
  * to 14 GB/s, Q4_0/Q8_0 to 14-15, Q5_0/Q5_1 to 10-11, and two cores' Q4_K
  * from 16-18 to 28-31 GB/s (bench_kernels -t 1|2, alternated). The
  * prefetching variants (pf = 1) are chosen at start-up on GenuineIntel CPUs;
  * the AMD cores measured (Zen 4/5) keep the plain ones.
  */
-#define KPF_AHEAD 4096
-
-/* The lines of a block of n bytes at p, KPF_AHEAD bytes ahead, into L2. */
-static inline __attribute__((always_inline)) void kpf_ahead(const void *p, int n)
-{
-    KERN_UNROLL(4)
-    for (int l = 0; l < n; l += 64)
-        _mm_prefetch((const char *)p + KPF_AHEAD + l, _MM_HINT_T1);
-}
 
 /*
  * Pointers to activation rows b0 .. b0 + nr - 1: quants, per-32 scales and
@@ -296,7 +285,7 @@ static inline __attribute__((always_inline)) void dot_q4_0_rows(const block_q4_0
     for (; b < n16; b += 16) {
         const char *xb = (const char *)&x[b];
         if (pf)
-            kpf_ahead(xb, 16 * (int)sizeof *x);
+            kern_pf_ahead(xb, 16 * (int)sizeof *x);
         __m512i sa =
             _mm512_permutex2var_epi16(_mm512_loadu_si512(xb), sidx, _mm512_loadu_si512(xb + 64));
         __m512i sb = _mm512_permutex2var_epi16(_mm512_loadu_si512(xb + 144), sidx,
@@ -440,7 +429,7 @@ static inline __attribute__((always_inline)) void dot_q8_0_rows(const block_q8_0
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
         if (pf)
-            kpf_ahead(&x[b], 8 * (int)sizeof *x);
+            kern_pf_ahead(&x[b], 8 * (int)sizeof *x);
         __m256 dw = load_scales8((const uint8_t *)&x[b].d, sizeof *x);
         __m512i v[4];
         __mmask64 neg[4];
@@ -498,7 +487,7 @@ GEMV_MULTI(gemv_q8_0_pf, Q8_0_ROWS_PF, block_q8_0)
  *
  * A unit's 16 scales (and Q5_1's minima) are gathered with word permutes
  * from three pairs of 64-byte loads (at 0, 6 blocks and 16 blocks - 128
- * bytes: each block's d and m lie whole in one pair, q5_tab_init checks it).
+ * bytes: each block's d and m lie whole in one pair, a static assertion checks it).
  * Its eight 64-bit masks (mask 2m + h: the qh halves h of blocks m, 4 + m,
  * 8 + m, 12 + m, one per lane) are built in general registers from 16-bit
  * loads: the vector ports are the busy ones, and forming the masks there
@@ -517,16 +506,6 @@ GEMV_MULTI(gemv_q8_0_pf, Q8_0_ROWS_PF, block_q8_0)
  * and block sums transposed back to natural order.
  */
 /*
- * Word permutes gathering a unit's 16 scales (and Q5_1's 16 minima) from its
- * three load pairs: idx[p] for pair p, sel[p - 1] the words from pairs 1 and 2.
- */
-struct q5_tab {
-    _Alignas(64) uint16_t idx[3][32];
-    uint32_t sel[2];
-};
-static struct q5_tab g_q5_tab[3]; /* by kind: Q5_0, Q5_1, Q4_1 */
-
-/*
  * Kind 0 Q5_0 (d, qh, qs), 1 Q5_1 (d, m, qh, qs), 2 Q4_1 (d, m, qs): block size,
  * whether it has m and qh, the byte offset of the load pair p in a unit, of qh
  * and of qs in a block.
@@ -541,27 +520,35 @@ static struct q5_tab g_q5_tab[3]; /* by kind: Q5_0, Q5_1, Q4_1 */
 #define Q5_QH(kind)     ((kind) == 1 ? 4 : 2)
 #define Q5_QS(kind)     (Q5_HAS_H(kind) ? Q5_QH(kind) + 4 : 4)
 
-static void q5_tab_init(void)
-{
-    for (int t = 0; t < 3; t++) {
-        struct q5_tab *T = &g_q5_tab[t];
-        T->sel[0] = T->sel[1] = 0;
-        for (int w = 0; w < 32; w++) {
-            /* d of blocks 0..15, then (Q5_1) their m */
-            int blk = w % 16, byte = w < 16 || !Q5_HAS_M(t) ? 0 : 2;
-            int p = blk < 6 ? 0 : blk < 12 ? 1 : 2;
-            int at = blk * Q5_BSZ(t) + byte - Q5_OFF(t, p);
-            if (at < 0 || at >= 128 || at % 2) {
-                fprintf(stderr, "q5_tab_init: block %d byte %d outside its pair\n", blk, byte);
-                abort();
-            }
-            for (int q = 0; q < 3; q++)
-                T->idx[q][w] = (uint16_t)(q == p ? at / 2 : 0);
-            if (p)
-                T->sel[p - 1] |= 1u << w;
-        }
+/*
+ * The word permutes gathering a unit's 16 scales (and the minima of Q5_1 and
+ * Q4_1) from its three load pairs: q5_idx[kind][p] for pair p, and the words
+ * taken from pairs 1 (blocks 6-11) and 2 (blocks 12-15). Word w is d (w < 16)
+ * or m (w >= 16, kinds with m; d again for Q5_0) of block w % 16.
+ */
+#define Q5_PAIR(blk)     ((blk) < 6 ? 0 : (blk) < 12 ? 1 : 2)
+#define Q5_BYTE(kind, w) ((w) < 16 || !Q5_HAS_M(kind) ? 0 : 2)
+#define Q5_IX(kind, p, w)                                                                          \
+    (Q5_PAIR((w) % 16) == (p) ? ((w) % 16 * Q5_BSZ(kind) + Q5_BYTE(kind, w) - Q5_OFF(kind, p)) / 2 \
+                              : 0)
+#define Q5_IX8(kind, p, w)                                                                         \
+    Q5_IX(kind, p, w), Q5_IX(kind, p, w + 1), Q5_IX(kind, p, w + 2), Q5_IX(kind, p, w + 3),        \
+        Q5_IX(kind, p, w + 4), Q5_IX(kind, p, w + 5), Q5_IX(kind, p, w + 6), Q5_IX(kind, p, w + 7)
+#define Q5_IX32(kind, p)                                                                           \
+    {                                                                                              \
+        Q5_IX8(kind, p, 0), Q5_IX8(kind, p, 8), Q5_IX8(kind, p, 16), Q5_IX8(kind, p, 24)           \
     }
-}
+#define Q5_IXK(kind)                                                                               \
+    {                                                                                              \
+        Q5_IX32(kind, 0), Q5_IX32(kind, 1), Q5_IX32(kind, 2)                                       \
+    }
+static _Alignas(64) const uint16_t q5_idx[3][3][32] = {Q5_IXK(0), Q5_IXK(1), Q5_IXK(2)};
+#define Q5_SEL1 0x0FC00FC0u /* words of blocks 6-11 */
+#define Q5_SEL2 0xF000F000u /* words of blocks 12-15 */
+/* Each block's d and m lie whole in its pair (blocks 5 and 11 end inside theirs). */
+_Static_assert(5 * (int)sizeof(block_q5_1) + 4 <= 128 && 5 * (int)sizeof(block_q4_1) + 4 <= 128 &&
+                   5 * (int)sizeof(block_q5_0) + 2 <= 128,
+               "Q5 load pairs");
 
 /* The 64 bytes at p, only the first n when masked (the rest zero). */
 static inline __m512i q5_load(const char *p, int n, const int masked)
@@ -583,7 +570,6 @@ q5_unit(const char *xb, int64_t b, int groups, const int tail, const int kind, i
         const int8_t *const aq[4], const float *const ad[4], const float *const ads[4],
         __m512 acc[4], __m512 corr[4])
 {
-    const struct q5_tab *T = &g_q5_tab[kind];
     const int bsz = Q5_BSZ(kind), lim = groups * 4 * bsz;
     __m512i L[6];
     KERN_UNROLL(3)
@@ -591,11 +577,11 @@ q5_unit(const char *xb, int64_t b, int groups, const int tail, const int kind, i
         L[2 * p] = q5_load(xb + Q5_OFF(kind, p), lim - Q5_OFF(kind, p), tail);
         L[2 * p + 1] = q5_load(xb + Q5_OFF(kind, p) + 64, lim - Q5_OFF(kind, p) - 64, tail);
     }
-    const __m512i *ix = (const __m512i *)T->idx;
+    const __m512i *ix = (const __m512i *)q5_idx[kind];
     __m512i sc = _mm512_permutex2var_epi16(L[0], _mm512_load_si512(ix), L[1]);
-    sc = _mm512_mask_blend_epi16(T->sel[0], sc,
+    sc = _mm512_mask_blend_epi16(Q5_SEL1, sc,
                                  _mm512_permutex2var_epi16(L[2], _mm512_load_si512(ix + 1), L[3]));
-    sc = _mm512_mask_blend_epi16(T->sel[1], sc,
+    sc = _mm512_mask_blend_epi16(Q5_SEL2, sc,
                                  _mm512_permutex2var_epi16(L[4], _mm512_load_si512(ix + 2), L[5]));
     const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
     const __m512 mw = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sc, 1));
@@ -686,7 +672,7 @@ static inline __attribute__((always_inline)) void dot_q5_rows(const void *xv, in
     const int64_t n16 = nb / 16 * 16, nq = nb / 4 * 4;
     for (int64_t b = 0; b < n16; b += 16) {
         if (pf)
-            kpf_ahead(x + b * bsz, 16 * bsz);
+            kern_pf_ahead(x + b * bsz, 16 * bsz);
         q5_unit(x + b * bsz, b, 4, 0, kind, nr, aq, ad, ads, acc, corr);
     }
     if (nq > n16)
@@ -787,7 +773,7 @@ static inline __attribute__((always_inline)) void dot_q23_k_rows(const void *xv,
         const block_q2_K *x2 = (const block_q2_K *)blk;
         const block_q3_K *x3 = (const block_q3_K *)blk;
         if (pf)
-            kpf_ahead(blk, (int)bsz);
+            kern_pf_ahead(blk, (int)bsz);
         const __m512i Q = _mm512_loadu_si512(q2 ? x2->qs : x3->qs);
         __m512i H = _mm512_setzero_si512();
         if (!q2) {
@@ -936,7 +922,7 @@ static inline __attribute__((always_inline)) void dot_k4_rows(const uint8_t *row
         const uint8_t *xb = row + (size_t)i * bsz;
         const uint8_t *qs = xb + 4 + K_SCALE_SIZE + (is5 ? QK_K / 8 : 0);
         if (pf)
-            kpf_ahead(xb, (int)bsz);
+            kern_pf_ahead(xb, (int)bsz);
         uint32_t ddm;
         memcpy(&ddm, xb, 4);
         __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)ddm));
@@ -1044,7 +1030,7 @@ static inline __attribute__((always_inline)) void dot_q6_k_rows(const block_q6_K
     for (int64_t i = 0; i < nsb; i++) {
         const block_q6_K *xb = x + i;
         if (pf)
-            kpf_ahead(xb, (int)sizeof *xb);
+            kern_pf_ahead(xb, (int)sizeof *xb);
         __m128i sb = _mm_loadu_si128((const __m128i *)xb->scales);
         float d = h2f(xb->d);
         /* -32 * d * sc per sub-block, times d_act * (sum of its activations) */
@@ -1349,8 +1335,7 @@ void kern__init_avx512(struct kern__ops *o)
     o->isa = KERN_ISA_AVX512;
     o->quantize_act = avx512_quantize_act;
     kern__init_avx512_gemm(o);
-    q5_tab_init();
-    const int pf = kern__cpu_is_intel(); /* see kpf_ahead */
+    const int pf = kern__gemv_prefetch(); /* see kern_pf_ahead */
     static const struct {
         enum ggml_type t;
         kern__gemv_fn plain, prefetching;

@@ -8,7 +8,7 @@
  * rows-in-lanes tiles), with per-32 scales d, block sums ds = d * sum q, ds16
  * per half block and integer sums per half block. Q6_K broadcasts a 4-byte
  * piece of a weight row against the matching 4 activations of all 8 batch
- * rows; the rows-in-lanes tiles (Q4_0, Q5_0/1, Q8_0, Q4_K) hold 16 weight rows' pieces
+ * rows; the rows-in-lanes tiles (the other types) hold 16 weight rows' pieces
  * in the lanes and broadcast one batch row's 4 activations. Each weight byte
  * is read once per step for the whole batch, and its bit unpacking is shared
  * by every group of 8 batch rows.
@@ -20,7 +20,8 @@
  *   y += d_x * S * (sum(u * q_x) - o * sum q_x)
  * (in float, o * d_x * sum q_x cancelled most of the first term and lost
  * digits: at 44 tokens the 8-bit-emulation reference check of ref/test_logits
- * failed for Q8_0). Q4_K's mins are per row, so they stay a float term:
+ * failed for Q8_0). Q4_K/Q5_K's mins (and Q4_1/Q5_1's m) are per row, so they
+ * stay a float term:
  *   y += d_x * S * sum(u * q_x) - dmin * m * (d_x * sum q_x)
  *
  * Q6_K unpacks each super-block of the tile's rows into an L1 buffer first
@@ -29,11 +30,12 @@
  *
  * Register tiles: Q6_K runs two rows x 8 batch rows per 512-bit register, one
  * group of 8 batch rows after another (a 512-bit vpdpbusd issues as fast as a
- * 256-bit one here, 2 per cycle). Q4_0, Q5_0, Q5_1, Q8_0 and Q4_K put 16 weight rows in the lanes
- * of 512-bit registers against broadcast activations (KERN_ACT_IL8S8), one group after another, at
- * every batch size from 4 (kern_matmul runs larger batches in chunks of 64 rows). Only called after
- * run-time detection. Not for: batch 1 (kernels_avx512.c) or, for the other types, large batches
- * (panels, kernels_gemm_avx512.c).
+ * 256-bit one here, 2 per cycle). Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q5_K
+ * put 16 weight rows in the lanes of 512-bit registers against broadcast
+ * activations (KERN_ACT_IL8S8), one group after another, at every batch size
+ * from 4 (kern_matmul runs larger batches in chunks of 64 rows). Only called
+ * after run-time detection. Not for: batch 1 (kernels_avx512.c) or the other
+ * types (Q2_K, Q3_K: GEMVs, then panels, kernels_gemm_avx512.c).
  */
 #include "engine/kernels_impl.h"
 

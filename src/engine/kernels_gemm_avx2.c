@@ -336,20 +336,12 @@ static void avx2_gemm_float_op(enum ggml_type t, const void *W, size_t row_bytes
  * super-block (or pair of 32-element blocks): one core of a Xeon (Emerald
  * Rapids) at this level streamed them from memory at 6-8 GB/s against a 20-28
  * GB/s read probe, the hardware prefetchers keeping too close for loops with
- * this much work per line (as at the AVX-512 level, see kpf_ahead there).
+ * this much work per line (kern_pf_ahead, as at the AVX-512 level).
  * Set at init; AMD cores keep the plain loops. Only for 1-4 batch rows (one
  * tile per weight row): with more, each line feeds enough work that the
  * prefetches only cost (7% in cache for Q5_0).
  */
 static int g_kx_pf;
-#define KX_PF_AHEAD 4096
-
-static inline __attribute__((always_inline)) void kx_pf(const int pf, const void *p, int n)
-{
-    if (pf)
-        for (int l = 0; l < n; l += 64)
-            _mm_prefetch((const char *)p + KX_PF_AHEAD + l, _MM_HINT_T1);
-}
 
 #define K4_NC 4  /* batch rows per register tile */
 #define K4_RB 16 /* weight rows per L1/L2 block */
@@ -401,7 +393,8 @@ k4_tile(const uint8_t *x0, const size_t bsz, const int q5, int64_t nsb, const st
         acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const uint8_t *blk = x0 + (size_t)sb * bsz;
-        kx_pf(pf, blk, (int)bsz);
+        if (pf)
+            kern_pf_ahead(blk, (int)bsz);
         const uint8_t *qs = blk + 4 + K_SCALE_SIZE + (q5 ? QK_K / 8 : 0);
         __m256 vsc, vmn; /* d, dmin and the scales sit alike in both layouts */
         k4_scales((const block_q4_K *)blk, &vsc, &vmn);
@@ -757,7 +750,8 @@ static inline __attribute__((always_inline)) void k6_tile(const block_q6_K *x, i
         acc[c] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         const block_q6_K *xb = x + sb;
-        kx_pf(pf, xb, (int)sizeof *xb);
+        if (pf)
+            kern_pf_ahead(xb, (int)sizeof *xb);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)xb->scales);
         const __m256i S = _mm256_broadcastsi128_si256(sc8);
         const __m256i sc_lo = _mm256_cvtepi8_epi32(sc8);
@@ -841,7 +835,7 @@ typedef void (*kx_tile_fn)(const void *x, int64_t nsb, const struct kern__act *a
 /*
  * Rows [r0, r1) x batch rows [b0, b1), KERN_ACT_PLAIN activations: blocks of
  * 16 weight rows (in L1/L2) against chunks of 64 batch rows (in L2). tiles[1]
- * are the prefetching variants (see kx_pf).
+ * are the prefetching variants (see g_kx_pf).
  */
 static void kx_run(const kx_tile_fn tiles2[2][K4_NC + 1], const void *W, size_t row_bytes,
                    int64_t nsb, int64_t r0, int64_t r1, const struct kern__act *a, int64_t b0,
@@ -896,8 +890,8 @@ static inline __attribute__((always_inline)) void b32_tile(const uint8_t *x0, co
     }
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *blk = x0 + (size_t)i * bsz;
-        if (!(i & 1)) /* two blocks: 36-48 bytes */
-            kx_pf(pf, blk, 1);
+        if (pf && !(i & 1)) /* two blocks: 36-48 bytes */
+            kern_pf_ahead(blk, 1);
         uint16_t dh, mh = 0;
         __builtin_memcpy(&dh, blk, 2);
         if (has_m)
@@ -1107,7 +1101,7 @@ void kern__init_avx2_gemm(struct kern__ops *o)
     o->pk_gemm[GGML_TYPE_Q5_0] = pk2_q5_0_gemm;
     o->pk_gemm[GGML_TYPE_Q4_K] = pk2_q4_k_gemm;
     o->pk_natural = 1;
-    g_kx_pf = kern__cpu_is_intel();
+    g_kx_pf = kern__gemv_prefetch();
 }
 
 #else

@@ -204,13 +204,16 @@ void kern__pack_row(enum ggml_type t, const void *row, int64_t k, int8_t *q, flo
 void kern__quantize_row_ref(const float *x, int64_t k, int8_t *q, float *d, float *ds, float *ds16);
 
 /*
+ * Whether the GEMVs over GGUF blocks prefetch ahead: AISTACK_PREFETCH=0|1, else
+ * on Intel CPUs (where it pays). Read when the kernel tables are built.
+ */
+int kern__gemv_prefetch(void);
+
+/*
  * Per-ISA tables are layered: kern__init_scalar() fills the base table, the
  * AVX2 table starts as a copy of the scalar one and kern__init_avx2() overrides what it implements;
  * the AVX-512 table starts from the AVX2 one. Each init sets o->isa.
  */
-/* The CPU's vendor is Intel (software prefetches ahead of the GEMVs pay there). */
-int kern__cpu_is_intel(void);
-
 void kern__init_scalar(struct kern__ops *o);
 void kern__init_avx2(struct kern__ops *o);
 void kern__init_avx512(struct kern__ops *o);

@@ -111,6 +111,20 @@ static inline __attribute__((always_inline)) void kern_pack_wt(enum ggml_type t,
             wt[kk * R + i] = i < nr ? kern_load_w1(t, rows[i], k0 + kk) : 0.0f;
 }
 
+/*
+ * The lines of a block of n bytes at p, KERN_PF_AHEAD bytes ahead, into L2:
+ * the GEMVs over GGUF blocks on Intel CPUs, whose hardware prefetchers stay
+ * too close for loops with this much work per line (measurements in the
+ * note before act_rows in kernels_avx512.c).
+ */
+#define KERN_PF_AHEAD 4096
+static inline __attribute__((always_inline)) void kern_pf_ahead(const void *p, int n)
+{
+    KERN_UNROLL(4)
+    for (int l = 0; l < n; l += 64)
+        _mm_prefetch((const char *)p + KERN_PF_AHEAD + l, _MM_HINT_T1);
+}
+
 /* Sums of the two 16-byte halves of 32 unsigned bytes. */
 static inline void sum_u8_16x2(__m256i u, int32_t *s0, int32_t *s1)
 {

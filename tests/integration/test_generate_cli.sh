@@ -27,6 +27,9 @@ grep -q "(kernels scalar)" "$tmp/err" || fail "AISTACK_ISA=scalar not applied: $
 AISTACK_ISA=bogus "$A" generate -m "$tmp/m.gguf" -p "x" -n 1 --temp 0 >/dev/null 2>"$tmp/err" ||
     fail "a bad AISTACK_ISA should not fail the run"
 grep -q "AISTACK_ISA is not scalar, avx2 or avx512" "$tmp/err" || fail "no warning for a bad AISTACK_ISA"
+AISTACK_PREFETCH=2 "$A" generate -m "$tmp/m.gguf" -p "x" -n 1 --temp 0 >/dev/null 2>"$tmp/err" ||
+    fail "a bad AISTACK_PREFETCH should not fail the run"
+[ "$(grep -c "AISTACK_PREFETCH is not 0 or 1" "$tmp/err")" -eq 1 ] || fail "want one warning for a bad AISTACK_PREFETCH"
 
 s1=$("$A" generate -m "$tmp/m.gguf" -p "hello" -n 16 --temp 1.5 --seed 42 2>/dev/null)
 s2=$("$A" generate -m "$tmp/m.gguf" -p "hello" -n 16 --temp 1.5 --seed 42 2>/dev/null)
