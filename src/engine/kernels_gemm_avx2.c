@@ -28,6 +28,7 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/fp16.h"
@@ -971,12 +972,231 @@ static void gemv_q5_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, in
     kx_run(tiles, W, row_bytes, k / QK_K, r0, r1, a, b0, b1, y, ldy);
 }
 
+/*
+ * Q6_K, larger batches (K6T_MIN_B and up): 8 weight rows in the 8 lanes. Per
+ * super-block the 8 rows' GGUF blocks are transposed once into a small L1
+ * buffer (struct k6t_sb: 4-byte pieces of the 8 rows side by side, quants
+ * unpacked to 0..63; the scales as int16 pairs per row), which then serves
+ * every batch row of the chunk: per 4 activation bytes of a batch row one
+ * broadcast and one vpmaddubsw multiply all 8 rows (no horizontal sums). Two
+ * pieces' pair sums add in int16 (<= 2 * 2 * 63 * 127); vpmaddwd with the
+ * sub-block scale takes them to int32; the offset 32 * sum(sc * a) comes off
+ * per 32-element block from the activations' integer sums per 16, exact
+ * before the conversion.
+ */
+#define K6T_MIN_B 2
+
+struct k6t_sb {
+    __m256i w[64];  /* piece p of block m (elements 32m + 4p..): w[8m + p], lane i = row i */
+    __m256i sc[16]; /* sub-block j: lane i = sc_i[j] in both int16 halves */
+    __m256i scp[8]; /* block m: lane i = (sc_i[2m], sc_i[2m + 1]) as int16 */
+    __m256 d;       /* lane i = d_i */
+};
+
+/* out[p] = dword p of the 8 vectors r[0..7] (lane i from r[i]). */
+static inline void k6t_transpose8(const __m256i r[8], __m256i out[8])
+{
+    __m256i t[8], u[8];
+    KERN_UNROLL(4)
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    KERN_UNROLL(2)
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    KERN_UNROLL(4)
+    for (int p = 0; p < 4; p++) {
+        out[p] = _mm256_permute2x128_si256(u[p], u[p + 4], 0x20);
+        out[p + 4] = _mm256_permute2x128_si256(u[p], u[p + 4], 0x31);
+    }
+}
+
+/*
+ * out[p] = dword p of the 32 bytes at b[i] + off, i = 0..7 (lane i from b[i]):
+ * rows i and i + 4 loaded into the two 128-bit halves of one register, so a
+ * 4x4 transpose within the halves finishes it (16 shuffles, not 24).
+ */
+static inline __attribute__((always_inline)) void k6t_load_t(const uint8_t *const b[8], size_t off,
+                                                             __m256i out[8])
+{
+    KERN_UNROLL(2)
+    for (int h = 0; h < 2; h++) {
+        __m256i r[4], t[4];
+        KERN_UNROLL(4)
+        for (int i = 0; i < 4; i++)
+            r[i] = _mm256_loadu2_m128i((const __m128i *)(b[i + 4] + off + 16 * h),
+                                       (const __m128i *)(b[i] + off + 16 * h));
+        t[0] = _mm256_unpacklo_epi32(r[0], r[1]);
+        t[1] = _mm256_unpackhi_epi32(r[0], r[1]);
+        t[2] = _mm256_unpacklo_epi32(r[2], r[3]);
+        t[3] = _mm256_unpackhi_epi32(r[2], r[3]);
+        out[4 * h] = _mm256_unpacklo_epi64(t[0], t[2]);
+        out[4 * h + 1] = _mm256_unpackhi_epi64(t[0], t[2]);
+        out[4 * h + 2] = _mm256_unpacklo_epi64(t[1], t[3]);
+        out[4 * h + 3] = _mm256_unpackhi_epi64(t[1], t[3]);
+    }
+}
+
+/* Super-block sb of the 8 rows at x (row_bytes apart) into s. */
+static void k6t_prep(const uint8_t *x, size_t row_bytes, int64_t sb, struct k6t_sb *s)
+{
+    const block_q6_K *b[8];
+    const uint8_t *bp[8];
+    KERN_UNROLL(8)
+    for (int i = 0; i < 8; i++) {
+        b[i] = (const block_q6_K *)(x + (size_t)i * row_bytes) + sb;
+        bp[i] = (const uint8_t *)b[i];
+    }
+    KERN_UNROLL(2)
+    for (int h = 0; h < 2; h++) {
+        __m256i l0[8], l1[8], hb[8];
+        k6t_load_t(bp, offsetof(block_q6_K, ql) + 64 * h, l0);
+        k6t_load_t(bp, offsetof(block_q6_K, ql) + 64 * h + 32, l1);
+        k6t_load_t(bp, offsetof(block_q6_K, qh) + 32 * h, hb);
+        /* kern_q6k_unpack is lane-wise: piece p of (ql, ql + 32, qh) gives piece p of
+           the half's four 32-element blocks */
+        KERN_UNROLL(8)
+        for (int p = 0; p < 8; p++) {
+            __m256i e[4];
+            kern_q6k_unpack(l0[p], l1[p], hb[p], e);
+            KERN_UNROLL(4)
+            for (int q = 0; q < 4; q++)
+                s->w[8 * (4 * h + q) + p] = e[q];
+        }
+    }
+    __m256i r[8];
+    uint16_t dh[8];
+    KERN_UNROLL(8)
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i]->scales));
+        dh[i] = b[i]->d;
+    }
+    k6t_transpose8(r, s->scp);
+    const __m256i lo = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0,
+                                        1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i hi = _mm256_add_epi8(lo, _mm256_set1_epi8(2));
+    KERN_UNROLL(8)
+    for (int m = 0; m < 8; m++) {
+        s->sc[2 * m] = _mm256_shuffle_epi8(s->scp[m], lo);
+        s->sc[2 * m + 1] = _mm256_shuffle_epi8(s->scp[m], hi);
+    }
+    s->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh));
+}
+
+/*
+ * Super-block sb of s against batch rows b .. b + nc - 1 of a: acc[c] (lane i:
+ * row i) += the super-block's sums.
+ */
+static inline __attribute__((always_inline)) void k6t_tile(const struct k6t_sb *s,
+                                                           const struct kern__act *a, int64_t b,
+                                                           const int nc, int64_t sb, __m256 *acc)
+{
+    int32_t isp[K4_NC][8]; /* per block m: (is16[2m], is16[2m + 1]) as int16 */
+    const int8_t *aq[K4_NC];
+    const float *ad[K4_NC];
+    __m256 accf[K4_NC];
+    KERN_UNROLL(4)
+    for (int c = 0; c < nc; c++) {
+        const int32_t *is = a->is16 + (b + c) * 2 * a->nb32 + sb * 16;
+        const __m256i v = _mm256_packs_epi32(_mm256_loadu_si256((const __m256i *)is),
+                                             _mm256_loadu_si256((const __m256i *)(is + 8)));
+        _mm256_storeu_si256((__m256i *)isp[c],
+                            _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)));
+        aq[c] = a->qs + (b + c) * a->k + sb * 256;
+        ad[c] = a->d + (b + c) * a->nb32 + sb * 8;
+        accf[c] = _mm256_loadu_ps((const float *)&acc[c]);
+    }
+    for (int m = 0; m < 8; m++) {
+        __m256i t[K4_NC][2];
+        KERN_UNROLL(2)
+        for (int g = 0; g < 2; g++) { /* sub-block 2m + g: pieces 4g .. 4g + 3 */
+            const __m256i w0 = s->w[8 * m + 4 * g], w1 = s->w[8 * m + 4 * g + 1];
+            const __m256i w2 = s->w[8 * m + 4 * g + 2], w3 = s->w[8 * m + 4 * g + 3];
+            const __m256i sc = s->sc[2 * m + g];
+            KERN_UNROLL(4)
+            for (int c = 0; c < nc; c++) {
+                const int8_t *x = aq[c] + 32 * m + 16 * g;
+                const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast4(x)),
+                                                     _mm256_maddubs_epi16(w1, bcast4(x + 4)));
+                const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast4(x + 8)),
+                                                     _mm256_maddubs_epi16(w3, bcast4(x + 12)));
+                t[c][g] = _mm256_add_epi32(_mm256_madd_epi16(p01, sc), _mm256_madd_epi16(p23, sc));
+            }
+        }
+        const __m256i scp = s->scp[m];
+        KERN_UNROLL(4)
+        for (int c = 0; c < nc; c++) {
+            const __m256i off =
+                _mm256_slli_epi32(_mm256_madd_epi16(scp, _mm256_set1_epi32(isp[c][m])), 5);
+            const __m256i i32 = _mm256_sub_epi32(_mm256_add_epi32(t[c][0], t[c][1]), off);
+            accf[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32),
+                                      _mm256_mul_ps(s->d, _mm256_broadcast_ss(ad[c] + m)), accf[c]);
+        }
+    }
+    KERN_UNROLL(4)
+    for (int c = 0; c < nc; c++)
+        _mm256_storeu_ps((float *)&acc[c], accf[c]);
+}
+
+#define K6T_NC(NC)                                                                                 \
+    static void k6t_tile##NC(const struct k6t_sb *s, const struct kern__act *a, int64_t b,         \
+                             int64_t sb, __m256 *acc)                                              \
+    {                                                                                              \
+        k6t_tile(s, a, b, NC, sb, acc);                                                            \
+    }
+K6T_NC(1)
+K6T_NC(2)
+K6T_NC(3)
+K6T_NC(4)
+
+/* Rows [r0, r1) (a multiple of 8 of them) x batch rows [b0, b1). */
+static void k6t_run(const void *W, size_t row_bytes, int64_t nsb, int64_t r0, int64_t r1,
+                    const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
+{
+    typedef void (*tile_fn)(const struct k6t_sb *, const struct kern__act *, int64_t, int64_t,
+                            __m256 *);
+    static const tile_fn tiles[K4_NC + 1] = {NULL, k6t_tile1, k6t_tile2, k6t_tile3, k6t_tile4};
+    struct k6t_sb s;
+    __m256 acc[K4_BC];
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *x = (const uint8_t *)W + (size_t)r * row_bytes;
+        for (int64_t bc = b0; bc < b1; bc += K4_BC) {
+            const int64_t be = bc + K4_BC < b1 ? bc + K4_BC : b1;
+            for (int64_t b = bc; b < be; b++)
+                acc[b - bc] = _mm256_setzero_ps();
+            for (int64_t sb = 0; sb < nsb; sb++) {
+                k6t_prep(x, row_bytes, sb, &s);
+                for (int64_t b = bc; b < be; b += K4_NC) {
+                    const int nc = be - b < K4_NC ? (int)(be - b) : K4_NC;
+                    tiles[nc](&s, a, b, sb, acc + (b - bc));
+                }
+            }
+            for (int64_t b = bc; b < be; b++) {
+                float o[8];
+                _mm256_storeu_ps(o, acc[b - bc]);
+                for (int i = 0; i < 8; i++)
+                    y[b * ldy + r + i] = o[i];
+            }
+        }
+    }
+}
+
 static void gemv_q6_k(const void *W, size_t row_bytes, int64_t k, int64_t r0, int64_t r1,
                       const struct kern__act *a, int64_t b0, int64_t b1, float *y, int64_t ldy)
 {
     static const kx_tile_fn tiles[2][K4_NC + 1] = {
         {NULL, k6_tile1, k6_tile2, k6_tile3, k6_tile4},
         {NULL, k6_tile1_pf, k6_tile2_pf, k6_tile3_pf, k6_tile4_pf}};
+    if (b1 - b0 >= K6T_MIN_B) { /* whole groups of 8 rows in lanes, the rest one by one */
+        const int64_t r8 = r0 + (r1 - r0) / 8 * 8;
+        k6t_run(W, row_bytes, k / QK_K, r0, r8, a, b0, b1, y, ldy);
+        r0 = r8;
+    }
     kx_run(tiles, W, row_bytes, k / QK_K, r0, r1, a, b0, b1, y, ldy);
 }
 

@@ -538,31 +538,42 @@ static void test_matmul_large(void **state)
  * of one sign per row: the integer partial sums reach their largest size
  * (16 products per half block, 62992), which an int16 step in the reduction
  * would saturate. Every ISA, batches 1 to 8, against the exact product; Q5_0
- * also in kern_pack's form.
+ * also in kern_pack's form. Q6_K likewise at its largest quant (63, with the
+ * scales at 127 and -128): the AVX2 8-row tile adds two pieces' pair sums in
+ * int16 (4 * 63 * 127 = 32004) before the scale.
  */
-static void test_matmul_q5_extremes(void **state)
+static void test_matmul_int16_extremes(void **state)
 {
     (void)state;
-    enum { N = 16, K = 37 * 32, BMAX = 8 };
+    enum { N = 16, KMAX = 5 * 256, BMAX = 8 };
     struct tp_pool *tp = tp_new(2);
     struct kern_ctx *kc = kern_ctx_new(tp);
     assert_non_null(kc);
-    float *x = malloc(sizeof(float) * BMAX * K), *y = malloc(sizeof(float) * BMAX * N);
-    float *wr = malloc(sizeof(float) * K);
+    float *x = malloc(sizeof(float) * BMAX * KMAX), *y = malloc(sizeof(float) * BMAX * N);
+    float *wr = malloc(sizeof(float) * KMAX);
     assert_true(x && y && wr);
-    for (int b = 0; b < BMAX; b++)
-        for (int i = 0; i < K; i++) /* 1.0 quantizes to 127 exactly; one sign per row */
-            x[b * K + i] = b % 2 ? -1.0f : 1.0f;
-    static const enum ggml_type types[] = {GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
-    for (size_t ti = 0; ti < 2; ti++) {
+    static const enum ggml_type types[] = {GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q6_K};
+    for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
         enum ggml_type t = types[ti];
+        const int64_t K = t == GGML_TYPE_Q6_K ? KMAX : 37 * 32;
+        for (int b = 0; b < BMAX; b++)
+            for (int i = 0; i < K; i++) /* 1.0 quantizes to 127 exactly; one sign per row */
+                x[b * K + i] = b % 2 ? -1.0f : 1.0f;
         size_t rb = ggml_row_size(t, K);
         uint8_t *W = malloc(rb * N);
         assert_non_null(W);
         ggml_fp16_t d = fp32_to_fp16(0.25f), m = fp32_to_fp16(-2.0f);
         for (int r = 0; r < N; r++) {
             uint8_t *row = W + (size_t)r * rb;
-            for (int bi = 0; bi < K / 32; bi++) {
+            for (int bi = 0; t == GGML_TYPE_Q6_K && bi < K / 256; bi++) {
+                block_q6_K *b = (block_q6_K *)row + bi;
+                b->d = d;
+                memset(b->ql, 0xFF, sizeof(b->ql));
+                memset(b->qh, 0xFF, sizeof(b->qh));
+                for (int j = 0; j < 16; j++)
+                    b->scales[j] = (int8_t)((j + r) % 2 ? -128 : 127);
+            }
+            for (int bi = 0; t != GGML_TYPE_Q6_K && bi < K / 32; bi++) {
                 if (t == GGML_TYPE_Q5_0) {
                     block_q5_0 *b = (block_q5_0 *)row + bi;
                     b->d = d;
@@ -799,7 +810,7 @@ int main(void)
         cmocka_unit_test(test_matmul_all),
         cmocka_unit_test(test_matmul_large),
         cmocka_unit_test(test_matmul_zero_quants),
-        cmocka_unit_test(test_matmul_q5_extremes),
+        cmocka_unit_test(test_matmul_int16_extremes),
         cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_rope),
