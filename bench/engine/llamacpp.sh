@@ -7,9 +7,11 @@
 #   bench/engine/llamacpp.sh --install      # install only
 #   bench/engine/llamacpp.sh --llama-bench [llama-bench args]   # e.g. -m F.gguf -t 2 -p 512 -n 128
 #   LLAMA_BENCH_ISA=avx2 bench/engine/llamacpp.sh --llama-bench ...  # built for AVX2+FMA only
+#   bench/engine/llamacpp.sh --llama-batched-bench [args]   # llama.cpp's batched decoding bench
 #
-# --llama-bench builds llama.cpp's own llama-bench (once, ~9 min on 2 cores) from the llama.cpp
-# source node-llama-cpp ships (node_modules/node-llama-cpp/llama/gitRelease.bundle, the same commit
+# --llama-bench builds llama.cpp's own llama-bench (once, ~9 min on 2 cores; --llama-batched-bench
+# the same for llama-batched-bench, a minute more in the same tree) from the llama.cpp source
+# node-llama-cpp ships (node_modules/node-llama-cpp/llama/gitRelease.bundle, the same commit
 # as the prebuilt binary, plus the package's patches/) into node_modules/.llama-bench-build and runs
 # it. It needs cmake and a C++ compiler, no network. node-llama-cpp's addon computes each decode
 # with a fresh ggml thread pool (no llama_attach_threadpool), which costs milliseconds per token
@@ -63,7 +65,8 @@ fi
 
 [ "${1:-}" = "--install" ] && { echo "llamacpp.sh: installed" >&2; exit 0; }
 
-if [ "${1:-}" = "--llama-bench" ]; then
+if [ "${1:-}" = "--llama-bench" ] || [ "${1:-}" = "--llama-batched-bench" ]; then
+    tool=${1#--}
     shift
     nlc="$dir/node_modules/node-llama-cpp/llama"
     bdir="$dir/node_modules/.llama-bench-build"
@@ -79,12 +82,12 @@ if [ "${1:-}" = "--llama-bench" ]; then
         ;;
     *) die "LLAMA_BENCH_ISA must be native or avx2, not '${LLAMA_BENCH_ISA}'" ;;
     esac
-    bin="$bdir/build/bin/llama-bench"
-    if [ ! -x "$bin" ]; then
+    bin="$bdir/build/bin/$tool"
+    if [ ! -f "$bdir/build/CMakeCache.txt" ]; then
         command -v cmake >/dev/null 2>&1 || die "cmake is needed to build llama-bench"
         command -v git >/dev/null 2>&1 || die "git is needed to unpack the llama.cpp source bundle"
         [ -f "$nlc/gitRelease.bundle" ] || die "no llama.cpp source bundle at $nlc/gitRelease.bundle"
-        echo "llamacpp.sh: building llama-bench from $nlc/gitRelease.bundle into $bdir (once)" >&2
+        echo "llamacpp.sh: unpacking llama.cpp from $nlc/gitRelease.bundle into $bdir (once)" >&2
         rm -rf "$bdir"
         git clone -q "$nlc/gitRelease.bundle" "$bdir/src" || die "cannot unpack $nlc/gitRelease.bundle"
         for p in "$nlc"/patches/*.diff; do
@@ -94,8 +97,12 @@ if [ "${1:-}" = "--llama-bench" ]; then
         # shellcheck disable=SC2086
         cmake -S "$bdir/src" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release $isaflags \
             -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-            -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >&2 &&
-        cmake --build "$bdir/build" --target llama-bench -j"$(nproc)" >&2 || die "llama-bench build failed"
+            -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >&2 ||
+            die "llama.cpp configure failed"
+    fi
+    if [ ! -x "$bin" ]; then
+        echo "llamacpp.sh: building $tool in $bdir (once)" >&2
+        cmake --build "$bdir/build" --target "$tool" -j"$(nproc)" >&2 || die "$tool build failed"
     fi
     exec "$bin" "$@"
 fi
