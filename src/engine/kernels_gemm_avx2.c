@@ -993,29 +993,6 @@ struct k6t_sb {
     __m256 d;       /* lane i = d_i */
 };
 
-/* out[p] = dword p of the 8 vectors r[0..7] (lane i from r[i]). */
-static inline void k6t_transpose8(const __m256i r[8], __m256i out[8])
-{
-    __m256i t[8], u[8];
-    KERN_UNROLL(4)
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    KERN_UNROLL(2)
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    KERN_UNROLL(4)
-    for (int p = 0; p < 4; p++) {
-        out[p] = _mm256_permute2x128_si256(u[p], u[p + 4], 0x20);
-        out[p + 4] = _mm256_permute2x128_si256(u[p], u[p + 4], 0x31);
-    }
-}
-
 /*
  * out[p] = dword p of the 32 bytes at b[i] + off, i = 0..7 (lane i from b[i]):
  * rows i and i + 4 loaded into the two 128-bit halves of one register, so a
@@ -1069,14 +1046,18 @@ static void k6t_prep(const uint8_t *x, size_t row_bytes, int64_t sb, struct k6t_
                 s->w[8 * (4 * h + q) + p] = e[q];
         }
     }
-    __m256i r[8];
+    __m256 r[8]; /* row i's 16 scales as int16; transposed, dword m of the 8 rows */
     uint16_t dh[8];
     KERN_UNROLL(8)
     for (int i = 0; i < 8; i++) {
-        r[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i]->scales));
+        r[i] = _mm256_castsi256_ps(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i]->scales)));
         dh[i] = b[i]->d;
     }
-    k6t_transpose8(r, s->scp);
+    kern_transpose8(r);
+    KERN_UNROLL(8)
+    for (int m = 0; m < 8; m++)
+        s->scp[m] = _mm256_castps_si256(r[m]);
     const __m256i lo = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0,
                                         1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
     const __m256i hi = _mm256_add_epi8(lo, _mm256_set1_epi8(2));
