@@ -994,20 +994,20 @@ struct k6t_sb {
 };
 
 /*
- * out[p] = dword p of the 32 bytes at b[i] + off, i = 0..7 (lane i from b[i]):
+ * out[p] = dword p of the 32 bytes at off in block b[i], i = 0..7 (lane i from b[i]):
  * rows i and i + 4 loaded into the two 128-bit halves of one register, so a
  * 4x4 transpose within the halves finishes it (16 shuffles, not 24).
  */
-static inline __attribute__((always_inline)) void k6t_load_t(const uint8_t *const b[8], size_t off,
-                                                             __m256i out[8])
+static inline __attribute__((always_inline)) void k6t_load_t(const block_q6_K *const b[8],
+                                                             size_t off, __m256i out[8])
 {
     KERN_UNROLL(2)
     for (int h = 0; h < 2; h++) {
         __m256i r[4], t[4];
         KERN_UNROLL(4)
         for (int i = 0; i < 4; i++)
-            r[i] = _mm256_loadu2_m128i((const __m128i *)(b[i + 4] + off + 16 * h),
-                                       (const __m128i *)(b[i] + off + 16 * h));
+            r[i] = _mm256_loadu2_m128i((const __m128i *)((const uint8_t *)b[i + 4] + off + 16 * h),
+                                       (const __m128i *)((const uint8_t *)b[i] + off + 16 * h));
         t[0] = _mm256_unpacklo_epi32(r[0], r[1]);
         t[1] = _mm256_unpackhi_epi32(r[0], r[1]);
         t[2] = _mm256_unpacklo_epi32(r[2], r[3]);
@@ -1023,18 +1023,15 @@ static inline __attribute__((always_inline)) void k6t_load_t(const uint8_t *cons
 static void k6t_prep(const uint8_t *x, size_t row_bytes, int64_t sb, struct k6t_sb *s)
 {
     const block_q6_K *b[8];
-    const uint8_t *bp[8];
     KERN_UNROLL(8)
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 8; i++)
         b[i] = (const block_q6_K *)(x + (size_t)i * row_bytes) + sb;
-        bp[i] = (const uint8_t *)b[i];
-    }
     KERN_UNROLL(2)
     for (int h = 0; h < 2; h++) {
         __m256i l0[8], l1[8], hb[8];
-        k6t_load_t(bp, offsetof(block_q6_K, ql) + 64 * h, l0);
-        k6t_load_t(bp, offsetof(block_q6_K, ql) + 64 * h + 32, l1);
-        k6t_load_t(bp, offsetof(block_q6_K, qh) + 32 * h, hb);
+        k6t_load_t(b, offsetof(block_q6_K, ql) + 64 * h, l0);
+        k6t_load_t(b, offsetof(block_q6_K, ql) + 64 * h + 32, l1);
+        k6t_load_t(b, offsetof(block_q6_K, qh) + 32 * h, hb);
         /* kern_q6k_unpack is lane-wise: piece p of (ql, ql + 32, qh) gives piece p of
            the half's four 32-element blocks */
         KERN_UNROLL(8)
@@ -1090,7 +1087,7 @@ static inline __attribute__((always_inline)) void k6t_tile(const struct k6t_sb *
                             _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)));
         aq[c] = a->qs + (b + c) * a->k + sb * 256;
         ad[c] = a->d + (b + c) * a->nb32 + sb * 8;
-        accf[c] = _mm256_loadu_ps((const float *)&acc[c]);
+        accf[c] = acc[c];
     }
     for (int m = 0; m < 8; m++) {
         __m256i t[K4_NC][2];
@@ -1121,7 +1118,7 @@ static inline __attribute__((always_inline)) void k6t_tile(const struct k6t_sb *
     }
     KERN_UNROLL(4)
     for (int c = 0; c < nc; c++)
-        _mm256_storeu_ps((float *)&acc[c], accf[c]);
+        acc[c] = accf[c];
 }
 
 #define K6T_NC(NC)                                                                                 \
